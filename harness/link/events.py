@@ -1,0 +1,166 @@
+"""What the link state machines report. Times are the `now` the caller passed in, in seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from harness.link.messages import Command, Hello, Reply, Sample
+
+# --- host side ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SampleReceived:
+    """A sample delivered to the application: in seq order, once."""
+
+    sample: Sample
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHello:
+    hello: Hello
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReset:
+    """The device booted again. `lost` counts the old boot's samples known to exist (their seqs
+    were seen or skipped) that never arrived; samples still unsent in the device are unknown."""
+
+    old_boot: int
+    new_boot: int
+    lost: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CommandDone:
+    handle: int
+    command: Command
+    sent_at: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFailed:
+    """reason: a device error code, "timeout" (retries used up) or "reset" (the device rebooted
+    while it was outstanding; whether the old boot executed it is unknown)."""
+
+    handle: int
+    command: Command
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CorruptFrame:
+    kind: str
+    line: bytes
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class GapSeen:
+    boot: int
+    seqs: tuple[int, ...]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RetransmissionSeen:
+    """A sample that filled a gap arrived: a resend the host asked for or the device timed out."""
+
+    boot: int
+    seq: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateDropped:
+    boot: int
+    seq: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    text: str
+    at: float
+
+
+HostEvent = (
+    SampleReceived
+    | DeviceHello
+    | DeviceReset
+    | CommandDone
+    | CommandFailed
+    | CorruptFrame
+    | GapSeen
+    | RetransmissionSeen
+    | DuplicateDropped
+    | LogLine
+)
+
+# --- device side --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommandExecuted:
+    """A command took effect (or was refused with `reply.err`): once per command seq."""
+
+    command: Command
+    reply: Reply
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SampleClosed:
+    """The device closed a sample and put it in its window."""
+
+    sample: Sample
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Resent:
+    """Samples queued again: cause is "nack" or "timeout"."""
+
+    seqs: tuple[int, ...]
+    cause: str
+    at: float
+
+
+DeviceEvent = CommandExecuted | SampleClosed | Resent | CorruptFrame
+
+# --- counters -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class HostStats:
+    """Running totals a HostLink keeps; `as_dict` gives them by name for stores and viewers."""
+
+    frames_in: int = 0
+    bytes_in: int = 0
+    samples: int = 0
+    corrupt: int = 0
+    gaps: int = 0
+    nacks_sent: int = 0
+    acks_sent: int = 0
+    retransmissions: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    out_of_window: int = 0
+    resets: int = 0
+    lost: int = 0
+    commands_sent: int = 0
+    command_resends: int = 0
+    commands_done: int = 0
+    commands_failed: int = 0
+    log_lines: int = 0
+    corrupt_by_kind: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            x.name: getattr(self, x.name) for x in fields(self) if x.name != "corrupt_by_kind"
+        }

@@ -1,0 +1,305 @@
+"""Messages of protocol v1 as typed values, and their encoding to and decoding from frames.
+
+`decode(line, direction)` gives a message or raises FrameError; `encode(message)` gives the
+framed line. The direction matters: `ack` from a device answers a command, from the host it
+acknowledges samples.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from harness.link import fields as f
+from harness.link.frame import FrameError, dumps, is_log_line, unwrap, wrap
+
+
+class Direction(enum.Enum):
+    DEVICE_TO_HOST = "d2h"
+    HOST_TO_DEVICE = "h2d"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One report: averages of `n` readings over the device time (ts - dt, ts] ms."""
+
+    seq: int
+    boot: int
+    ts: int
+    dt: int
+    v: float
+    a: float
+    w: float
+    vmin: float
+    vmax: float
+    amax: float
+    n: int
+    status: str
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """(boot, seq) identifies a sample for ever."""
+        return (self.boot, self.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """Sent by the device at boot and in answer to the `hello` command (then `ack` is set)."""
+
+    boot: int
+    seq: int
+    """The oldest seq not yet acknowledged: where a host that syncs now starts."""
+    last_cmd: int
+    """The last command seq this boot executed, -1 if none."""
+    interval: int
+    win: int
+    fw: str = f.FIRMWARE_VERSION
+    ack: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A device's answer to a command: `{"ack":seq,"result":"ok"}` or `{"nack":seq,"err":..}`.
+    seq is -1 when the device could not read the command line at all."""
+
+    seq: int
+    err: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.err is None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLog:
+    """A `#` line: free text for people, never parsed."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Host to device: every sample of `boot` up to and including `seq` has arrived."""
+
+    seq: int
+    boot: int
+
+
+@dataclass(frozen=True, slots=True)
+class Nack:
+    """Host to device: please resend these seqs of `boot` now."""
+
+    seqs: tuple[int, ...]
+    boot: int
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Host to device. `args` are validated by harness.link.commands, not by the frame layer,
+    so that a device can answer a bad argument with a NACK naming the command's seq."""
+
+    name: str
+    seq: int
+    args: Mapping[str, Any] = field(default_factory=dict)
+    boot: int | None = None
+
+
+Message = Sample | Hello | Reply | DeviceLog | Ack | Nack | Command
+
+# --- field checks -------------------------------------------------------------------------
+
+
+def _get(obj: Mapping[str, Any], key: str) -> Any:
+    if key not in obj:
+        raise FrameError("missing_field", f"{key}: missing")
+    return obj[key]
+
+
+def _int(obj: Mapping[str, Any], key: str, lo: int, hi: int) -> int:
+    value = _get(obj, key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FrameError("bad_type", f"{key}: expected an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise FrameError("out_of_range", f"{key}: {value} not in {lo}..{hi}")
+    return value
+
+
+def _num(obj: Mapping[str, Any], key: str, q: f.Quantity) -> float:
+    value = _get(obj, key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FrameError("bad_type", f"{key}: expected a number, got {value!r}")
+    if not (math.isfinite(value) and q.lo <= value <= q.hi):
+        raise FrameError("out_of_range", f"{key}: {value} not in {q.lo}..{q.hi} {q.unit}")
+    return float(value)
+
+
+def _str(obj: Mapping[str, Any], key: str, choices: tuple[str, ...] | None = None) -> str:
+    value = _get(obj, key)
+    if not isinstance(value, str):
+        raise FrameError("bad_type", f"{key}: expected a string, got {value!r}")
+    if choices is not None and value not in choices:
+        raise FrameError("out_of_range", f"{key}: {value!r} not one of {', '.join(choices)}")
+    if not 0 < len(value) <= 16:
+        raise FrameError("out_of_range", f"{key}: 1 to 16 characters")
+    return value
+
+
+def _opt_int(obj: Mapping[str, Any], key: str, lo: int, hi: int) -> int | None:
+    return _int(obj, key, lo, hi) if key in obj else None
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+
+def _sample(obj: Mapping[str, Any]) -> Sample:
+    values: dict[str, Any] = {}
+    for key in f.SAMPLE_KEYS:
+        if key in f.QUANTITY_OF:
+            values[key] = _num(obj, key, f.QUANTITY_OF[key])
+        elif key == f.STATUS:
+            values[key] = _str(obj, key, f.STATUSES)
+        else:
+            values[key] = _int(obj, key, 0, f.U16 if key in f.U16_FIELDS else f.U32)
+    s = Sample(**values)
+    if not s.vmin <= s.v <= s.vmax:
+        raise FrameError("out_of_range", f"v: {s.v} outside vmin..vmax {s.vmin}..{s.vmax}")
+    if s.a > s.amax:
+        raise FrameError("out_of_range", f"a: {s.a} above amax {s.amax}")
+    return s
+
+
+def _hello(obj: Mapping[str, Any]) -> Hello:
+    _str(obj, f.HELLO, (f.PROTOCOL,))
+    return Hello(
+        fw=_str(obj, f.FW),
+        boot=_int(obj, f.BOOT, 0, f.U16),
+        seq=_int(obj, f.SEQ, 0, f.U32),
+        interval=_int(obj, f.INTERVAL, *f.INTERVAL_MS),
+        win=_int(obj, f.WIN, 1, f.WINDOW),
+        last_cmd=_int(obj, f.CMD_SEQ, -1, f.U32),
+        ack=_opt_int(obj, f.ACK, 0, f.U32),
+    )
+
+
+def _device_message(obj: Mapping[str, Any]) -> Message:
+    if f.HELLO in obj:
+        return _hello(obj)
+    if f.NACK in obj:
+        return Reply(seq=_int(obj, f.NACK, -1, f.U32), err=_str(obj, f.ERR))
+    if f.ACK in obj:
+        seq = _int(obj, f.ACK, 0, f.U32)
+        _str(obj, f.RESULT, ("ok",))
+        return Reply(seq=seq)
+    if f.SEQ in obj:
+        return _sample(obj)
+    raise FrameError("unknown_message", f"no known key among {sorted(obj)}")
+
+
+_COMMAND_FRAME_KEYS: Final = frozenset((f.CMD, f.SEQ, f.BOOT))
+
+
+def _host_message(obj: Mapping[str, Any]) -> Message:
+    if f.CMD in obj:
+        name = _str(obj, f.CMD)
+        seq = _int(obj, f.SEQ, 0, f.U32)
+        boot = _opt_int(obj, f.BOOT, 0, f.U16)
+        args = {k: v for k, v in obj.items() if k not in _COMMAND_FRAME_KEYS}
+        return Command(name=name, seq=seq, args=args, boot=boot)
+    if f.NACK in obj:
+        seqs = _get(obj, f.NACK)
+        if not isinstance(seqs, list):
+            raise FrameError("bad_type", f"nack: expected a list of seqs, got {seqs!r}")
+        if not 1 <= len(seqs) <= f.MAX_NACK_SEQS or not all(0 <= s <= f.U32 for s in seqs):
+            raise FrameError("out_of_range", f"nack: 1 to {f.MAX_NACK_SEQS} seqs in 0..{f.U32}")
+        return Nack(seqs=tuple(seqs), boot=_int(obj, f.BOOT, 0, f.U16))
+    if f.ACK in obj:
+        return Ack(seq=_int(obj, f.ACK, 0, f.U32), boot=_int(obj, f.BOOT, 0, f.U16))
+    raise FrameError("unknown_message", f"no known key among {sorted(obj)}")
+
+
+def decode(line: bytes, direction: Direction) -> Message:
+    """Decode one received line (its newline optional). Raises FrameError."""
+    if is_log_line(line):
+        return DeviceLog(line[1:].rstrip(b"\r\n").decode("ascii", "replace").strip())
+    obj = unwrap(line)
+    if direction is Direction.DEVICE_TO_HOST:
+        return _device_message(obj)
+    return _host_message(obj)
+
+
+# --- encoding -----------------------------------------------------------------------------
+
+
+def fixed(value: float, decimals: int) -> str:
+    """A number with a fixed count of decimals, as senders write it (never `-0.000`)."""
+    text = f"{value:.{decimals}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text
+
+
+def _raw(pairs: list[tuple[str, str]]) -> bytes:
+    return ("{" + ",".join(f'"{k}":{v}' for k, v in pairs) + "}").encode("ascii")
+
+
+def _sample_body(s: Sample) -> bytes:
+    pairs = []
+    for key in f.SAMPLE_KEYS:
+        value = getattr(s, key)
+        if key in f.QUANTITY_OF:
+            pairs.append((key, fixed(value, f.QUANTITY_OF[key].decimals)))
+        elif key == f.STATUS:
+            pairs.append((key, f'"{value}"'))
+        else:
+            pairs.append((key, str(value)))
+    return _raw(pairs)
+
+
+def _command_body(c: Command) -> bytes:
+    pairs = [(f.CMD, f'"{c.name}"')]
+    for key, value in c.args.items():
+        q = f.THRESHOLD_OF.get(key) if c.name == "set_threshold" else None
+        if q is not None and isinstance(value, int | float) and not isinstance(value, bool):
+            pairs.append((key, fixed(value, q.decimals)))
+        else:
+            pairs.append((key, json.dumps(value, separators=(",", ":"), allow_nan=False)))
+    pairs.append((f.SEQ, str(c.seq)))
+    if c.boot is not None:
+        pairs.append((f.BOOT, str(c.boot)))
+    return _raw(pairs)
+
+
+def encode(msg: Message) -> bytes:
+    """The framed line for a message, newline included."""
+    match msg:
+        case Sample():
+            return wrap(_sample_body(msg))
+        case Hello():
+            obj: dict[str, Any] = {
+                f.HELLO: f.PROTOCOL,
+                f.FW: msg.fw,
+                f.BOOT: msg.boot,
+                f.SEQ: msg.seq,
+                f.INTERVAL: msg.interval,
+                f.WIN: msg.win,
+                f.CMD_SEQ: msg.last_cmd,
+            }
+            if msg.ack is not None:
+                obj[f.ACK] = msg.ack
+            return wrap(dumps(obj))
+        case Reply(err=None):
+            return wrap(dumps({f.ACK: msg.seq, f.RESULT: "ok"}))
+        case Reply():
+            return wrap(dumps({f.NACK: msg.seq, f.ERR: msg.err}))
+        case DeviceLog():
+            text = "".join(c if " " <= c <= "~" else "?" for c in msg.text)
+            return b"# " + text.encode("ascii") + b"\n"
+        case Ack():
+            return wrap(dumps({f.ACK: msg.seq, f.BOOT: msg.boot}))
+        case Nack():
+            return wrap(dumps({f.NACK: list(msg.seqs), f.BOOT: msg.boot}))
+        case Command():
+            return wrap(_command_body(msg))
+    raise TypeError(f"not a protocol message: {msg!r}")
