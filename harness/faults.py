@@ -19,7 +19,7 @@ from typing import Any, Final
 from harness.link.fields import MAX_LINE
 
 PARTIAL_FLUSH: Final = 0.2
-MAX_HOLD: Final = 1.0
+MAX_HOLD: Final = 0.5
 """A frame held back for reordering is let go after this long even if no later frame came."""
 MAX_BIT_FLIPS: Final = 3
 """A corrupted frame gets 1..3 flipped bits: CRC-16/CCITT detects all of them in a frame."""
@@ -175,6 +175,7 @@ class FaultyPipe:
 
     def receive(self, now: float) -> bytes:
         """Bytes that have come out of the pipe by `now`."""
+        self.in_outage(now)  # let an outage that has run its time end
         self._release_partial_and_held(now)
         out = bytearray()
         while self._queue and self._queue[0].at <= now:

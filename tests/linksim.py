@@ -30,7 +30,7 @@ class Trace:
     delivered: list[tuple[float, SampleReceived]] = field(default_factory=list)
     closed: list[SampleClosed] = field(default_factory=list)
     readings: list[tuple[int, int]] = field(default_factory=list)
-    """(device ms, n) of every batch of readings added."""
+    """(index of the sample it falls in, n) of every batch of readings added."""
     host_events: list[HostEvent] = field(default_factory=list)
     device_events: list[DeviceEvent] = field(default_factory=list)
     sent: dict[int, tuple[str, dict]] = field(default_factory=dict)
@@ -118,7 +118,7 @@ class LinkSim:
     def _step(self) -> None:
         t = self.t
         if self.reading_on and t >= self.next_reading:
-            self.trace.readings.append((self.device.ms(t), self.batch))
+            self.trace.readings.append((len(self.trace.closed), self.batch))
             r = Readings(self.batch, 5.0, 0.25, 1.25, 4.9, 5.1, 0.3, 1.4)
             self._device(self.device.add_readings(t, r))
             self.next_reading += self.reading_period

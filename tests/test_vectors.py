@@ -9,7 +9,7 @@ import pytest
 
 from harness.link import commands
 from harness.link.device import DeviceLink
-from harness.link.frame import LineSplitter, crc16
+from harness.link.frame import Broken, LineSplitter, crc16
 from harness.link.messages import (
     Ack,
     Command,
@@ -84,9 +84,9 @@ def test_invalid_frame_gives_its_error_class(vector: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("vector", FRAMES["invalid"], ids=_ids(FRAMES["invalid"]))
 def test_line_splitter_and_decoder_agree_on_too_long(vector: dict[str, Any]) -> None:
-    lines = LineSplitter().feed(_line(vector) + b"\n")
+    lines = LineSplitter().feed(_line(vector) + b"\n", 0.0)
     assert len(lines) == 1
-    assert (lines[0] is None) == (vector["error"] == "too_long")
+    assert (lines[0] == Broken("too_long")) == (vector["error"] == "too_long")
 
 
 def test_longest_valid_line_is_exactly_the_limit() -> None:

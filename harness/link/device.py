@@ -16,7 +16,7 @@ from harness.link import commands, seqnum
 from harness.link import fields as f
 from harness.link.commands import Settings
 from harness.link.events import CommandExecuted, CorruptFrame, DeviceEvent, Resent, SampleClosed
-from harness.link.frame import FrameError, LineSplitter
+from harness.link.frame import Broken, FrameError, LineSplitter
 from harness.link.messages import (
     Ack,
     Command,
@@ -176,9 +176,9 @@ class DeviceLink:
     def feed(self, data: bytes, now: float) -> list[DeviceEvent]:
         """Take bytes from the host: ACKs, NACKs and commands. Timers up to `now` run too."""
         events: list[DeviceEvent] = []
-        for line in self._splitter.feed(data):
-            if line is None:
-                self._corrupt(FrameError("too_long", "line over the limit"), b"", now, events)
+        for line in self._splitter.feed(data, now):
+            if isinstance(line, Broken):
+                self._corrupt(FrameError(line.kind, "line dropped"), b"", now, events)
             elif line.strip(b"\r\n"):
                 self._on_line(line, now, events)
         self._tick(now, events)

@@ -15,10 +15,14 @@ from typing import Any, Final
 from harness.link.fields import MAX_LINE
 
 LOG_PREFIX: Final = b"#"
+LINE_IDLE: Final = 0.5
+"""An unfinished line that gets no byte for this many seconds is dropped (kind `incomplete`):
+a frame's bytes travel back to back, so a pause means its newline was lost."""
 _HEX: Final = frozenset(b"0123456789ABCDEF")
 _PRINTABLE: Final = bytes(range(0x20, 0x7F))
 
 ERROR_KINDS: Final = (
+    "incomplete",
     "too_long",
     "bad_byte",
     "no_crc",
@@ -119,16 +123,32 @@ def is_log_line(line: bytes) -> bool:
     return line.startswith(LOG_PREFIX)
 
 
+@dataclass(frozen=True, slots=True)
+class Broken:
+    """A line the splitter dropped: `kind` is "too_long" or "incomplete"."""
+
+    kind: str
+
+
 @dataclass(slots=True)
 class LineSplitter:
     """Cuts a byte stream into lines. Memory is bounded: a line longer than MAX_LINE is
-    discarded as it arrives and reported once, as `None`, when its newline comes."""
+    discarded as it arrives and reported once, when its newline comes; an unfinished line
+    that waits LINE_IDLE seconds for its next byte is discarded when the next byte comes."""
 
     _buf: bytearray = field(default_factory=bytearray)
     _overflow: bool = False
+    _last: float = 0.0
 
-    def feed(self, data: bytes) -> list[bytes | None]:
-        out: list[bytes | None] = []
+    def feed(self, data: bytes, now: float) -> list[bytes | Broken]:
+        out: list[bytes | Broken] = []
+        if not data:
+            return out
+        if (self._buf or self._overflow) and now - self._last > LINE_IDLE:
+            out.append(Broken("incomplete"))
+            self._buf.clear()
+            self._overflow = False
+        self._last = now
         start = 0
         while True:
             nl = data.find(b"\n", start)
@@ -140,7 +160,7 @@ class LineSplitter:
                     self._buf.clear()
             if nl < 0:
                 return out
-            out.append(None if self._overflow else bytes(self._buf))
+            out.append(Broken("too_long") if self._overflow else bytes(self._buf))
             self._buf.clear()
             self._overflow = False
             start = nl + 1

@@ -29,7 +29,7 @@ from harness.link.events import (
     SampleReceived,
 )
 from harness.link.fields import MAX_NACK_SEQS, WINDOW
-from harness.link.frame import FrameError, LineSplitter
+from harness.link.frame import Broken, FrameError, LineSplitter
 from harness.link.messages import (
     Ack,
     Command,
@@ -112,9 +112,9 @@ class HostLink:
         """Take received bytes; return what happened, timers up to `now` included."""
         events: list[HostEvent] = []
         self.stats.bytes_in += len(data)
-        for line in self._splitter.feed(data):
-            if line is None:
-                self._corrupt(FrameError("too_long", "line over the limit"), b"", now, events)
+        for line in self._splitter.feed(data, now):
+            if isinstance(line, Broken):
+                self._corrupt(FrameError(line.kind, "line dropped"), b"", now, events)
             elif line.strip(b"\r\n"):
                 self._on_line(line, now, events)
         self._tick(now, events)
@@ -169,7 +169,7 @@ class HostLink:
         except FrameError as exc:
             self._corrupt(exc, line, now, events)
             return
-        self.stats.frames_in += 1
+        self.stats.frames_in += not isinstance(msg, DeviceLog)
         match msg:
             case Sample():
                 self._on_sample(msg, now, events)

@@ -1,0 +1,35 @@
+# powerhil — `make run` runs the brownout scenario on the mock; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Parts of the build add their own prerequisites of `make test` here (firmware, sim, web).
+TEST_DEPS :=
+RUN_DEPS :=
+
+-include firmware/firmware.mk
+-include firmware/sim/sim.mk
+-include web/web.mk
+
+.PHONY: run test lint venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP) $(RUN_DEPS)
+	$(BIN)/harness run scenarios/brownout.toml
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness tests
+	$(BIN)/ruff format --check harness tests
+
+test: $(STAMP) $(TEST_DEPS) lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) build firmware/build *.egg-info
