@@ -6,13 +6,19 @@ out what has come through by `now`, `next_deadline()` says when more will. Fault
 frames (lines); an unfinished line is held until its newline (or passed on as it is after
 `PARTIAL_FLUSH` seconds or MAX_LINE bytes, as raw noise would be). Every fault it injects is
 recorded as a FaultEvent. The knobs mean what netem's do (tc-netem(8)).
+
+Replay: a frame's fate is drawn from a generator seeded with (seed, direction, the frame's bytes,
+how many times those bytes came before), not from one shared sequence, so the same seed gives
+the same faults even when tasks interleave differently within one instant.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import random
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
@@ -21,6 +27,8 @@ from harness.link.fields import MAX_LINE
 PARTIAL_FLUSH: Final = 0.2
 MAX_HOLD: Final = 0.5
 """A frame held back for reordering is let go after this long even if no later frame came."""
+SEEN_FRAMES: Final = 4096
+"""Distinct recent frames whose repeats are counted (a resend repeats a recent frame)."""
 MAX_BIT_FLIPS: Final = 3
 """A corrupted frame gets 1..3 flipped bits: CRC-16/CCITT detects all of them in a frame."""
 
@@ -119,10 +127,12 @@ class _Held:
 class FaultyPipe:
     """One direction of a faulty link."""
 
-    def __init__(self, config: FaultConfig, rng: random.Random, direction: str) -> None:
+    def __init__(self, config: FaultConfig, seed: int | str, direction: str) -> None:
         self.config = config
         self.direction = direction
-        self._rng = rng
+        self._seed = f"{seed}/{direction}".encode()
+        self._seen: OrderedDict[bytes, int] = OrderedDict()
+        self._rng = random.Random(0)
         self._partial = bytearray()
         self._partial_since = 0.0
         self._queue: list[_Scheduled] = []
@@ -218,15 +228,23 @@ class FaultyPipe:
         c, rng = self.config, self._rng
         if c.burst is not None:
             ge = c.burst
-            self._bad_state = (
-                rng.random() >= ge.r if self._bad_state else rng.random() < ge.p
-            )
+            self._bad_state = rng.random() >= ge.r if self._bad_state else rng.random() < ge.p
             if rng.random() < (ge.bad_loss if self._bad_state else ge.good_loss):
                 return True
         return c.drop > 0 and rng.random() < c.drop
 
+    def _fate(self, frame: bytes) -> random.Random:
+        """The generator that decides this frame's faults (see the module docstring)."""
+        digest = hashlib.blake2b(frame, digest_size=16, key=self._seed[:64]).digest()
+        k = self._seen.pop(digest, 0)
+        self._seen[digest] = k + 1
+        if len(self._seen) > SEEN_FRAMES:
+            self._seen.popitem(last=False)
+        self._rng.seed(digest + k.to_bytes(4, "little"))
+        return self._rng
+
     def _frame(self, frame: bytes, now: float) -> None:
-        c, rng = self.config, self._rng
+        c, rng = self.config, self._fate(frame)
         self.frames_in += 1
         if self.in_outage(now):
             self._event(now, "outage_drop", frame)

@@ -209,6 +209,13 @@ class DeviceLink:
         return min(times) if times else None
 
     @property
+    def awaiting_reading(self) -> bool:
+        """The interval is over and room is free, but the pending sample has no reading yet:
+        the application should add the next reading as soon as it has one."""
+        due = self.ms(self._now) - self._pending.start_ms >= self.settings.interval_ms
+        return due and self._pending.empty and len(self._window) < self.win
+
+    @property
     def window(self) -> tuple[int, ...]:
         """Seqs sent and not yet acknowledged, oldest first."""
         return tuple(sorted(self._window, key=lambda s: seqnum.diff(s, self._base)))
@@ -230,9 +237,7 @@ class DeviceLink:
             ack=ack,
         )
 
-    def _corrupt(
-        self, exc: FrameError, line: bytes, now: float, events: list[DeviceEvent]
-    ) -> None:
+    def _corrupt(self, exc: FrameError, line: bytes, now: float, events: list[DeviceEvent]) -> None:
         self.corrupt += 1
         events.append(CorruptFrame(exc.kind, line, now))
         self._out += encode(Reply(-1, exc.kind))

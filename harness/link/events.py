@@ -161,6 +161,4 @@ class HostStats:
     corrupt_by_kind: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            x.name: getattr(self, x.name) for x in fields(self) if x.name != "corrupt_by_kind"
-        }
+        return {x.name: getattr(self, x.name) for x in fields(self) if x.name != "corrupt_by_kind"}

@@ -99,7 +99,9 @@ def unwrap(line: bytes) -> dict[str, Any]:
     if not star:
         raise FrameError("no_crc", "no '*' before the CRC")
     if len(crc) != 4 or not _HEX.issuperset(crc):
-        raise FrameError("crc_format", f"CRC {crc.decode('ascii')!r} is not 4 upper-case hex digits")
+        raise FrameError(
+            "crc_format", f"CRC {crc.decode('ascii')!r} is not 4 upper-case hex digits"
+        )
     expected = crc16(body)
     if int(crc, 16) != expected:
         raise FrameError("bad_crc", f"CRC {crc.decode('ascii')} but the body gives {expected:04X}")

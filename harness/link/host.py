@@ -152,6 +152,16 @@ class HostLink:
         return min(times) if times else None
 
     @property
+    def gap_open(self) -> bool:
+        """Samples are held beyond a missing one."""
+        return bool(self._buffer)
+
+    @property
+    def missing_count(self) -> int:
+        """Seqs of this boot seen skipped and not yet arrived."""
+        return len(self._missing())
+
+    @property
     def commands_pending(self) -> int:
         return len(self._queue) + (self._current is not None and self._current.reported)
 
@@ -292,9 +302,10 @@ class HostLink:
             self._next_cmd_seq = seqnum.add(h.last_cmd, 1)
         self._queue = deque(x for x in self._queue if x.reported or x.name != "hello")
         cur = self._current
-        if cur is not None and cur.name == "hello" and cur.command is not None:
-            if h.ack == cur.command.seq or not cur.reported:  # the sync probe has its answer
-                self._finish(CommandDone(cur.handle, cur.command, cur.sent_at, now), events)
+        is_answer = cur is not None and cur.command is not None and h.ack == cur.command.seq
+        if cur is not None and cur.name == "hello" and (is_answer or not cur.reported):
+            assert cur.command is not None  # a hello in flight has been sent
+            self._finish(CommandDone(cur.handle, cur.command, cur.sent_at, now), events)
 
     def _on_reply(self, r: Reply, now: float, events: list[HostEvent]) -> None:
         cur = self._current

@@ -1,0 +1,168 @@
+"""The `harness` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.targets import TARGETS
+
+SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parent.parent / "scenarios")
+
+
+def resolve_scenario(name: str) -> Path:
+    """A path as given, or a shipped scenario by name ("brownout" -> scenarios/brownout.toml)."""
+    path = Path(name)
+    if path.exists() or (path.suffix == ".toml" and path.parent != Path(".")):
+        return path
+    for folder in SCENARIO_DIRS:
+        for candidate in (folder / name, folder / f"{name}.toml"):
+            if candidate.is_file():
+                return candidate
+    return path
+
+
+def shipped_scenarios() -> list[Path]:
+    for folder in SCENARIO_DIRS:
+        if folder.is_dir():
+            return sorted(folder.glob("*.toml"))
+    return []
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.runner.run import RunOptions, run
+    from harness.scenario.load import load
+
+    scenario = load(resolve_scenario(args.file))
+    options = RunOptions(
+        target=args.target,
+        serial=args.serial,
+        seed=args.seed,
+        db=args.db,
+        json=args.json,
+        junit=args.junit,
+        fast=args.fast,
+        view=not args.no_view,
+        bind=args.bind,
+        status=sys.stdout.isatty(),
+    )
+    return run(scenario, options).exit_code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from harness.scenario.load import load
+
+    for name in args.files:
+        sc = load(resolve_scenario(name))
+        print(
+            f"{sc.file}: ok — {sc.name}, {sc.duration:g} s, {len(sc.steps)} steps, {len(sc.expects)} expectations"
+        )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.scenario.load import load
+
+    paths = shipped_scenarios()
+    if not paths:
+        print("no shipped scenarios found (looked in ./scenarios)")
+        return 0
+    width = max(len(p.stem) for p in paths)
+    for path in paths:
+        sc = load(path)
+        print(f"{path.stem:<{width}}  {sc.duration:>6g} s  {sc.description or sc.name}")
+    return 0
+
+
+def cmd_mock(args: argparse.Namespace) -> int:
+    from harness.devices.serve import serve_mock
+
+    return serve_mock(args.scenario and resolve_scenario(args.scenario), args.seed)
+
+
+def cmd_frame(args: argparse.Namespace) -> int:
+    from harness.link.frame import FrameError, wrap
+
+    body = args.json.strip().encode("ascii", "replace")
+    try:
+        sys.stdout.write(wrap(body).decode("ascii"))
+    except FrameError as exc:
+        raise UserError(f"frame: {exc}") from None
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="harness",
+        description="Hardware-in-the-loop harness for an Arduino + INA219 power monitor.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run a scenario against a target")
+    r.add_argument("file", help="scenario file, or the name of a shipped one (brownout)")
+    r.add_argument(
+        "--target", choices=TARGETS, default="mock", help="what runs the device (default: mock)"
+    )
+    r.add_argument(
+        "--serial", metavar="PATH", help="the board's port (default: find an Arduino by USB id)"
+    )
+    r.add_argument("--seed", type=int, help="fault and noise seed (default: the scenario's)")
+    r.add_argument(
+        "--db",
+        type=Path,
+        default=Path("data/harness.db"),
+        help="SQLite log (default: data/harness.db)",
+    )
+    r.add_argument("--json", type=Path, metavar="PATH", help="write the run record as JSON")
+    r.add_argument(
+        "--junit", type=Path, metavar="PATH", help="write JUnit XML, one testcase per expectation"
+    )
+    r.add_argument(
+        "--fast", action="store_true", help="virtual time (mock only): an hour runs in seconds"
+    )
+    r.add_argument("--no-view", action="store_true", help="do not serve the live viewer")
+    r.add_argument(
+        "--bind", default="127.0.0.1:8000", help="viewer address (default: 127.0.0.1:8000)"
+    )
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("check", help="validate scenario files without running them")
+    c.add_argument("files", nargs="+")
+    c.set_defaults(func=cmd_check)
+
+    ls = sub.add_parser("list", help="show the shipped scenarios")
+    ls.set_defaults(func=cmd_list)
+
+    m = sub.add_parser("mock", help="run the mock device on a pseudo-terminal and print its path")
+    m.add_argument(
+        "--scenario", help="follow this scenario's supply profile (default: 5 V, 0.25 A)"
+    )
+    m.add_argument("--seed", type=int, default=0)
+    m.set_defaults(func=cmd_mock)
+
+    f = sub.add_parser(
+        "frame",
+        help="print a JSON body as a protocol frame with its CRC (to paste into a terminal)",
+    )
+    f.add_argument("json", help='e.g. \'{"cmd":"ping","seq":1}\'')
+    f.set_defaults(func=cmd_frame)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UserError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

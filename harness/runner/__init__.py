@@ -1,0 +1,1 @@
+"""Running a scenario: the host session, what it observes, the expectations, the record."""

@@ -1,0 +1,84 @@
+"""What a run prints: a live status line on a terminal, and the verdict table at the end."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+import trio
+
+from harness.runner.expectations import FAIL, PASS
+from harness.runner.observer import Observer
+from harness.runner.session import HostSession
+
+MARK = {PASS: "PASS", FAIL: "FAIL", "pending": "----"}
+
+
+def status_line(obs: Observer, session: HostSession, t: float, duration: float) -> str:
+    parts = [f"{t:6.1f}/{duration:g}s"]
+    last = obs.last_sample
+    if last is not None:
+        s = last.sample
+        parts.append(f"{s.v:6.3f} V {s.a:7.4f} A {s.w:6.3f} W {s.status:>3}")
+    else:
+        parts.append("waiting for the device")
+    st = session.link.stats
+    parts.append(
+        f"samples {st.samples} gaps {st.gaps} resent {st.retransmissions} corrupt {st.corrupt}"
+    )
+    parts.append(f"faults {sum(obs.injected.values())}")
+    states = [ev.outcome.state for ev in obs.evaluators]
+    parts.append(
+        f"expect {states.count(PASS)} pass {states.count(FAIL)} fail {states.count('pending')} pending"
+    )
+    return " | ".join(parts)
+
+
+async def show_status(
+    obs: Observer, session: HostSession, origin: float, duration: float, out: TextIO = sys.stdout
+) -> None:
+    """Redraw the status line on a terminal, at most 5 times a second of wall time."""
+    last_draw = 0.0
+    try:
+        while True:
+            await trio.sleep(0.1)
+            if time.monotonic() - last_draw >= 0.2:
+                last_draw = time.monotonic()
+                line = status_line(obs, session, trio.current_time() - origin, duration)
+                out.write("\r\x1b[K" + line[:200])
+                out.flush()
+    finally:
+        out.write("\r\x1b[K")
+        out.flush()
+
+
+def verdict_table(record: dict[str, Any]) -> str:
+    sc = record["scenario"]
+    verdict = record["verdict"].upper()
+    lines = [
+        f"{sc['name']}: {verdict}   ({sc['duration']:g} s scenario, seed {record['seed']}, "
+        f"{record['target']}, {record['wall_seconds']:.1f} s wall)"
+    ]
+    width = max([len(e["label"]) for e in record["expectations"]] + [20])
+    for e in record["expectations"]:
+        measured = (
+            e["detail"] if e["detail"] else ("" if e["measured"] is None else str(e["measured"]))
+        )
+        lines.append(f"  {MARK[e['state']]}  {e['label']:<{width}}  {measured}")
+    if not record["expectations"]:
+        lines.append("  (no expectations)")
+    link = record["link"]
+    lines.append(
+        "  link      delivered {delivered}  lost {lost}  duplicated {duplicated}  "
+        "retransmissions {retransmissions}  corrupt {corrupt}  gaps {gaps}  "
+        "commands {commands_done}/{commands_sent} ({commands_failed} failed)  resets {resets}".format(
+            **link
+        )
+    )
+    injected = record["injected"]
+    shown = "  ".join(f"{k} {v}" for k, v in injected.items() if v) or "none"
+    lines.append(f"  injected  {shown}")
+    if record.get("error"):
+        lines.append(f"  error     {record['error']}")
+    return "\n".join(lines)

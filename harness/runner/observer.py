@@ -1,0 +1,361 @@
+"""Everything a run observes, turned into link totals, expectation verdicts and bus events."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.bus import Bus, RunEvent, SampleEvent
+from harness.devices.mock import MockDevice, MockEvent, PowerChange
+from harness.faults import FaultEvent
+from harness.link import (
+    CommandDone,
+    CommandFailed,
+    CorruptFrame,
+    DeviceHello,
+    DeviceReset,
+    DuplicateDropped,
+    GapSeen,
+    HostEvent,
+    HostLink,
+    LogLine,
+    RetransmissionSeen,
+    Sample,
+    SampleReceived,
+    seqnum,
+)
+from harness.link import fields as f
+from harness.runner.expectations import FAIL, PASS, Evaluator, evaluator
+from harness.scenario.model import Outage, Scenario, SetLink, Step
+
+INJECTED_KINDS = (
+    "drop",
+    "burst_drop",
+    "corrupt",
+    "duplicate",
+    "reorder",
+    "garbage",
+    "outage_drop",
+)
+
+
+class DeviceClock:
+    """Maps a sample's device time to scenario seconds. Per boot, the offset is the smallest
+    (arrival - ts) seen: the sample that came fastest bounds the link's delay best."""
+
+    def __init__(self) -> None:
+        self.offsets: dict[int, float] = {}
+
+    def span(self, s: Sample, arrived: float) -> tuple[float, float]:
+        offset = min(self.offsets.get(s.boot, arrived), arrived - s.ts / 1000)
+        self.offsets[s.boot] = offset
+        return offset + (s.ts - s.dt) / 1000, offset + s.ts / 1000
+
+
+@dataclass(slots=True)
+class _Command:
+    name: str
+    args: dict[str, Any]
+    step: int | None
+    issued: float
+    outcome: str = "pending"
+    latency: float | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class _Burst:
+    """A fault burst started by a step; recovered when the link has caught up after it."""
+
+    name: str
+    end: float
+    recovered_after: float | None = None
+
+
+@dataclass(slots=True)
+class ResetRecord:
+    """What one reset took: samples the host knew of, and device time with no sample."""
+
+    at: float
+    old_boot: int
+    new_boot: int
+    samples_lost: int
+    old_end: float | None
+    time_lost: float | None = None
+
+
+@dataclass(slots=True)
+class _BootTally:
+    delivered: int = 0
+    last_seq: int | None = None
+    skipped: int = 0
+    duplicated: int = 0
+
+
+@dataclass(slots=True)
+class Totals:
+    delivered: int = 0
+    lost: int = 0
+    lost_to_resets: int = 0
+    duplicated: int = 0
+    commands_sent: int = 0
+    commands_done: int = 0
+    commands_failed: int = 0
+    commands_executed_twice: int = 0
+    retransmissions: int = 0
+    corrupt: int = 0
+    gaps: int = 0
+    resets: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, int]:
+        out = {k: getattr(self, k) for k in self.__slots__ if k != "extra"}
+        out.update(self.extra)
+        return out
+
+
+class Observer:
+    def __init__(
+        self, scenario: Scenario, origin: float, bus: Bus, truth: MockDevice | None = None
+    ) -> None:
+        self.scenario = scenario
+        self.origin = origin
+        self.bus = bus
+        self.truth = truth
+        self.clock = DeviceClock()
+        self.evaluators: list[Evaluator] = [evaluator(e) for e in scenario.expects]
+        self.boots: dict[int, _BootTally] = {}
+        self.current_boot: int | None = None
+        self.hello: dict[str, Any] | None = None
+        self.resets = 0
+        self.reset_losses = 0
+        self.reset_log: list[ResetRecord] = []
+        self.commands: dict[int, _Command] = {}
+        self.injected: Counter[str] = Counter()
+        self.injected_by_direction: dict[str, Counter[str]] = {}
+        self.last_sample: SampleEvent | None = None
+        self.last_status = f.STATUS_OK
+        self.bursts = self._bursts(scenario.steps)
+        self.steps_done = 0
+        self.power_events: list[PowerChange] = []
+
+    @staticmethod
+    def _bursts(steps: tuple[Step, ...]) -> list[_Burst]:
+        bursts: list[_Burst] = []
+        for i, step in enumerate(steps):
+            a = step.action
+            if isinstance(a, Outage) and not a.stop:
+                if a.duration is not None:
+                    end = step.at + a.duration
+                else:
+                    end = next(
+                        (
+                            s.at
+                            for s in steps[i + 1 :]
+                            if isinstance(s.action, Outage) and s.action.stop
+                        ),
+                        float("inf"),
+                    )
+                bursts.append(_Burst(step.name, end))
+            elif isinstance(a, SetLink):
+                end = next(
+                    (s.at for s in steps[i + 1 :] if isinstance(s.action, SetLink)), float("inf")
+                )
+                bursts.append(_Burst(step.name, end))
+        return bursts
+
+    def now(self, at: float) -> float:
+        """Scenario seconds for a trio time."""
+        return at - self.origin
+
+    def emit(self, kind: str, at: float, **data: Any) -> None:
+        self.bus.publish(RunEvent(kind, at, data))
+
+    # --- inputs ----------------------------------------------------------------------------
+
+    def issued(
+        self, handle: int, name: str, args: dict[str, Any], step: int | None, at: float
+    ) -> None:
+        t = self.now(at)
+        self.commands[handle] = _Command(name, dict(args), step, t)
+        self.emit("command", t, handle=handle, name=name, args=dict(args), state="sent", step=step)
+
+    def on_step(self, step: Step, at: float) -> None:
+        self.steps_done += 1
+        self.emit("step", self.now(at), number=step.number, name=step.name, index=self.steps_done)
+
+    def on_fault(self, e: FaultEvent) -> None:
+        t = self.now(e.at)
+        if e.kind in INJECTED_KINDS:
+            self.injected[e.kind] += 1
+            self.injected_by_direction.setdefault(e.direction, Counter())[e.kind] += 1
+        self.emit("fault", t, direction=e.direction, fault=e.kind, what=e.what, seq=e.seq)
+
+    def on_device(self, e: MockEvent) -> None:
+        if isinstance(e, PowerChange):
+            self.power_events.append(e)
+            self.emit("power", self.now(e.at), boot=e.boot, cause=e.cause)
+
+    def on_host(self, e: HostEvent) -> None:
+        match e:
+            case SampleReceived():
+                self._on_sample(e.sample, self.now(e.at))
+            case DeviceHello():
+                h = e.hello
+                self.hello = {"fw": h.fw, "boot": h.boot, "interval": h.interval, "win": h.win}
+                if self.current_boot is None:
+                    self.current_boot = h.boot
+                self.emit("hello", self.now(e.at), **self.hello)
+            case DeviceReset():
+                self.resets += 1
+                self.reset_losses += e.lost
+                old_end = self.last_sample.end if self.last_sample else None
+                self.reset_log.append(
+                    ResetRecord(self.now(e.at), e.old_boot, e.new_boot, e.lost, old_end)
+                )
+                self.current_boot = e.new_boot
+                self.emit(
+                    "reset", self.now(e.at), old_boot=e.old_boot, new_boot=e.new_boot, lost=e.lost
+                )
+            case CommandDone():
+                self._finish_command(e.handle, self.now(e.at), None)
+            case CommandFailed():
+                self._finish_command(e.handle, self.now(e.at), e.reason)
+            case CorruptFrame():
+                self.emit("corrupt", self.now(e.at), error=e.kind)
+            case GapSeen():
+                self.emit("gap", self.now(e.at), boot=e.boot, seqs=list(e.seqs))
+            case RetransmissionSeen():
+                self.emit("retransmission", self.now(e.at), boot=e.boot, seq=e.seq)
+            case DuplicateDropped():
+                self.emit("duplicate", self.now(e.at), boot=e.boot, seq=e.seq)
+            case LogLine():
+                self.emit("log", self.now(e.at), text=e.text)
+
+    def _finish_command(self, handle: int, t: float, reason: str | None) -> None:
+        c = self.commands.get(handle)
+        if c is None:
+            return
+        c.outcome = "failed" if reason else "done"
+        c.reason = reason
+        c.latency = None if reason else t - c.issued
+        for ev in self.evaluators:
+            ev.on_command(handle, c.name, c.step, c.latency)
+        self.emit(
+            "command",
+            t,
+            handle=handle,
+            name=c.name,
+            state=c.outcome,
+            reason=reason,
+            latency=c.latency,
+            step=c.step,
+        )
+
+    def _on_sample(self, s: Sample, arrived: float) -> None:
+        tally = self.boots.setdefault(s.boot, _BootTally())
+        if tally.last_seq is not None:
+            step = seqnum.diff(s.seq, tally.last_seq)
+            if step <= 0:
+                tally.duplicated += 1
+            else:
+                tally.skipped += step - 1
+        tally.last_seq = s.seq
+        tally.delivered += 1
+        self.current_boot = s.boot if self.current_boot is None else self.current_boot
+        start, end = self.clock.span(s, arrived)
+        if tally.delivered == 1:
+            for r in self.reset_log:
+                if r.new_boot == s.boot and r.time_lost is None and r.old_end is not None:
+                    r.time_lost = max(0.0, start - r.old_end)
+        event = SampleEvent(s, start, end, arrived)
+        self.last_sample = event
+        if s.status != self.last_status:
+            if s.status != f.STATUS_OK:
+                self.emit(
+                    "alert", start, status=s.status, boot=s.boot, seq=s.seq, v=s.vmin, a=s.amax
+                )
+            self.last_status = s.status
+        self.bus.publish(event)
+        for ev in self.evaluators:
+            was = ev.resolved
+            ev.on_sample(s, start, end)
+            if ev.resolved and not was:
+                self._announce(ev, arrived)
+
+    def check_recovery(self, link: HostLink, t: float) -> None:
+        """Call as the run goes: a burst is over when the link is caught up after its end."""
+        for b in self.bursts:
+            if b.recovered_after is not None or t < b.end:
+                continue
+            caught_up = self.last_sample is not None and self.last_sample.end >= b.end
+            if caught_up and not link.gap_open and link.synced:
+                b.recovered_after = t - b.end
+
+    def _announce(self, ev: Evaluator, t: float) -> None:
+        o = ev.outcome
+        self.emit(
+            "expectation",
+            t,
+            number=ev.expect.number,
+            label=ev.label,
+            state=o.state,
+            measured=o.measured,
+            detail=o.detail,
+        )
+
+    # --- end -------------------------------------------------------------------------------
+
+    def totals(self, link: HostLink) -> Totals:
+        s = link.stats
+        t = Totals()
+        t.delivered = sum(b.delivered for b in self.boots.values())
+        t.duplicated = sum(b.duplicated for b in self.boots.values())
+        live = self.current_boot
+        if self.truth is not None:
+            for boot, produced in self.truth.produced.items():
+                missing = produced - self.boots.get(boot, _BootTally()).delivered
+                if boot == self.truth.boot:
+                    t.lost += max(missing, 0)
+                else:
+                    t.lost_to_resets += max(missing, 0)
+            t.commands_executed_twice = sum(n - 1 for n in self.truth.executed.values() if n > 1)
+        else:
+            for boot, tally in self.boots.items():
+                if boot == live:
+                    t.lost += tally.skipped + link.missing_count
+                else:
+                    t.lost_to_resets += tally.skipped
+            t.lost_to_resets = max(t.lost_to_resets, self.reset_losses)
+        t.commands_sent = len(self.commands)
+        t.commands_done = sum(c.outcome == "done" for c in self.commands.values())
+        t.commands_failed = sum(c.outcome == "failed" for c in self.commands.values())
+        t.retransmissions = s.retransmissions + s.duplicates + s.command_resends
+        t.corrupt = s.corrupt
+        t.gaps = s.gaps
+        t.resets = self.resets
+        t.extra = {
+            "nacks_sent": s.nacks_sent,
+            "acks_sent": s.acks_sent,
+            "duplicates_dropped": s.duplicates,
+        }
+        return t
+
+    def finish(self, link: HostLink, end: float) -> Totals:
+        totals = self.totals(link)
+        recovery = {b.name: b.recovered_after for b in self.bursts}
+        for ev in self.evaluators:
+            was = ev.resolved
+            ev.finish(totals.as_dict(), self.resets, recovery)
+            if not was:
+                self._announce(ev, end)
+        return totals
+
+    @property
+    def passed(self) -> bool:
+        return all(ev.outcome.state == PASS for ev in self.evaluators)
+
+    @property
+    def failed_count(self) -> int:
+        return sum(ev.outcome.state == FAIL for ev in self.evaluators)

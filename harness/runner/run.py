@@ -1,0 +1,312 @@
+"""One run of a scenario: a single trio nursery owns the target, the fault relay, the host
+session, the steps and every consumer, on trio's clock only (so a MockClock runs it in virtual
+time). At the scenario's end the faults stop and the link drains; then the verdict."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import trio
+import trio.testing
+
+from harness.bus import Bus
+from harness.errors import UserError
+from harness.faults import FaultConfig
+from harness.link import HostEvent, SampleReceived
+from harness.relay import FaultRelay
+from harness.runner.console import show_status, verdict_table
+from harness.runner.observer import Observer
+from harness.runner.record import write_json, write_junit
+from harness.runner.session import HostSession
+from harness.scenario.model import LinkFaults, Outage, Reset, Scenario, Send, SetLink, Step
+from harness.targets import TARGETS, Target
+from harness.targets.board import BoardTarget
+from harness.targets.mock import MockTarget
+from harness.transports.memory import memory_stream_pair
+
+DRAIN_MAX = 5.0
+"""Seconds the run waits after the scenario for what is still in flight (the link's recovery
+bound is 3.5 s)."""
+
+Extension = Callable[[trio.Nursery, "RunContext"], Awaitable[None]]
+
+
+@dataclass
+class RunOptions:
+    target: str = "mock"
+    serial: str | None = None
+    seed: int | None = None
+    db: Path | None = None
+    json: Path | None = None
+    junit: Path | None = None
+    fast: bool = False
+    view: bool = False
+    bind: str = "127.0.0.1:8000"
+    status: bool = False
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+@dataclass
+class RunContext:
+    """What extensions (the store, the viewer) get to see of a run."""
+
+    scenario: Scenario
+    options: RunOptions
+    seed: int
+    origin: float
+    bus: Bus
+    observer: Observer
+    session: HostSession | None = None
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class RunResult:
+    record: dict[str, Any]
+    exit_code: int
+
+
+def make_target(
+    options: RunOptions, scenario: Scenario, seed: int, observer_ref: list[Observer]
+) -> Target:
+    if options.target not in TARGETS:
+        raise UserError(
+            f"--target {options.target}: unknown target; choose one of {', '.join(TARGETS)}"
+        )
+    if options.target == "mock":
+        return MockTarget(scenario, seed, lambda e: observer_ref[0].on_device(e))
+    if options.target == "board":
+
+        def on_outage(start: float, end: float | None) -> None:
+            obs = observer_ref[0]
+            obs.emit(
+                "fault",
+                obs.now(end or start),
+                direction="both",
+                fault="unplugged" if end is None else "replugged",
+                what="port",
+                seq=None,
+            )
+
+        return BoardTarget(options.serial, on_outage)
+    from harness.targets.sim import SimTarget
+
+    return SimTarget(scenario, seed)
+
+
+async def _steps(scenario: Scenario, ctx: RunContext, target: Target, relay: FaultRelay) -> None:
+    obs, session = ctx.observer, ctx.session
+    assert session is not None
+    for step in scenario.steps:
+        await trio.sleep_until(ctx.origin + step.at)
+        now = trio.current_time()
+        obs.on_step(step, now)
+        _do(step, obs, session, target, relay, now)
+
+
+def _do(
+    step: Step, obs: Observer, session: HostSession, target: Target, relay: FaultRelay, now: float
+) -> None:
+    match step.action:
+        case Send(command=name, args=args):
+            handle = session.send_command(name, args)
+            obs.issued(handle, name, args, step.number, now)
+        case SetLink(faults=faults):
+            relay.set_faults(faults)
+        case Outage(stop=True):
+            relay.stop_outage()
+        case Outage(duration=duration):
+            relay.start_outage(duration)
+        case Reset():
+            target.reset()
+
+
+def _drained(obs: Observer, session: HostSession, target: Target, delivered_at_start: int) -> bool:
+    link = session.link
+    if not link.synced or link.gap_open or link.commands_pending:
+        return False
+    truth = target.truth
+    if truth is not None:
+        boot = truth.boot
+        if boot is None:
+            return True
+        tally = obs.boots.get(boot)
+        return truth.produced[boot] == (tally.delivered if tally else 0)
+    return link.stats.samples > delivered_at_start
+
+
+def _clean(faults: LinkFaults) -> LinkFaults:
+    """No faults, but the same line rate (a baud rate is not a fault)."""
+    return LinkFaults(
+        FaultConfig(rate=faults.to_host.rate), FaultConfig(rate=faults.to_device.rate)
+    )
+
+
+async def run_scenario(
+    scenario: Scenario, options: RunOptions, extensions: tuple[Extension, ...] = ()
+) -> RunResult:
+    seed = scenario.seed if options.seed is None else options.seed
+    bus = Bus()
+    observer_ref: list[Observer] = []
+    target = make_target(options, scenario, seed, observer_ref)
+    for need in scenario.needs:
+        if need not in target.capabilities and not (need == "supply" and target.name == "board"):
+            raise UserError(
+                f"{scenario.file}: needs {need}, which the {target.name} target cannot do"
+            )
+    if options.fast and "virtual_time" not in target.capabilities:
+        raise UserError(
+            f"--fast runs in virtual time, which needs the mock target (not {target.name})"
+        )
+    origin = trio.current_time()
+    observer = Observer(scenario, origin, bus, target.truth)
+    observer_ref.append(observer)
+    ctx = RunContext(scenario, options, seed, origin, bus, observer)
+    wall = time.monotonic()
+    error: str | None = None
+    last_link: LinkFaults = scenario.link
+    out = options.out
+    print(
+        f"running {scenario.file}: {scenario.name}, {scenario.duration:g} s, seed {seed}, "
+        f"{target.describe()}{' (virtual time)' if options.fast else ''}",
+        file=out,
+        flush=True,
+    )
+    async with trio.open_nursery() as nursery:
+        device_stream = await target.start(nursery, origin)
+        host_end, relay_end = memory_stream_pair()
+        relay = FaultRelay(scenario.link, seed, observer.on_fault)
+
+        def on_host(e: HostEvent) -> None:
+            observer.on_host(e)
+            if isinstance(e, SampleReceived):
+                observer.check_recovery(session.link, observer.now(e.at))
+
+        session = HostSession(host_end, on_host)
+        ctx.session = session
+
+        async def relay_then_stop() -> None:
+            nonlocal error
+            await relay.run(device_stream, relay_end)
+            error = error or f"the device's stream ended at {trio.current_time() - origin:.1f} s"
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(relay_then_stop)
+        nursery.start_soon(session.run)
+        for ext in extensions:
+            await ext(nursery, ctx)
+        nursery.start_soon(_steps, scenario, ctx, target, relay)
+        if options.status:
+            nursery.start_soon(show_status, observer, session, origin, scenario.duration, out)
+        observer.emit(
+            "run", 0.0, state="started", scenario=scenario.name, target=target.name, seed=seed
+        )
+        await trio.sleep_until(origin + scenario.duration)
+        for step in scenario.steps:
+            if isinstance(step.action, SetLink):
+                last_link = step.action.faults
+        relay.set_faults(_clean(last_link))
+        relay.stop_outage()
+        start = session.link.stats.samples
+        with trio.move_on_after(DRAIN_MAX):
+            while not _drained(observer, session, target, start):
+                await trio.sleep(0.02)
+        nursery.cancel_scope.cancel()
+    end = trio.current_time() - origin
+    totals = observer.finish(session.link, end)
+    verdict = "error" if error else "pass" if observer.passed else "fail"
+    observer.emit("run", end, state="ended", verdict=verdict)
+    record = _record(
+        scenario, target, seed, options, observer, totals.as_dict(), ctx, wall, verdict, error
+    )
+    if options.json:
+        write_json(record, options.json)
+    if options.junit:
+        write_junit(record, options.junit)
+    print(verdict_table(record), file=out, flush=True)
+    return RunResult(record, 2 if error else 0 if verdict == "pass" else 1)
+
+
+def _record(
+    scenario: Scenario,
+    target: Target,
+    seed: int,
+    options: RunOptions,
+    obs: Observer,
+    link: dict[str, int],
+    ctx: RunContext,
+    wall: float,
+    verdict: str,
+    error: str | None,
+) -> dict[str, Any]:
+    injected = {k: obs.injected.get(k, 0) for k in sorted(obs.injected)}
+    return {
+        "scenario": {
+            "name": scenario.name,
+            "file": str(scenario.path),
+            "description": scenario.description,
+            "duration": scenario.duration,
+        },
+        "target": target.name,
+        "seed": seed,
+        "started": ctx.started.isoformat(timespec="seconds"),
+        "wall_seconds": round(time.monotonic() - wall, 3),
+        "virtual_time": options.fast,
+        "verdict": verdict,
+        "error": error,
+        "device": {
+            "hello": obs.hello,
+            "boots": sorted(obs.boots),
+            "resets": [
+                {
+                    "at": round(r.at, 3),
+                    "old_boot": r.old_boot,
+                    "new_boot": r.new_boot,
+                    "samples_lost": r.samples_lost,
+                    "time_lost": None if r.time_lost is None else round(r.time_lost, 3),
+                }
+                for r in obs.reset_log
+            ],
+        },
+        "expectations": [
+            {
+                "number": ev.expect.number,
+                "label": ev.label,
+                "state": ev.outcome.state,
+                "measured": ev.outcome.measured,
+                "detail": ev.outcome.detail,
+            }
+            for ev in obs.evaluators
+        ],
+        "link": link,
+        "injected": injected,
+        "injected_by_direction": {d: dict(c) for d, c in obs.injected_by_direction.items()},
+        "commands": [
+            {
+                "handle": h,
+                "name": c.name,
+                "args": c.args,
+                "step": c.step,
+                "issued": round(c.issued, 4),
+                "outcome": c.outcome,
+                "latency": None if c.latency is None else round(c.latency, 4),
+                "reason": c.reason,
+            }
+            for h, c in obs.commands.items()
+        ],
+    }
+
+
+def run(
+    scenario: Scenario, options: RunOptions, extensions: tuple[Extension, ...] = ()
+) -> RunResult:
+    """Run in a fresh trio loop: under a MockClock that jumps ahead whenever every task waits
+    when `options.fast` (virtual time), else in real time."""
+    clock = trio.testing.MockClock(autojump_threshold=0) if options.fast else None
+    return trio.run(run_scenario, scenario, options, extensions, clock=clock)

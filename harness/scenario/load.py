@@ -1,0 +1,564 @@
+"""Read and check a scenario file. Every problem is one line naming the file, the line where it
+can be found, the key path and what is wrong, e.g.
+
+    brownout.toml:23: step[2].send.cmd: unknown command "set_intervl" (did you mean "set_interval"?)
+
+Array entries are numbered from 1, as a person counts them in the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from harness.errors import UserError
+from harness.faults import FaultConfig, GilbertElliott
+from harness.link import fields
+from harness.link.commands import COMMANDS, check
+from harness.scenario.model import (
+    LINK_TOTALS,
+    AckExpect,
+    Action,
+    AlertExpect,
+    Check,
+    DeviceSpec,
+    Expect,
+    LinkExpect,
+    LinkFaults,
+    Outage,
+    RecoveryExpect,
+    Reset,
+    ResetsExpect,
+    Scenario,
+    Send,
+    SetLink,
+    StatExpect,
+    Step,
+    Wait,
+)
+from harness.scenario.profile import Profile, SupplyPoint
+from harness.scenario.units import format_duration, parse_duration
+
+T = TypeVar("T")
+Path_ = tuple[str | int, ...]
+
+SECTIONS = ("scenario", "device", "link", "supply", "step", "expect")
+SCENARIO_KEYS = ("name", "description", "duration", "seed")
+DEVICE_KEYS = ("shunt", "noise_v", "noise_a", "shared_rail", "brownout")
+PROBABILITIES = ("drop", "corrupt", "duplicate", "reorder", "garbage")
+LINK_KEYS = (*PROBABILITIES, "reorder_gap", "delay", "jitter", "baud", "burst")
+DIRECTIONS = ("to_host", "to_device")
+BURST_KEYS = ("p", "r", "bad_loss", "good_loss")
+SUPPLY_KEYS = ("at", "volts", "amps")
+ACTIONS = ("send", "link", "outage", "reset", "wait")
+STEP_KEYS = ("at", "name", *ACTIONS, "ack_within", "repeat", "every")
+EXPECT_KINDS = ("alert", "measure", "acked_within", "link", "resets", "recovered_within")
+EXPECT_KEYS = (
+    "name",
+    *EXPECT_KINDS,
+    "within",
+    "absent",
+    "stat",
+    "over",
+    "below",
+    "above",
+    "command",
+    "after",
+)
+MEASURES = ("v", "a", "w")
+STATS = ("min", "max", "avg")
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+class _Locator:
+    """Finds the line of a key path in the TOML text (tomllib gives no positions)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def _headers(self, name: str) -> list[int]:
+        parts = r"\s*\.\s*".join(map(re.escape, name.split(".")))
+        header = re.compile(r"^\s*\[\[?\s*" + parts + r"\s*\]\]?\s*(#.*)?$")
+        return [i for i, line in enumerate(self.lines) if header.match(line)]
+
+    def line_of(self, path: Path_) -> int | None:
+        section, rest = str(path[0]), list(path[1:])
+        index = rest.pop(0) if rest and isinstance(rest[0], int) else 1
+        keys = [k for k in rest if isinstance(k, str)]
+        if (
+            section == "link"
+            and keys
+            and keys[0] in DIRECTIONS
+            and self._headers(f"link.{keys[0]}")
+        ):
+            section = f"link.{keys.pop(0)}"
+        hits = self._headers(section)
+        if not hits:
+            return None
+        start = hits[min(index, len(hits)) - 1]
+        if not keys:
+            return start + 1
+        key = re.compile(r"^\s*" + re.escape(keys[0]) + r"\s*[=.]")
+        for i in range(start + 1, len(self.lines)):
+            if self.lines[i].lstrip().startswith("["):
+                break
+            if key.match(self.lines[i]):
+                return i + 1
+        return start + 1
+
+
+class _Reader:
+    def __init__(self, path: Path, text: str) -> None:
+        self.file = path.name
+        self.locator = _Locator(text)
+
+    def fail(self, path: Path_, message: str) -> UserError:
+        line = self.locator.line_of(path)
+        where = f"{self.file}:{line}" if line else self.file
+        return UserError(f"{where}: {dotted(path)}: {message}")
+
+    def table(self, value: Any, path: Path_, allowed: Iterable[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected a table, got {_show(value)}")
+        allowed = tuple(allowed)
+        for key in value:
+            if key not in allowed:
+                raise self.fail(
+                    (*path, key),
+                    f"unknown key{suggest(key, allowed)}; expected one of: " + ", ".join(allowed),
+                )
+        return value
+
+    def array(self, value: Any, path: Path_) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(
+                path, f"expected an array of tables ([[{path[-1]}]]), got {_show(value)}"
+            )
+        return value
+
+    def convert(self, value: Any, path: Path_, fn: Callable[[Any], T]) -> T:
+        try:
+            return fn(value)
+        except ValueError as exc:
+            raise self.fail(path, str(exc)) from None
+
+    def duration(self, value: Any, path: Path_) -> float:
+        return self.convert(value, path, parse_duration)
+
+    def number(self, value: Any, path: Path_, lo: float, hi: float, unit: str = "") -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path, f"expected a number, got {_show(value)}")
+        if not lo <= value <= hi:
+            raise self.fail(path, f"{value:g}{unit} is outside {lo:g}..{hi:g}{unit}")
+        return float(value)
+
+    def integer(self, value: Any, path: Path_, lo: int, hi: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(path, f"expected an integer, got {_show(value)}")
+        if not lo <= value <= hi:
+            raise self.fail(path, f"{value} is outside {lo}..{hi}")
+        return value
+
+    def string(self, value: Any, path: Path_, choices: Iterable[str] | None = None) -> str:
+        if not isinstance(value, str):
+            raise self.fail(path, f"expected a string, got {_show(value)}")
+        if choices is not None and value not in (choices := tuple(choices)):
+            raise self.fail(
+                path,
+                f'unknown value "{value}"{suggest(value, choices)}; expected one of: '
+                + ", ".join(choices),
+            )
+        return value
+
+    def boolean(self, value: Any, path: Path_) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(path, f"expected true or false, got {_show(value)}")
+        return value
+
+    def window(self, value: Any, path: Path_, duration: float) -> tuple[float, float]:
+        if not isinstance(value, list) or len(value) != 2:
+            raise self.fail(path, f'expected ["from", "to"], e.g. ["5s", "7s"], got {_show(value)}')
+        lo, hi = (self.duration(v, (*path, i + 1)) for i, v in enumerate(value))
+        if hi < lo:
+            raise self.fail(
+                path, f"ends ({format_duration(hi)}) before it starts ({format_duration(lo)})"
+            )
+        if lo > duration:
+            raise self.fail(path, f"starts after the scenario ends ({format_duration(duration)})")
+        return lo, hi
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    return text if len(text) < 40 else text[:37] + "..."
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+def _faults(r: _Reader, raw: dict[str, Any], path: Path_, base: FaultConfig) -> FaultConfig:
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        kp = (*path, key)
+        if key in DIRECTIONS:
+            continue
+        if key in PROBABILITIES:
+            changes[key] = r.number(value, kp, 0.0, 1.0)
+        elif key == "reorder_gap":
+            changes[key] = r.integer(value, kp, 1, 100)
+        elif key in ("delay", "jitter"):
+            changes[key] = r.duration(value, kp)
+        elif key == "baud":
+            changes["rate"] = r.integer(value, kp, 300, 10_000_000) / 10
+        elif key == "burst":
+            b = r.table(value, kp, BURST_KEYS)
+            for k in ("p", "r"):
+                if k not in b:
+                    raise r.fail((*kp, k), "missing (Gilbert-Elliott needs p and r)")
+            changes["burst"] = GilbertElliott(
+                **{k: r.number(v, (*kp, k), 0.0, 1.0) for k, v in b.items()}
+            )
+    return base.with_changes(**changes)
+
+
+def _link(r: _Reader, raw: Any, path: Path_, base: LinkFaults) -> LinkFaults:
+    t = r.table(raw, path, (*LINK_KEYS, *DIRECTIONS))
+    both_host = _faults(r, t, path, base.to_host)
+    both_device = _faults(r, t, path, base.to_device)
+    to_host = _faults(
+        r,
+        r.table(t.get("to_host", {}), (*path, "to_host"), LINK_KEYS),
+        (*path, "to_host"),
+        both_host,
+    )
+    to_device = _faults(
+        r,
+        r.table(t.get("to_device", {}), (*path, "to_device"), LINK_KEYS),
+        (*path, "to_device"),
+        both_device,
+    )
+    return LinkFaults(to_host=to_host, to_device=to_device)
+
+
+def _supply(r: _Reader, raw: Any) -> Profile:
+    if raw is None:
+        return Profile.constant(5.0, 0.25)
+    points: list[SupplyPoint] = []
+    last_at = -1.0
+    for i, entry in enumerate(r.array(raw, ("supply",)), 1):
+        path: Path_ = ("supply", i)
+        t = r.table(entry, path, SUPPLY_KEYS)
+        if "at" not in t:
+            raise r.fail(path, 'missing "at" (when this point of the profile is reached)')
+        at = r.duration(t["at"], (*path, "at"))
+        if at < last_at:
+            raise r.fail((*path, "at"), f"{format_duration(at)} comes before the previous point")
+        prev = points[-1] if points else None
+        for key in ("volts", "amps"):
+            if key not in t and prev is None:
+                raise r.fail(path, f'the first point needs "{key}"')
+        volts = (
+            r.number(t["volts"], (*path, "volts"), 0.0, fields.VOLTS.hi, " V")
+            if "volts" in t
+            else prev.volts  # type: ignore[union-attr]
+        )
+        amps = (
+            r.number(t["amps"], (*path, "amps"), -fields.AMPS.hi, fields.AMPS.hi, " A")
+            if "amps" in t
+            else prev.amps  # type: ignore[union-attr]
+        )
+        points.append(SupplyPoint(at, volts, amps))
+        last_at = at
+    if not points:
+        raise r.fail(("supply",), "needs at least one point")
+    return Profile(points)
+
+
+def _send(r: _Reader, raw: Any, path: Path_) -> tuple[str, dict[str, Any]]:
+    if not isinstance(raw, dict):
+        raise r.fail(path, f'expected a table like {{ cmd = "ping" }}, got {_show(raw)}')
+    if "cmd" not in raw:
+        raise r.fail(path, 'missing "cmd" (the command to send)')
+    name = r.string(raw["cmd"], (*path, "cmd"))
+    spec = COMMANDS.get(name)
+    if spec is None:
+        raise r.fail((*path, "cmd"), f'unknown command "{name}"{suggest(name, COMMANDS)}')
+    args = {k: v for k, v in raw.items() if k != "cmd"}
+    for key in args:
+        if key not in spec.args:
+            expected = ", ".join(spec.args) or "no arguments"
+            raise r.fail((*path, key), f"{name} takes {expected}{suggest(key, spec.args)}")
+    if err := check(name, args):
+        missing = [k for k in spec.args if k not in args]
+        if err == "arg" and spec.required and missing:
+            raise r.fail(path, f'{name} needs "{missing[0]}"')
+        if err == "arg" and not args:
+            raise r.fail(path, f"{name} needs at least one of: {', '.join(spec.args)}")
+        for key, value in args.items():
+            arg_err = spec.args[key].check(value)
+            if arg_err == "arg":
+                raise r.fail((*path, key), f"expected a number, got {_show(value)}")
+            if arg_err == "range":
+                a = spec.args[key]
+                allowed = (
+                    ", ".join(map(str, a.choices))
+                    if a.choices
+                    else f"0..{a.quantity.hi:g}"
+                    if a.quantity
+                    else f"{a.lo}..{a.hi}"
+                )
+                raise r.fail((*path, key), f"{_show(value)} is out of range for {name} ({allowed})")
+    return name, args
+
+
+def _step_action(r: _Reader, t: dict[str, Any], path: Path_, link: LinkFaults) -> Action:
+    present = [a for a in ACTIONS if a in t]
+    if len(present) != 1:
+        what = "none" if not present else " and ".join(present)
+        raise r.fail(path, f"a step does exactly one of: {', '.join(ACTIONS)} (this one: {what})")
+    kind = present[0]
+    kp = (*path, kind)
+    if kind != "send" and "ack_within" in t:
+        raise r.fail((*path, "ack_within"), "only a step that sends a command can expect its ack")
+    if kind == "send":
+        name, args = _send(r, t["send"], kp)
+        ack = r.duration(t["ack_within"], (*path, "ack_within")) if "ack_within" in t else None
+        return Send(name, args, ack)
+    if kind == "link":
+        return SetLink(_link(r, t["link"], kp, link))
+    if kind == "outage":
+        value = t["outage"]
+        if value == "stop":
+            return Outage(None, stop=True)
+        if value == "start":
+            return Outage(None)
+        return Outage(r.duration(value, kp))
+    if kind == "reset":
+        if t["reset"] is not True:
+            raise r.fail(kp, "write reset = true")
+        return Reset()
+    return Wait(r.duration(t["wait"], kp))
+
+
+def _steps(r: _Reader, raw: Any, base_link: LinkFaults, duration: float) -> tuple[Step, ...]:
+    if raw is None:
+        return ()
+    steps: list[Step] = []
+    cursor = 0.0
+    link = base_link
+    for i, entry in enumerate(r.array(raw, ("step",)), 1):
+        path: Path_ = ("step", i)
+        t = r.table(entry, path, STEP_KEYS)
+        action = _step_action(r, t, path, link)
+        if isinstance(action, SetLink):
+            link = action.faults
+        at = r.duration(t["at"], (*path, "at")) if "at" in t else cursor
+        repeat = r.integer(t.get("repeat", 1), (*path, "repeat"), 1, 100_000)
+        every = r.duration(t["every"], (*path, "every")) if "every" in t else 0.0
+        if repeat > 1 and "every" not in t:
+            raise r.fail((*path, "repeat"), 'needs "every" (the time between repeats)')
+        if "every" in t and repeat == 1:
+            raise r.fail((*path, "every"), 'only makes sense with "repeat"')
+        name = r.string(t["name"], (*path, "name")) if "name" in t else _default_name(action)
+        last = at + every * (repeat - 1)
+        if last > duration + 1e-9:
+            raise r.fail(
+                (*path, "at"),
+                f"runs until {format_duration(last)}, "
+                f"after the scenario ends ({format_duration(duration)})",
+            )
+        for k in range(repeat):
+            steps.append(Step(i, name, at + every * k, action))
+        cursor = last + (action.duration if isinstance(action, Wait) else 0.0)
+    return tuple(sorted(steps, key=lambda s: s.at))
+
+
+def _default_name(action: Action) -> str:
+    match action:
+        case Send():
+            return action.command
+        case SetLink():
+            return "link faults"
+        case Outage(stop=True):
+            return "outage stop"
+        case Outage():
+            return "outage"
+        case Reset():
+            return "reset"
+        case Wait():
+            return "wait"
+    raise TypeError(action)
+
+
+def _expect(
+    r: _Reader, t: dict[str, Any], path: Path_, duration: float, steps: tuple[Step, ...]
+) -> Check:
+    kinds = [k for k in EXPECT_KINDS if k in t]
+    if len(kinds) != 1:
+        what = "none" if not kinds else " and ".join(kinds)
+        raise r.fail(
+            path, f"an expectation is exactly one of: {', '.join(EXPECT_KINDS)} (this one: {what})"
+        )
+    kind = kinds[0]
+    allowed = {
+        "alert": ("within", "absent"),
+        "measure": ("stat", "over", "below", "above"),
+        "acked_within": ("command",),
+        "link": (),
+        "resets": (),
+        "recovered_within": ("after",),
+    }[kind]
+    for key in t:
+        if key not in (kind, "name", *allowed):
+            raise r.fail(
+                (*path, key),
+                f"does not go with {kind} (it takes: {', '.join(allowed) or 'nothing else'})",
+            )
+    kp = (*path, kind)
+    if kind == "alert":
+        statuses = [s for s in fields.STATUSES if s != fields.STATUS_OK]
+        status = r.string(t["alert"], kp, statuses)
+        window = r.window(t["within"], (*path, "within"), duration) if "within" in t else None
+        absent = r.boolean(t.get("absent", False), (*path, "absent"))
+        return AlertExpect(status, window, absent)
+    if kind == "measure":
+        measure = r.string(t["measure"], kp, MEASURES)
+        if "stat" not in t:
+            raise r.fail(path, 'missing "stat" (min, max or avg)')
+        stat = r.string(t["stat"], (*path, "stat"), STATS)
+        window = r.window(t["over"], (*path, "over"), duration) if "over" in t else None
+        if "below" not in t and "above" not in t:
+            raise r.fail(path, 'needs "below" or "above" (or both)')
+        below = r.number(t["below"], (*path, "below"), -1e9, 1e9) if "below" in t else None
+        above = r.number(t["above"], (*path, "above"), -1e9, 1e9) if "above" in t else None
+        return StatExpect(measure, stat, window, below, above)
+    if kind == "acked_within":
+        within = r.duration(t["acked_within"], kp)
+        command = None
+        if "command" in t:
+            command = r.string(t["command"], (*path, "command"))
+            if command not in COMMANDS:
+                raise r.fail(
+                    (*path, "command"), f'unknown command "{command}"{suggest(command, COMMANDS)}'
+                )
+        return AckExpect(within, command)
+    if kind == "link":
+        limits = r.table(t["link"], kp, LINK_TOTALS)
+        return LinkExpect({k: r.integer(v, (*kp, k), 0, 10**9) for k, v in limits.items()})
+    if kind == "resets":
+        return ResetsExpect(r.integer(t["resets"], kp, 0, 10**6))
+    within = r.duration(t["recovered_within"], kp)
+    if "after" not in t:
+        raise r.fail(path, 'missing "after" (the name of the step whose faults it recovers from)')
+    after = r.string(t["after"], (*path, "after"))
+    faulty = {s.name for s in steps if isinstance(s.action, SetLink | Outage)}
+    if after not in faulty:
+        names = sorted(faulty) or ["(no step changes link faults or starts an outage)"]
+        raise r.fail(
+            (*path, "after"),
+            f'no fault step named "{after}"{suggest(after, faulty)}; '
+            f"fault steps: {', '.join(names)}",
+        )
+    return RecoveryExpect(after, within)
+
+
+def _expects(r: _Reader, raw: Any, duration: float, steps: tuple[Step, ...]) -> tuple[Expect, ...]:
+    out: list[Expect] = []
+    for i, entry in enumerate(r.array(raw, ("expect",)) if raw is not None else [], 1):
+        path: Path_ = ("expect", i)
+        t = r.table(entry, path, EXPECT_KEYS)
+        name = r.string(t["name"], (*path, "name")) if "name" in t else ""
+        out.append(Expect(i, _expect(r, t, path, duration, steps), name))
+    n = len(out)
+    seen: set[int] = set()
+    for s in steps:
+        if isinstance(s.action, Send) and s.action.ack_within is not None and s.number not in seen:
+            seen.add(s.number)
+            n += 1
+            out.append(Expect(n, AckExpect(s.action.ack_within, s.action.command, s.number)))
+    return tuple(out)
+
+
+def parse(text: str, path: Path) -> Scenario:
+    r = _Reader(path, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path.name}: not valid TOML: {exc}") from None
+    for key in data:
+        if key not in SECTIONS:
+            raise r.fail(
+                (key,), f"unknown section{suggest(key, SECTIONS)}; expected: {', '.join(SECTIONS)}"
+            )
+    if "scenario" not in data:
+        raise UserError(f"{path.name}: missing [scenario] (name and duration at least)")
+    sc = r.table(data["scenario"], ("scenario",), SCENARIO_KEYS)
+    for key in ("name", "duration"):
+        if key not in sc:
+            raise r.fail(("scenario",), f'missing "{key}"')
+    name = r.string(sc["name"], ("scenario", "name"))
+    duration = r.duration(sc["duration"], ("scenario", "duration"))
+    if duration <= 0:
+        raise r.fail(("scenario", "duration"), "must be longer than 0s")
+    seed = r.integer(sc.get("seed", 0), ("scenario", "seed"), 0, 2**63 - 1)
+    description = r.string(sc.get("description", ""), ("scenario", "description"))
+    dev = r.table(data.get("device", {}), ("device",), DEVICE_KEYS)
+    device = DeviceSpec(
+        shunt=r.number(dev.get("shunt", 0.1), ("device", "shunt"), 0.001, 100.0, " ohm"),
+        noise_v=r.number(dev.get("noise_v", 0.002), ("device", "noise_v"), 0.0, 1.0, " V"),
+        noise_a=r.number(dev.get("noise_a", 0.0005), ("device", "noise_a"), 0.0, 1.0, " A"),
+        shared_rail=r.boolean(dev.get("shared_rail", False), ("device", "shared_rail")),
+        brownout=r.number(dev.get("brownout", 2.7), ("device", "brownout"), 0.0, 32.0, " V"),
+    )
+    link = _link(r, data.get("link", {}), ("link",), LinkFaults())
+    supply = _supply(r, data.get("supply"))
+    steps = _steps(r, data.get("step"), link, duration)
+    expects = _expects(r, data.get("expect"), duration, steps)
+    needs = []
+    if len(supply.points) > 1:
+        needs.append("supply")
+    if any(isinstance(s.action, Reset) for s in steps):
+        needs.append("reset")
+    if device.shared_rail:
+        needs.append("brownout")
+    return Scenario(
+        path=path,
+        name=name,
+        description=description,
+        duration=duration,
+        seed=seed,
+        link=link,
+        supply=supply,
+        device=device,
+        steps=steps,
+        expects=expects,
+        needs=tuple(needs),
+    )
+
+
+def load(path: Path | str) -> Scenario:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: no such scenario file (harness list shows the shipped ones)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read it: {exc}") from None
+    return parse(text, path)
