@@ -3,7 +3,6 @@ hours of link time run in a fraction of a second, and every run replays from its
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -63,8 +62,8 @@ class LinkSim:
             timing=device_timing,
             first_seq=first_seq,
         )
-        self.down = FaultyPipe(d2h, random.Random(seed * 2 + 1), "d2h")
-        self.up = FaultyPipe(h2d, random.Random(seed * 2 + 2), "h2d")
+        self.down = FaultyPipe(d2h, seed, "d2h")
+        self.up = FaultyPipe(h2d, seed, "h2d")
         self.reading_period = reading_period
         self.batch = readings_per_batch
         self.next_reading = reading_period
@@ -90,7 +89,9 @@ class LinkSim:
 
     def reboot(self, boot: int) -> None:
         """The device resets: its window and pending sample are gone, seq starts at 0."""
-        self.device = DeviceLink(now=self.t, boot=boot, settings=Settings(self.device.settings.interval_ms))
+        self.device = DeviceLink(
+            now=self.t, boot=boot, settings=Settings(self.device.settings.interval_ms)
+        )
         self.next_reading = self.t + self.reading_period
 
     # --- running ---------------------------------------------------------------------------

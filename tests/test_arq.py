@@ -34,7 +34,9 @@ def frames(data: bytes, direction: Direction) -> list[Message]:
 
 
 def sent_samples(dev: DeviceLink) -> list[int]:
-    return [m.seq for m in frames(dev.data_to_send(), Direction.DEVICE_TO_HOST) if isinstance(m, Sample)]
+    return [
+        m.seq for m in frames(dev.data_to_send(), Direction.DEVICE_TO_HOST) if isinstance(m, Sample)
+    ]
 
 
 def run_device(dev: DeviceLink, start: float, end: float, step: float = 0.01) -> list[int]:
@@ -203,9 +205,7 @@ def test_r10_reset_flushes_old_boot_counts_loss_and_fails_outstanding_command() 
 def test_r11_seq_wraps_at_32_bits() -> None:
     sim = LinkSim(first_seq=0xFFFF_FFFC)
     sim.device.data_to_send()
-    sim.host.feed(
-        encode(Hello(boot=1, seq=0xFFFF_FFFC, last_cmd=-1, interval=100, win=8)), 0.0
-    )
+    sim.host.feed(encode(Hello(boot=1, seq=0xFFFF_FFFC, last_cmd=-1, interval=100, win=8)), 0.0)
     trace = sim.run_until(2.0)
     seqs = [e.sample.seq for _, e in trace.delivered]
     assert seqs[:6] == [0xFFFF_FFFC, 0xFFFF_FFFD, 0xFFFF_FFFE, 0xFFFF_FFFF, 0, 1]

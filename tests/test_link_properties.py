@@ -7,6 +7,9 @@ and a few seconds more, and checks what a user relies on.
 
 from __future__ import annotations
 
+import itertools
+import os
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -93,7 +96,15 @@ def run(sc: dict) -> tuple[LinkSim, Trace]:
     return sim, sim.run_until(end_of_faults + RECOVERY_BOUND + OBSERVE)
 
 
-@settings(max_examples=int(__import__("os").environ.get("LINK_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = int(os.environ.get("LINK_EXAMPLES", "60"))
+"""Examples per run; LINK_EXAMPLES=3000 searches deeper (about 4 minutes)."""
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(scenarios())
 def test_faulty_link_keeps_every_guarantee(sc: dict) -> None:
     sim, tr = run(sc)
@@ -118,7 +129,7 @@ def test_faulty_link_keeps_every_guarantee(sc: dict) -> None:
     # readings they count are all the readings taken.
     assert delivered, "nothing delivered"
     assert delivered[0].ts - delivered[0].dt == 0
-    for prev, cur in zip(delivered, delivered[1:], strict=False):
+    for prev, cur in itertools.pairwise(delivered):
         assert cur.ts - cur.dt == prev.ts
     taken = sum(n for index, n in tr.readings if index < len(delivered))
     assert sum(s.n for s in delivered) == taken
@@ -140,9 +151,7 @@ def test_faulty_link_keeps_every_guarantee(sc: dict) -> None:
         else:
             assert failed.reason == "timeout"
     for ex in tr.executed:
-        assert any(
-            (ex.command.name, dict(ex.command.args)) == sent for sent in tr.sent.values()
-        )
+        assert any((ex.command.name, dict(ex.command.args)) == sent for sent in tr.sent.values())
 
     # After the bound the link runs clean.
     trouble = (GapSeen, RetransmissionSeen, DuplicateDropped, CorruptFrame, Resent)

@@ -9,7 +9,7 @@ import pytest
 
 from harness.link import commands
 from harness.link.device import DeviceLink
-from harness.link.frame import Broken, LineSplitter, crc16
+from harness.link.frame import Broken, FrameError, LineSplitter, crc16
 from harness.link.messages import (
     Ack,
     Command,
@@ -23,7 +23,6 @@ from harness.link.messages import (
     decode,
     encode,
 )
-from harness.link.frame import FrameError
 from tests.conftest import load_vectors
 
 FRAMES = load_vectors("frames.json")
