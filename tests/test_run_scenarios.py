@@ -1,0 +1,181 @@
+"""Running scenarios on the mock in virtual time: verdicts, records, replays."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import trio
+
+from harness.bus import Published, RunEvent
+from harness.cli import main, shipped_scenarios
+from harness.runner.run import RunContext, RunOptions, run_scenario
+from harness.scenario.load import load, parse
+
+FAILING = """\
+[scenario]
+name = "doomed"
+duration = "10s"
+[[supply]]
+at = "0s"
+volts = 5.0
+amps = 0.25
+[[expect]]
+name = "rail sags below 4 V"
+measure = "v"
+stat = "min"
+below = 4.0
+[[expect]]
+alert = "uv"
+absent = true
+"""
+
+
+def options(**kw: object) -> RunOptions:
+    return RunOptions(fast=True, out=io.StringIO(), **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", shipped_scenarios(), ids=lambda p: p.stem)
+async def test_shipped_scenario_passes_on_the_mock(path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    result = await run_scenario(load(path), options())
+    rec = result.record
+    assert result.exit_code == 0, rec["expectations"]
+    assert rec["verdict"] == "pass"
+    assert rec["link"]["lost"] == 0 and rec["link"]["duplicated"] == 0
+    assert rec["link"]["commands_executed_twice"] == 0
+    assert rec["link"]["delivered"] > 0
+
+
+async def test_failing_scenario_names_the_expectation_and_measured_value(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    sc = parse(FAILING, tmp_path / "doomed.toml")
+    out = io.StringIO()
+    result = await run_scenario(sc, RunOptions(fast=True, out=out))
+    assert result.exit_code == 1
+    table = out.getvalue()
+    (line,) = [x for x in table.splitlines() if "FAIL" in x and "rail sags" in x]
+    measured = result.record["expectations"][0]["measured"]
+    assert 4.98 < measured < 5.0 and f"{measured:.4g} V" in line
+    assert "PASS  no uv alert" in table
+
+
+def test_failing_scenario_exits_1_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "doomed.toml"
+    path.write_text(FAILING)
+    assert main(["run", str(path), "--fast", "--no-view"]) == 1
+    assert "doomed: FAIL" in capsys.readouterr().out
+
+
+def test_lossy_link_json_record(tmp_path: Path) -> None:
+    """The issue's bar: `harness run scenarios/lossy-link.toml --fast --json out.json`."""
+    out = tmp_path / "out.json"
+    assert main(["run", "scenarios/lossy-link.toml", "--fast", "--json", str(out), "--no-view"]) == 0
+    rec = json.loads(out.read_text())
+    assert sum(rec["injected"].values()) > 0
+    assert rec["injected"]["drop"] > 0 and rec["injected"]["corrupt"] > 0
+    for key in ("lost", "duplicated", "commands_failed", "retransmissions"):
+        assert key in rec["link"]
+    assert rec["link"]["lost"] == 0 and rec["link"]["retransmissions"] > 0
+    assert set(rec["injected_by_direction"]) == {"to_host", "to_device"}
+
+
+def test_junit_has_a_testcase_per_expectation_with_the_measured_value(tmp_path: Path) -> None:
+    path = tmp_path / "doomed.toml"
+    path.write_text(FAILING)
+    junit = tmp_path / "report.xml"
+    assert main(["run", str(path), "--fast", "--junit", str(junit), "--no-view"]) == 1
+    suite = ET.parse(junit).getroot()
+    assert suite.tag == "testsuite" and suite.get("tests") == "2" and suite.get("failures") == "1"
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["rail sags below 4 V", "no uv alert (whole run)"]
+    failure = cases[0].find("failure")
+    assert failure is not None and "measured: 4.99" in (failure.get("message") or "")
+    assert cases[1].find("failure") is None
+
+
+async def faults_of(seed: int) -> list[tuple[float, str, str, str, int | None]]:
+    seen: list[tuple[float, str, str, str, int | None]] = []
+
+    async def record_faults(nursery: trio.Nursery, ctx: RunContext) -> None:
+        def take(item: Published) -> None:
+            if isinstance(item, RunEvent) and item.kind == "fault":
+                d = item.data
+                seen.append((round(item.at, 6), d["direction"], d["fault"], d["what"], d["seq"]))
+
+        ctx.bus.subscribe(take)
+
+    await run_scenario(load("scenarios/brownout.toml"), options(seed=seed), (record_faults,))
+    return sorted(seen)
+
+
+def test_same_seed_gives_the_same_injected_faults() -> None:
+    clock = lambda: trio.testing.MockClock(autojump_threshold=0)  # noqa: E731
+    first = trio.run(faults_of, 7, clock=clock())
+    again = trio.run(faults_of, 7, clock=clock())
+    other = trio.run(faults_of, 8, clock=clock())
+    assert first and first == again
+    assert other != first
+
+
+async def test_reset_is_seen_and_its_loss_accounted(autojump_clock: trio.testing.MockClock) -> None:
+    rec = (await run_scenario(load("scenarios/reset.toml"), options())).record
+    (reset,) = rec["device"]["resets"]
+    assert (reset["old_boot"], reset["new_boot"]) == (1, 2)
+    assert reset["time_lost"] is not None and 0 < reset["time_lost"] < 0.3  # the pending sample
+    assert rec["device"]["hello"]["boot"] == 2
+
+
+SHARED_RAIL = """\
+[scenario]
+name = "deep brownout"
+duration = "20s"
+[device]
+shared_rail = true
+[link]
+drop = 0.05
+[[supply]]
+at = "0s"
+volts = 5.0
+amps = 0.25
+[[supply]]
+at = "5s"
+volts = 5.0
+[[supply]]
+at = "7s"
+volts = 2.0
+[[supply]]
+at = "9s"
+volts = 5.0
+[[expect]]
+resets = 1
+[[expect]]
+link = { lost = 0, duplicated = 0 }
+"""
+
+
+async def test_brownout_on_a_shared_rail_reboots_the_mock(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    sc = parse(SHARED_RAIL, tmp_path / "deep.toml")
+    assert "brownout" in sc.needs
+    rec = (await run_scenario(sc, options())).record
+    assert rec["verdict"] == "pass", rec["expectations"]
+    (reset,) = rec["device"]["resets"]
+    assert (reset["old_boot"], reset["new_boot"]) == (1, 2)
+    # Below 2.7 V from 6.53 s to 7.47 s; the last sample of boot 1 ended at 6 s.
+    assert abs(reset["time_lost"] - 1.467) < 0.01
+
+
+async def test_a_one_hour_soak_runs_in_virtual_time(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    sc = parse(
+        '[scenario]\nname = "soak"\nduration = "1h"\n[link]\ndrop = 0.05\ncorrupt = 0.02\n'
+        '[[expect]]\nlink = { lost = 0, duplicated = 0 }\n',
+        tmp_path / "soak.toml",
+    )
+    rec = (await run_scenario(sc, options())).record
+    assert rec["verdict"] == "pass"
+    assert rec["link"]["delivered"] >= 3590
