@@ -12,3 +12,14 @@ class UserError(Exception):
 
 class TargetError(UserError):
     """The device under test could not be reached or died."""
+
+
+def user_error_in(exc: BaseException) -> UserError | None:
+    """The UserError inside an exception group (trio wraps what a nursery's task raised)."""
+    if isinstance(exc, UserError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := user_error_in(inner)) is not None:
+                return found
+    return None

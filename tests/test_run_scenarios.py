@@ -39,7 +39,9 @@ def options(**kw: object) -> RunOptions:
 
 
 @pytest.mark.parametrize("path", shipped_scenarios(), ids=lambda p: p.stem)
-async def test_shipped_scenario_passes_on_the_mock(path: Path, autojump_clock: trio.testing.MockClock) -> None:
+async def test_shipped_scenario_passes_on_the_mock(
+    path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     result = await run_scenario(load(path), options())
     rec = result.record
     assert result.exit_code == 0, rec["expectations"]
@@ -63,7 +65,9 @@ async def test_failing_scenario_names_the_expectation_and_measured_value(
     assert "PASS  no uv alert" in table
 
 
-def test_failing_scenario_exits_1_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_failing_scenario_exits_1_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "doomed.toml"
     path.write_text(FAILING)
     assert main(["run", str(path), "--fast", "--no-view"]) == 1
@@ -73,7 +77,9 @@ def test_failing_scenario_exits_1_from_the_command_line(tmp_path: Path, capsys: 
 def test_lossy_link_json_record(tmp_path: Path) -> None:
     """The issue's bar: `harness run scenarios/lossy-link.toml --fast --json out.json`."""
     out = tmp_path / "out.json"
-    assert main(["run", "scenarios/lossy-link.toml", "--fast", "--json", str(out), "--no-view"]) == 0
+    assert (
+        main(["run", "scenarios/lossy-link.toml", "--fast", "--json", str(out), "--no-view"]) == 0
+    )
     rec = json.loads(out.read_text())
     assert sum(rec["injected"].values()) > 0
     assert rec["injected"]["drop"] > 0 and rec["injected"]["corrupt"] > 0
@@ -170,10 +176,12 @@ async def test_brownout_on_a_shared_rail_reboots_the_mock(
     assert abs(reset["time_lost"] - 1.467) < 0.01
 
 
-async def test_a_one_hour_soak_runs_in_virtual_time(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+async def test_a_one_hour_soak_runs_in_virtual_time(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     sc = parse(
         '[scenario]\nname = "soak"\nduration = "1h"\n[link]\ndrop = 0.05\ncorrupt = 0.02\n'
-        '[[expect]]\nlink = { lost = 0, duplicated = 0 }\n',
+        "[[expect]]\nlink = { lost = 0, duplicated = 0 }\n",
         tmp_path / "soak.toml",
     )
     rec = (await run_scenario(sc, options())).record

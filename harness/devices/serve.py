@@ -10,6 +10,7 @@ Frames are readable as they come; to type a command, paste a framed line (`harne
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -22,14 +23,23 @@ from harness.transports.pty import Pty
 
 
 async def _serve(profile: Profile, spec: DeviceSpec, seed: int) -> None:
-    pty = Pty()
-    print(pty.path, flush=True)
-    print(f"mock device on {pty.path} (115200 baud); Ctrl-C stops it", file=sys.stderr, flush=True)
-    device = MockDevice(profile=profile, spec=spec, seed=seed)
-    try:
-        await device.run(pty.stream)
-    finally:
-        await pty.aclose()
+    """Serve until Ctrl-C or SIGTERM."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        pty = Pty()
+        print(pty.path, flush=True)
+        print(
+            f"mock device on {pty.path} (115200 baud); Ctrl-C stops it", file=sys.stderr, flush=True
+        )
+        device = MockDevice(profile=profile, spec=spec, seed=seed)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(device.run, pty.stream)
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+        finally:
+            await pty.aclose()
+    print("mock stopped", file=sys.stderr)
 
 
 def serve_mock(scenario: Path | None, seed: int) -> int:
@@ -40,8 +50,5 @@ def serve_mock(scenario: Path | None, seed: int) -> int:
         profile, spec = sc.supply, sc.device
     else:
         profile, spec = Profile.constant(5.0, 0.25), DeviceSpec()
-    try:
-        trio.run(_serve, profile, spec, seed)
-    except KeyboardInterrupt:
-        print("mock stopped", file=sys.stderr)
+    trio.run(_serve, profile, spec, seed)
     return 0

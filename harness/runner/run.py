@@ -16,7 +16,7 @@ import trio
 import trio.testing
 
 from harness.bus import Bus
-from harness.errors import UserError
+from harness.errors import UserError, user_error_in
 from harness.faults import FaultConfig
 from harness.link import HostEvent, SampleReceived
 from harness.relay import FaultRelay
@@ -309,4 +309,9 @@ def run(
     """Run in a fresh trio loop: under a MockClock that jumps ahead whenever every task waits
     when `options.fast` (virtual time), else in real time."""
     clock = trio.testing.MockClock(autojump_threshold=0) if options.fast else None
-    return trio.run(run_scenario, scenario, options, extensions, clock=clock)
+    try:
+        return trio.run(run_scenario, scenario, options, extensions, clock=clock)
+    except BaseExceptionGroup as group:
+        if (error := user_error_in(group)) is not None:
+            raise error from None
+        raise

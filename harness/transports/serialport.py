@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import termios
 from collections.abc import Callable
 
 import serial
@@ -44,10 +45,20 @@ def find_arduino() -> str:
     return found[0].device
 
 
+def _reads_wait_for_a_byte(port: serial.Serial) -> serial.Serial:
+    """pyserial leaves VMIN = VTIME = 0, with which a tty read returns 0 bytes when nothing has
+    come (not EAGAIN); with VMIN = 1 a read of 0 bytes means the port hung up."""
+    attrs = termios.tcgetattr(port.fileno())
+    attrs[6][termios.VMIN] = 1
+    attrs[6][termios.VTIME] = 0
+    termios.tcsetattr(port.fileno(), termios.TCSANOW, attrs)
+    return port
+
+
 def open_port(path: str, baud: int = BAUD) -> serial.Serial:
     """Open and lock the port, or raise TargetError with one line saying what to do."""
     try:
-        return serial.Serial(path, baud, timeout=0, write_timeout=0, exclusive=True)
+        return _reads_wait_for_a_byte(serial.Serial(path, baud, timeout=0, exclusive=True))
     except serial.SerialException as exc:
         code = exc.errno
         text = str(exc)
@@ -99,9 +110,9 @@ class SerialStream(trio.abc.Stream):
         while True:
             await trio.sleep(delay)
             try:
-                self._port = serial.Serial(self.path, self.baud, timeout=0, exclusive=True)
+                self._port = open_port(self.path, self.baud)
                 break
-            except (serial.SerialException, OSError):
+            except TargetError:
                 delay = min(delay * 2, BACKOFF_MAX)
         self._fd = trio.lowlevel.FdStream(os.dup(self._port.fileno()))
         self._on_outage(start, trio.current_time())
