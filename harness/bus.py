@@ -46,6 +46,7 @@ KINDS = (
     "duplicate",
     "log",
     "expectation",
+    "store",  # a problem with the database, or its end
 )
 
 Published = SampleEvent | RunEvent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.targets import TARGETS
 
+DEFAULT_DB = Path("data/harness.db")
 SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parent.parent / "scenarios")
 
 
@@ -48,8 +50,96 @@ def cmd_run(args: argparse.Namespace) -> int:
         view=not args.no_view,
         bind=args.bind,
         status=sys.stdout.isatty(),
+        retention=_retention(args),
     )
     return run(scenario, options).exit_code
+
+
+def _retention(args: argparse.Namespace):
+    from harness.scenario.units import parse_duration
+    from harness.store.writer import Retention
+
+    try:
+        return Retention(parse_duration(args.retention), parse_duration(args.rollup_retention))
+    except ValueError as exc:
+        raise UserError(f"--retention/--rollup-retention: {exc}") from None
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from harness.runner.monitor import monitor_scenario
+    from harness.runner.run import RunOptions, run
+
+    options = RunOptions(
+        target=args.target,
+        serial=args.serial,
+        db=args.db,
+        view=not args.no_view,
+        bind=args.bind,
+        status=sys.stdout.isatty(),
+        retention=_retention(args),
+    )
+    return run(monitor_scenario(), options).exit_code
+
+
+def _when(text: str, now: float) -> float:
+    """Unix seconds for "2h" (that long ago) or an ISO time ("2026-11-22T08:00", local)."""
+    from datetime import datetime
+
+    from harness.scenario.units import parse_duration
+
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise UserError(
+            f'{text}: expected a duration ago ("2h") or a time ("2026-11-22T08:00")'
+        ) from None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import time
+
+    from harness.store.db import open_for_reading
+    from harness.store.export import export_daily, export_run, export_span
+
+    conn = open_for_reading(args.db)
+    if args.daily:
+        for path, count in export_daily(conn, args.daily):
+            print(f"{path}: {count} samples", file=sys.stderr)
+        return 0
+    out = open(args.csv, "w", newline="") if args.csv else sys.stdout  # noqa: SIM115
+    try:
+        if args.run is not None:
+            count = export_run(conn, args.run, out)
+        else:
+            now = time.time()
+            t_to = _when(args.until, now) if args.until else now
+            count = export_span(conn, _when(args.since, now), t_to, out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"{count} samples", file=sys.stderr)
+    return 0
+
+
+def cmd_db_info(args: argparse.Namespace) -> int:
+    from harness.store.db import info, open_for_reading
+    from harness.store.export import iso
+
+    facts = info(open_for_reading(args.db), args.db)
+    for key, value in facts.items():
+        if key.startswith(("oldest", "newest")) and value is not None:
+            value = iso(value)
+        if key == "bytes":
+            value = f"{value / 1e6:.1f} MB"
+        print(f"{key:15} {value}")
+    print(
+        "retention       raw samples, events, 10 s rollups: 48h (--retention); 1 min rollups: 30d (--rollup-retention)"
+    )
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -94,6 +184,15 @@ def cmd_frame(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--retention", default="48h", help="keep raw samples and events this long (default: 48h)"
+    )
+    p.add_argument(
+        "--rollup-retention", default="30d", help="keep 1-minute rollups this long (default: 30d)"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="harness",
@@ -127,7 +226,41 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--bind", default="127.0.0.1:8000", help="viewer address (default: 127.0.0.1:8000)"
     )
+    _store_args(r)
     r.set_defaults(func=cmd_run)
+
+    mon = sub.add_parser("monitor", help="log the device continuously, no scenario (Ctrl-C stops)")
+    mon.add_argument(
+        "--target", choices=TARGETS, default="board", help="what runs the device (default: board)"
+    )
+    mon.add_argument(
+        "--serial", metavar="PATH", help="the board's port (default: find an Arduino by USB id)"
+    )
+    mon.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help=f"SQLite log (default: {DEFAULT_DB})"
+    )
+    mon.add_argument("--no-view", action="store_true", help="do not serve the live viewer")
+    mon.add_argument(
+        "--bind", default="127.0.0.1:8000", help="viewer address (default: 127.0.0.1:8000)"
+    )
+    _store_args(mon)
+    mon.set_defaults(func=cmd_monitor)
+
+    ex = sub.add_parser("export", help="write logged samples as CSV")
+    ex.add_argument("--db", type=Path, default=DEFAULT_DB)
+    which = ex.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", type=int, metavar="ID", help="one run's samples")
+    which.add_argument("--since", metavar="WHEN", help='samples since "2h" ago or a time')
+    which.add_argument("--daily", type=Path, metavar="DIR", help="one CSV per day into DIR")
+    ex.add_argument("--until", metavar="WHEN", help="with --since: up to this (default: now)")
+    ex.add_argument("--csv", type=Path, metavar="PATH", help="file to write (default: stdout)")
+    ex.set_defaults(func=cmd_export)
+
+    db = sub.add_parser("db", help="the log database")
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    dbi = dbsub.add_parser("info", help="size, row counts, oldest and newest, retention")
+    dbi.add_argument("--db", type=Path, default=DEFAULT_DB)
+    dbi.set_defaults(func=cmd_db_info)
 
     c = sub.add_parser("check", help="validate scenario files without running them")
     c.add_argument("files", nargs="+")
@@ -162,6 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (| head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -4,9 +4,13 @@ time). At the scenario's end the faults stop and the link drains; then the verdi
 
 from __future__ import annotations
 
+import math
+import signal
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +29,7 @@ from harness.runner.observer import Observer
 from harness.runner.record import write_json, write_junit
 from harness.runner.session import HostSession
 from harness.scenario.model import LinkFaults, Outage, Reset, Scenario, Send, SetLink, Step
+from harness.store.writer import Retention
 from harness.targets import TARGETS, Target
 from harness.targets.board import BoardTarget
 from harness.targets.mock import MockTarget
@@ -34,7 +39,9 @@ DRAIN_MAX = 5.0
 """Seconds the run waits after the scenario for what is still in flight (the link's recovery
 bound is 3.5 s)."""
 
-Extension = Callable[[trio.Nursery, "RunContext"], Awaitable[None]]
+Extension = Callable[["RunContext"], AbstractAsyncContextManager[None]]
+"""Something that lives as long as a run (the store, the viewer): entered before the run starts
+(it may refuse with a UserError), left after the record is made (ctx.record is set then)."""
 
 
 @dataclass
@@ -49,6 +56,7 @@ class RunOptions:
     view: bool = False
     bind: str = "127.0.0.1:8000"
     status: bool = False
+    retention: Retention = field(default_factory=Retention)
     out: TextIO = field(default_factory=lambda: sys.stdout)
 
 
@@ -64,6 +72,10 @@ class RunContext:
     observer: Observer
     session: HostSession | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    record: dict[str, Any] | None = None
+    run_id: int | None = None
+    store: Any = None
+    """The store's writer while one is attached (for its counters)."""
 
 
 @dataclass
@@ -141,6 +153,26 @@ def _drained(obs: Observer, session: HostSession, target: Target, delivered_at_s
     return link.stats.samples > delivered_at_start
 
 
+async def _watch_signals(stop: trio.Event) -> None:
+    """Ctrl-C or SIGTERM ends the run early but cleanly: the link drains, the store and the
+    reports get the record. (Only the main thread can receive signals.)"""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            stop.set()
+            return
+
+
+def _default_extensions(options: RunOptions) -> tuple[Extension, ...]:
+    found: list[Extension] = []
+    if options.db is not None:
+        from harness.store.recorder import recorder
+
+        found.append(recorder(options.db, options.retention))
+    return tuple(found)
+
+
 def _clean(faults: LinkFaults) -> LinkFaults:
     """No faults, but the same line rate (a baud rate is not a fault)."""
     return LinkFaults(
@@ -168,6 +200,7 @@ async def run_scenario(
     observer = Observer(scenario, origin, bus, target.truth)
     observer_ref.append(observer)
     ctx = RunContext(scenario, options, seed, origin, bus, observer)
+    stop = trio.Event()
     wall = time.monotonic()
     error: str | None = None
     last_link: LinkFaults = scenario.link
@@ -178,59 +211,68 @@ async def run_scenario(
         file=out,
         flush=True,
     )
-    async with trio.open_nursery() as nursery:
-        device_stream = await target.start(nursery, origin)
-        host_end, relay_end = memory_stream_pair()
-        relay = FaultRelay(scenario.link, seed, observer.on_fault)
+    async with AsyncExitStack() as stack:
+        for ext in (*_default_extensions(options), *extensions):
+            await stack.enter_async_context(ext(ctx))
+        async with trio.open_nursery() as nursery:
+            device_stream = await target.start(nursery, origin)
+            host_end, relay_end = memory_stream_pair()
+            relay = FaultRelay(scenario.link, seed, observer.on_fault)
 
-        def on_host(e: HostEvent) -> None:
-            observer.on_host(e)
-            if isinstance(e, SampleReceived):
-                observer.check_recovery(session.link, observer.now(e.at))
+            def on_host(e: HostEvent) -> None:
+                observer.on_host(e)
+                if isinstance(e, SampleReceived):
+                    observer.check_recovery(session.link, observer.now(e.at))
 
-        session = HostSession(host_end, on_host)
-        ctx.session = session
+            session = HostSession(host_end, on_host)
+            ctx.session = session
 
-        async def relay_then_stop() -> None:
-            nonlocal error
-            await relay.run(device_stream, relay_end)
-            error = error or f"the device's stream ended at {trio.current_time() - origin:.1f} s"
+            async def relay_then_stop() -> None:
+                nonlocal error
+                await relay.run(device_stream, relay_end)
+                error = (
+                    error or f"the device's stream ended at {trio.current_time() - origin:.1f} s"
+                )
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(relay_then_stop)
+            nursery.start_soon(session.run)
+            nursery.start_soon(_steps, scenario, ctx, target, relay)
+            if options.status:
+                nursery.start_soon(show_status, observer, session, origin, scenario.duration, out)
+            observer.emit(
+                "run", 0.0, state="started", scenario=scenario.name, target=target.name, seed=seed
+            )
+            nursery.start_soon(_watch_signals, stop)
+            with trio.move_on_at(origin + scenario.duration):
+                await stop.wait()
+            for step in scenario.steps:
+                if isinstance(step.action, SetLink):
+                    last_link = step.action.faults
+            relay.set_faults(_clean(last_link))
+            relay.stop_outage()
+            start = session.link.stats.samples
+            with trio.move_on_after(DRAIN_MAX):
+                while not _drained(observer, session, target, start):
+                    await trio.sleep(0.02)
             nursery.cancel_scope.cancel()
-
-        nursery.start_soon(relay_then_stop)
-        nursery.start_soon(session.run)
-        for ext in extensions:
-            await ext(nursery, ctx)
-        nursery.start_soon(_steps, scenario, ctx, target, relay)
-        if options.status:
-            nursery.start_soon(show_status, observer, session, origin, scenario.duration, out)
-        observer.emit(
-            "run", 0.0, state="started", scenario=scenario.name, target=target.name, seed=seed
+        end = trio.current_time() - origin
+        totals = observer.finish(session.link, end)
+        verdict = "error" if error else "pass" if observer.passed else "fail"
+        if stop.is_set():
+            verdict = "stopped" if scenario.duration == math.inf else "interrupted"
+        observer.emit("run", end, state="ended", verdict=verdict)
+        record = _record(
+            scenario, target, seed, options, observer, totals.as_dict(), ctx, wall, verdict, error
         )
-        await trio.sleep_until(origin + scenario.duration)
-        for step in scenario.steps:
-            if isinstance(step.action, SetLink):
-                last_link = step.action.faults
-        relay.set_faults(_clean(last_link))
-        relay.stop_outage()
-        start = session.link.stats.samples
-        with trio.move_on_after(DRAIN_MAX):
-            while not _drained(observer, session, target, start):
-                await trio.sleep(0.02)
-        nursery.cancel_scope.cancel()
-    end = trio.current_time() - origin
-    totals = observer.finish(session.link, end)
-    verdict = "error" if error else "pass" if observer.passed else "fail"
-    observer.emit("run", end, state="ended", verdict=verdict)
-    record = _record(
-        scenario, target, seed, options, observer, totals.as_dict(), ctx, wall, verdict, error
-    )
-    if options.json:
-        write_json(record, options.json)
-    if options.junit:
-        write_junit(record, options.junit)
+        ctx.record = record
+        if options.json:
+            write_json(record, options.json)
+        if options.junit:
+            write_junit(record, options.junit)
     print(verdict_table(record), file=out, flush=True)
-    return RunResult(record, 2 if error else 0 if verdict == "pass" else 1)
+    codes = {"pass": 0, "stopped": 0, "fail": 1, "error": 2, "interrupted": 130}
+    return RunResult(record, codes[verdict])
 
 
 def _record(

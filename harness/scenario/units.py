@@ -1,12 +1,21 @@
-"""Durations as scenario files write them: "500ms", "2s", "1.5m", "1h", or a number of seconds."""
+"""Durations as scenario files write them: "500ms", "2s", "1.5m", "1h", "30d", or a number of seconds."""
 
 from __future__ import annotations
 
 import re
 from typing import Final
 
-_DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|m|min|h)?\s*$")
-_SCALE: Final = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, None: 1.0}
+_DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|m|min|h|d)?\s*$")
+_SCALE: Final = {
+    "us": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    None: 1.0,
+}
 
 
 def parse_duration(value: object) -> float:

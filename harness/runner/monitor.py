@@ -1,0 +1,25 @@
+"""`harness monitor`: log a device continuously with no scenario (the seeds' 24/7 use). It is a
+run that never ends by itself: a clean link, no steps, no expectations, until Ctrl-C."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from harness.scenario.model import DeviceSpec, LinkFaults, Scenario
+from harness.scenario.profile import Profile
+
+
+def monitor_scenario() -> Scenario:
+    return Scenario(
+        path=Path("monitor"),
+        name="monitor",
+        description="continuous logging",
+        duration=math.inf,
+        seed=0,
+        link=LinkFaults(),
+        supply=Profile.constant(5.0, 0.25),
+        device=DeviceSpec(),
+        steps=(),
+        expects=(),
+    )

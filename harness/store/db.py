@@ -1,0 +1,268 @@
+"""Opening, checking and writing the database (blocking sqlite3: call it from a worker thread).
+
+A database the user cannot use (locked, read-only, corrupt, made by a newer version, in a
+folder that cannot be created) is one line naming the file and what to do, raised as
+UserError when the run starts, before any data is taken.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UserError
+from harness.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+BUSY_TIMEOUT_S = 2.0
+SAMPLE_COLUMNS = (
+    "run",
+    "boot",
+    "seq",
+    "t",
+    "arrived",
+    "ts",
+    "dt",
+    "v",
+    "a",
+    "w",
+    "vmin",
+    "vmax",
+    "amax",
+    "n",
+    "status",
+)
+ROLLUP_MERGE = """
+INSERT INTO rollups (width, bucket, run, samples, n, v_min, v_max, v_sum, a_min, a_max, a_sum,
+                     w_min, w_max, w_sum, wh, mah)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (width, bucket, run) DO UPDATE SET
+    samples = samples + excluded.samples,
+    n = n + excluded.n,
+    {extremes},
+    v_sum = v_sum + excluded.v_sum,
+    a_sum = a_sum + excluded.a_sum,
+    w_sum = w_sum + excluded.w_sum,
+    wh = wh + excluded.wh,
+    mah = mah + excluded.mah
+""".format(
+    extremes=",\n    ".join(
+        f"{c} = coalesce({fn}({c}, excluded.{c}), {c}, excluded.{c})"
+        for c, fn in (
+            ("v_min", "min"),
+            ("v_max", "max"),
+            ("a_min", "min"),
+            ("a_max", "max"),
+            ("w_min", "min"),
+            ("w_max", "max"),
+        )
+    )
+)
+
+
+def _user_error(path: Path, exc: sqlite3.Error) -> UserError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return UserError(
+            f"{path}: database is locked by another program (another harness writing to it?); wait for it or use --db OTHER.db"
+        )
+    if "readonly" in text or "read-only" in text:
+        return UserError(f"{path}: database is read-only; make it writable or use --db OTHER.db")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return UserError(
+            f"{path}: not a usable SQLite database ({text}); move it aside or use --db OTHER.db"
+        )
+    return UserError(f"{path}: cannot use the database: {text}")
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the project's settings. Readers pass readonly=True."""
+    if readonly:
+        uri = f"file:{path}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    return conn
+
+
+def open_for_writing(path: Path) -> sqlite3.Connection:
+    """Create or open the database, migrate it, and prove it can be written now."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"{path.parent}: cannot create the folder for the database: {exc.strerror}"
+        ) from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{path}: database is read-only; make it writable or use --db OTHER.db")
+    if not os.access(path.parent, os.W_OK):
+        raise UserError(
+            f"{path.parent}: folder is read-only (SQLite needs to write its journal there); use --db OTHER.db"
+        )
+    try:
+        conn = connect(path)
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise UserError(
+                f"{path}: cannot switch the database to WAL mode (got {mode}); is it on a network drive?"
+            )
+        migrate(conn, path)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("COMMIT")
+        return conn
+    except sqlite3.Error as exc:
+        raise _user_error(path, exc) from None
+
+
+def open_for_reading(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        raise UserError(f"{path}: no such database (a run creates it; see --db)")
+    try:
+        conn = connect(path, readonly=True)
+        version = schema_version(conn)
+    except sqlite3.Error as exc:
+        raise _user_error(path, exc) from None
+    if version != SCHEMA_VERSION:
+        raise UserError(
+            f"{path}: schema version {version}, this powerhil reads {SCHEMA_VERSION}; open it with a matching powerhil"
+        )
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise sqlite3.DatabaseError("not a database made by powerhil (no meta table)")
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise UserError(
+            f"{path}: made by a newer powerhil (schema {version}, this one knows {SCHEMA_VERSION}); upgrade powerhil"
+        )
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        conn.executescript(  # one transaction: the migration and its version, or neither
+            f"BEGIN; {MIGRATIONS[number - 1]}; "
+            f"INSERT INTO meta (key, value) VALUES ('schema_version', '{number}') "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value; COMMIT;"
+        )
+
+
+# --- writes (one transaction each) -------------------------------------------------------
+
+
+def create_run(
+    conn: sqlite3.Connection,
+    kind: str,
+    scenario: str | None,
+    target: str,
+    seed: int | None,
+    started: float,
+) -> int:
+    with conn:
+        cur = conn.execute(
+            "INSERT INTO runs (kind, scenario, target, seed, started) VALUES (?, ?, ?, ?, ?)",
+            (kind, scenario, target, seed, started),
+        )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def finish_run(
+    conn: sqlite3.Connection, run: int, ended: float, verdict: str, record: dict[str, Any]
+) -> None:
+    hello = (record.get("device") or {}).get("hello") or {}
+    with conn:
+        conn.execute(
+            "UPDATE runs SET ended = ?, verdict = ?, firmware = ?, boots = ?, record = ? WHERE id = ?",
+            (
+                ended,
+                verdict,
+                hello.get("fw"),
+                json.dumps(record.get("device", {}).get("boots", [])),
+                json.dumps(record, default=str),
+                run,
+            ),
+        )
+
+
+@dataclass(slots=True)
+class Batch:
+    samples: list[tuple[Any, ...]]
+    events: list[tuple[Any, ...]]
+    rollups: list[tuple[Any, ...]]
+
+    def __len__(self) -> int:
+        return len(self.samples) + len(self.events)
+
+
+def write_batch(conn: sqlite3.Connection, batch: Batch) -> None:
+    """Everything in one transaction: all of it lands, or none of it (and it can be retried)."""
+    with conn:
+        if batch.samples:
+            conn.executemany(
+                f"INSERT OR IGNORE INTO samples ({', '.join(SAMPLE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(SAMPLE_COLUMNS))})",
+                batch.samples,
+            )
+        if batch.events:
+            conn.executemany(
+                "INSERT INTO events (run, t, kind, data) VALUES (?, ?, ?, ?)", batch.events
+            )
+        if batch.rollups:
+            conn.executemany(ROLLUP_MERGE, batch.rollups)
+
+
+def delete_older(
+    conn: sqlite3.Connection, table: str, cutoff: float, limit: int, where: str = ""
+) -> int:
+    """Delete at most `limit` rows older than cutoff (by their time column); returns how many."""
+    column, key = {
+        "samples": ("t", "run, boot, seq"),
+        "events": ("t", "id"),
+        "rollups": ("bucket", "width, bucket, run"),
+    }[table]
+    extra = f" AND {where}" if where else ""
+    with conn:
+        cur = conn.execute(
+            f"DELETE FROM {table} WHERE ({key}) IN "
+            f"(SELECT {key} FROM {table} WHERE {column} < ?{extra} ORDER BY {column} LIMIT ?)",
+            (cutoff, limit),
+        )
+    return cur.rowcount
+
+
+def info(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
+    def one(sql: str, args: Sequence[Any] = ()) -> Any:
+        return conn.execute(sql, args).fetchone()[0]
+
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    return {
+        "path": str(path),
+        "bytes": size,
+        "schema_version": schema_version(conn),
+        "runs": one("SELECT count(*) FROM runs"),
+        "samples": one("SELECT count(*) FROM samples"),
+        "events": one("SELECT count(*) FROM events"),
+        "rollups_1m": one("SELECT count(*) FROM rollups WHERE width = 60"),
+        "rollups_10s": one("SELECT count(*) FROM rollups WHERE width = 10"),
+        "oldest_sample": one("SELECT min(t) FROM samples"),
+        "newest_sample": one("SELECT max(t) FROM samples"),
+        "oldest_rollup": one("SELECT min(bucket) FROM rollups WHERE width = 60"),
+    }
+
+
+def rows_to_dicts(cursor: sqlite3.Cursor) -> Iterable[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    for row in cursor:
+        yield dict(zip(names, row, strict=True))

@@ -1,0 +1,148 @@
+"""Reading the log: history at any zoom, runs, one run and its events. Each call takes its own
+(read-only) connection's cursor; nothing here writes."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from harness.store.db import rows_to_dicts
+
+MAX_POINTS = 10_000
+COLUMNS = (
+    "t",
+    "n",
+    "v_min",
+    "v_avg",
+    "v_max",
+    "a_min",
+    "a_avg",
+    "a_max",
+    "w_min",
+    "w_avg",
+    "w_max",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How a history request is answered: bucket width and the table read."""
+
+    width: float
+    source: str
+    """"rollup_60", "rollup_10" or "raw"."""
+
+
+def plan(t_from: float, t_to: float, points: int) -> Plan:
+    """Buckets of (to - from) / points seconds, read from the coarsest table that is still finer
+    than a bucket: one-minute rollups, 10-second rollups, or the raw samples."""
+    if not (math.isfinite(t_from) and math.isfinite(t_to)) or t_to <= t_from:
+        raise ValueError("to must be after from")
+    if not 1 <= points <= MAX_POINTS:
+        raise ValueError(f"points must be 1..{MAX_POINTS}")
+    width = (t_to - t_from) / points
+    source = "rollup_60" if width >= 60 else "rollup_10" if width >= 10 else "raw"
+    return Plan(width, source)
+
+
+_RAW = """
+SELECT CAST((t - :from) / :width AS INTEGER) AS k, sum(n),
+       min(vmin), sum(v * n) / nullif(sum(n), 0), max(vmax),
+       min(a), sum(a * n) / nullif(sum(n), 0), max(amax),
+       min(w), sum(w * n) / nullif(sum(n), 0), max(w)
+FROM samples
+WHERE t >= :from AND t < :to AND n > 0 {run}
+GROUP BY k ORDER BY k
+"""
+_ROLLUP = """
+SELECT CAST((bucket - :from) / :width AS INTEGER) AS k, sum(n),
+       min(v_min), sum(v_sum) / nullif(sum(n), 0), max(v_max),
+       min(a_min), sum(a_sum) / nullif(sum(n), 0), max(a_max),
+       min(w_min), sum(w_sum) / nullif(sum(n), 0), max(w_max)
+FROM rollups
+WHERE width = :rollup AND bucket >= :from AND bucket < :to AND n > 0 {run}
+GROUP BY k ORDER BY k
+"""
+
+
+def history(
+    conn: sqlite3.Connection, t_from: float, t_to: float, points: int, run: int | None = None
+) -> dict[str, Any]:
+    """Min/avg/max of v, a, w per bucket, column-wise (as charts want them). A bucket's `t` is
+    its start; empty buckets are left out."""
+    p = plan(t_from, t_to, points)
+    args: dict[str, Any] = {"from": t_from, "to": t_to, "width": p.width, "run": run}
+    run_filter = "AND run = :run" if run is not None else ""
+    if p.source == "raw":
+        sql = _RAW.format(run=run_filter)
+    else:
+        args["rollup"] = 60 if p.source == "rollup_60" else 10
+        sql = _ROLLUP.format(run=run_filter)
+    out: dict[str, Any] = {name: [] for name in COLUMNS}
+    for k, *values in conn.execute(sql, args):
+        out["t"].append(round(t_from + k * p.width, 3))
+        for name, value in zip(COLUMNS[1:], values, strict=True):
+            out[name].append(value)
+    out.update({"from": t_from, "to": t_to, "points": points, "width": p.width, "source": p.source})
+    return out
+
+
+def runs(conn: sqlite3.Connection, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    cur = conn.execute(
+        "SELECT id, kind, scenario, target, seed, firmware, boots, started, ended, verdict "
+        "FROM runs ORDER BY id DESC LIMIT ? OFFSET ?",
+        (limit, offset),
+    )
+    out = list(rows_to_dicts(cur))
+    for r in out:
+        r["boots"] = json.loads(r["boots"]) if r["boots"] else []
+    return out
+
+
+def run(conn: sqlite3.Connection, run_id: int) -> dict[str, Any] | None:
+    cur = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,))
+    found = list(rows_to_dicts(cur))
+    if not found:
+        return None
+    r = found[0]
+    r["boots"] = json.loads(r["boots"]) if r["boots"] else []
+    r["record"] = json.loads(r["record"]) if r["record"] else None
+    first, last, count = conn.execute(
+        "SELECT min(t), max(t), count(*) FROM samples WHERE run = ?", (run_id,)
+    ).fetchone()
+    r["samples"] = {"count": count, "first": first, "last": last}
+    return r
+
+
+def events(
+    conn: sqlite3.Connection,
+    run_id: int,
+    kinds: tuple[str, ...] = (),
+    limit: int = 1000,
+    after: int = 0,
+) -> list[dict[str, Any]]:
+    """A run's events in time order; `after` is the last id already seen (for paging)."""
+    sql = "SELECT id, t, kind, data FROM events WHERE run = ? AND id > ?"
+    args: list[Any] = [run_id, after]
+    if kinds:
+        sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+        args.extend(kinds)
+    sql += " ORDER BY id LIMIT ?"
+    args.append(limit)
+    out = list(rows_to_dicts(conn.execute(sql, args)))
+    for e in out:
+        e["data"] = json.loads(e["data"])
+    return out
+
+
+def energy(conn: sqlite3.Connection, t_from: float, t_to: float) -> dict[str, float]:
+    """Energy (Wh) and charge (mAh) over a span, from the 10-second rollups."""
+    wh, mah = conn.execute(
+        "SELECT coalesce(sum(wh), 0), coalesce(sum(mah), 0) FROM rollups "
+        "WHERE width = 10 AND bucket >= ? AND bucket < ?",
+        (t_from, t_to),
+    ).fetchone()
+    return {"wh": wh, "mah": mah}

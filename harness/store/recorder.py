@@ -1,0 +1,56 @@
+"""The store as a run extension: opens the database before the run (a database the user cannot
+use stops the run before it starts, exit 2), writes everything the bus publishes, and records
+the run with its verdict when it ends."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+
+from harness.bus import RunEvent
+from harness.runner.run import RunContext
+from harness.store.db import create_run, finish_run, open_for_writing
+from harness.store.writer import Retention, StoreWriter
+
+
+def recorder(path: Path, retention: Retention = Retention(), kind: str = "run"):
+    """An extension for run_scenario that logs the run to the database at `path`."""
+
+    @asynccontextmanager
+    async def extension(ctx: RunContext) -> AsyncIterator[None]:
+        conn = open_for_writing(path)
+        wall0 = ctx.started.timestamp()
+        run_id = create_run(conn, kind, ctx.scenario.name, ctx.options.target, ctx.seed, wall0)
+        ctx.run_id = run_id
+
+        def report(message: str) -> None:
+            print(message, file=sys.stderr, flush=True)
+            ctx.bus.publish(
+                RunEvent("store", trio.current_time() - ctx.origin, {"message": message})
+            )
+
+        writer = StoreWriter(conn, run_id, wall0, ctx.origin, retention, report)
+        ctx.store = writer
+        unsubscribe = ctx.bus.subscribe(writer.take)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(writer.run)
+                try:
+                    yield
+                finally:
+                    unsubscribe()
+                    writer.close()
+            record = ctx.record or {}
+            ended = wall0 + (trio.current_time() - ctx.origin)
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(
+                    finish_run, conn, run_id, ended, record.get("verdict", "interrupted"), record
+                )
+        finally:
+            conn.close()
+
+    return extension

@@ -1,0 +1,239 @@
+"""The store's writer: one trio task per run that takes what the bus publishes and writes it in
+batches (at most 100 ms or 1,000 rows a transaction) through `trio.to_thread`, so the link never
+waits for the disk. A database error never reaches the link: the rows stay in memory, the
+problem is reported once, and the batch is retried with backoff. Retention deletes old rows in
+small steps, each kept under 50 ms, between batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+
+from harness.bus import Published, RunEvent, SampleEvent
+from harness.store.db import Batch, delete_older, write_batch
+from harness.store.rollup import Rollups
+
+BATCH_ROWS = 1000
+BATCH_SECONDS = 0.1
+RETENTION_EVERY = 60.0
+STEP_BUDGET = 0.05
+"""Longest a retention step may hold the database (seconds)."""
+RETRY_FIRST = 0.5
+RETRY_MAX = 10.0
+CLOSING_RETRIES = 10.0
+"""After the run, how long the writer keeps retrying a failing database before giving up."""
+BACKLOG_MAX = 2_000_000
+"""Rows kept in memory while the database fails; beyond this the oldest batch is dropped."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    raw: float = 48 * 3600.0
+    """Samples, events and 10 s rollups are kept this long (seconds)."""
+    rollups: float = 30 * 86400.0
+    """One-minute rollups are kept this long."""
+
+
+class StoreWriter:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        run: int,
+        wall0: float,
+        origin: float,
+        retention: Retention = Retention(),
+        on_problem: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.conn = conn
+        self.run_id = run
+        self.wall0 = wall0
+        self.origin = origin
+        self.retention = retention
+        self.on_problem = on_problem
+        self._send, self._receive = trio.open_memory_channel[Published](math.inf)
+        self._rollups = Rollups()
+        self._samples: list[tuple[object, ...]] = []
+        self._events: list[tuple[object, ...]] = []
+        self._backlog: deque[Batch] = deque()
+        self._retry_at = 0.0
+        self._retry_delay = RETRY_FIRST
+        self._failing = False
+        self._last_problem = ""
+        self._next_retention = 0.0
+        self._retention_limit = 2000
+        self._retention_pending = False
+        self.rows_written = 0
+        self.rows_deleted = 0
+        self.longest_step = 0.0
+
+    def wall(self) -> float:
+        """Unix seconds now, on trio's clock (virtual under a MockClock)."""
+        return self.wall0 + (trio.current_time() - self.origin)
+
+    # --- input (from the bus; never blocks) ------------------------------------------------
+
+    def take(self, item: Published) -> None:
+        with contextlib.suppress(trio.ClosedResourceError):  # late events are not the run's
+            self._send.send_nowait(item)
+
+    def close(self) -> None:
+        """No more input: `run` writes what it holds and returns."""
+        self._send.close()
+
+    def _add(self, item: Published) -> None:
+        w0 = self.wall0
+        if isinstance(item, SampleEvent):
+            s = item.sample
+            t = w0 + item.end
+            self._samples.append(
+                (
+                    self.run_id,
+                    s.boot,
+                    s.seq,
+                    t,
+                    w0 + item.arrived,
+                    s.ts,
+                    s.dt,
+                    s.v,
+                    s.a,
+                    s.w,
+                    s.vmin,
+                    s.vmax,
+                    s.amax,
+                    s.n,
+                    s.status,
+                )
+            )
+            self._rollups.add(self.run_id, t, s.v, s.a, s.w, s.vmin, s.vmax, s.amax, s.n, s.dt)
+        elif isinstance(item, RunEvent):
+            self._events.append(
+                (self.run_id, w0 + item.at, item.kind, json.dumps(item.data, default=str))
+            )
+
+    @property
+    def held(self) -> int:
+        return len(self._samples) + len(self._events)
+
+    # --- the task --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        first: float | None = None
+        closed = False
+        give_up_at: float | None = None
+        while not closed or self.held or self._backlog:
+            deadline = math.inf if first is None else first + BATCH_SECONDS
+            if self._backlog:
+                deadline = min(deadline, self._retry_at)
+            if self._retention_pending:
+                deadline = trio.current_time()
+            if not closed:
+                deadline = min(deadline, self._next_retention)
+                with trio.move_on_at(deadline):
+                    try:
+                        item = await self._receive.receive()
+                        self._add(item)
+                        first = trio.current_time() if first is None else first
+                        while self.held < BATCH_ROWS:
+                            self._add(self._receive.receive_nowait())
+                    except trio.WouldBlock:
+                        pass
+                    except trio.EndOfChannel:
+                        closed = True
+            now = trio.current_time()
+            full = self.held >= BATCH_ROWS
+            if self.held and (
+                full or closed or (first is not None and now >= first + BATCH_SECONDS)
+            ):
+                self._backlog.append(Batch(self._samples, self._events, self._rollups.take()))
+                self._samples, self._events, first = [], [], None
+                if not self._failing:
+                    self._retry_at = now
+            if self._backlog and now >= self._retry_at:
+                await self._flush()
+            if closed and self._backlog:
+                if give_up_at is None:
+                    give_up_at = now + CLOSING_RETRIES
+                if now >= give_up_at:
+                    self._problem(f"store: gave up; {self._backlog_rows()} rows not written")
+                    return
+                await trio.sleep_until(min(self._retry_at, give_up_at))
+            if not closed and (now >= self._next_retention or self._retention_pending):
+                await self._retention_step()
+
+    async def _flush(self) -> None:
+        while self._backlog:
+            batch = self._backlog[0]
+            try:
+                await trio.to_thread.run_sync(write_batch, self.conn, batch)
+            except sqlite3.Error as exc:
+                self._failing = True
+                self._problem(
+                    f"store: cannot write ({exc}); {self._backlog_rows()} rows kept, retrying in {self._retry_delay:g} s"
+                )
+                self._retry_at = trio.current_time() + self._retry_delay
+                self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
+                self._trim_backlog()
+                return
+            self._backlog.popleft()
+            self.rows_written += len(batch)
+            self._failing = False
+            if self._last_problem:
+                self._problem("store: writing again; nothing lost")
+                self._last_problem = ""
+            self._retry_delay = RETRY_FIRST
+
+    def _backlog_rows(self) -> int:
+        return sum(len(b) for b in self._backlog)
+
+    def _trim_backlog(self) -> None:
+        while self._backlog_rows() > BACKLOG_MAX and len(self._backlog) > 1:
+            lost = self._backlog.popleft()
+            self._problem(
+                f"store: still failing; dropped the oldest {len(lost)} rows to bound memory"
+            )
+
+    def _problem(self, message: str) -> None:
+        kind = message.split(";")[0]
+        if kind != self._last_problem:
+            self._last_problem = kind
+            self.on_problem(message)
+
+    async def _retention_step(self) -> None:
+        """Delete one small batch of each kind of old row; come back until none is left."""
+        now = self.wall()
+        raw_cutoff = now - self.retention.raw
+        rollup_cutoff = now - self.retention.rollups
+        limit = self._retention_limit
+
+        def step() -> int:
+            deleted = delete_older(self.conn, "samples", raw_cutoff, limit)
+            deleted += delete_older(self.conn, "events", raw_cutoff, limit)
+            deleted += delete_older(self.conn, "rollups", raw_cutoff, limit, "width = 10")
+            deleted += delete_older(self.conn, "rollups", rollup_cutoff, limit, "width = 60")
+            return deleted
+
+        started = time.perf_counter()
+        try:
+            deleted = await trio.to_thread.run_sync(step)
+        except sqlite3.Error as exc:
+            self._problem(f"store: retention failed ({exc}); will try again")
+            deleted = 0
+        took = time.perf_counter() - started
+        self.longest_step = max(self.longest_step, took)
+        if took > STEP_BUDGET:
+            self._retention_limit = max(100, limit // 2)
+        elif took < STEP_BUDGET / 3 and deleted >= limit:
+            self._retention_limit = min(50_000, limit * 2)
+        self.rows_deleted += deleted
+        self._retention_pending = deleted >= limit
+        if not self._retention_pending:
+            self._next_retention = trio.current_time() + RETENTION_EVERY

@@ -1,0 +1,345 @@
+"""The 48-hour log: what lands, what is kept, what history and export give back, and what
+happens when the database cannot be used."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from harness.bus import RunEvent, SampleEvent
+from harness.cli import main
+from harness.link import Sample
+from harness.store import queries
+from harness.store.db import create_run, open_for_reading, open_for_writing
+from harness.store.export import export_daily, export_run
+from harness.store.writer import Retention, StoreWriter
+
+WALL0 = 1_800_000_000.0  # 2027-01-15, a minute boundary
+
+
+def sample(seq: int, v: float = 5.0, a: float = 0.25, n: int = 100, dt: int = 10_000) -> Sample:
+    return Sample(seq, 1, (seq + 1) * dt, dt, v, a, v * a, v - 0.01, v + 0.01, a + 0.01, n, "ok")
+
+
+def event(seq: int, dt: float = 10.0, **kw: float) -> SampleEvent:
+    """The sample ends 5 s before a multiple of 10 s: never on a bucket's edge."""
+    end = (seq + 1) * dt - 5
+    return SampleEvent(sample(seq, dt=int(dt * 1000), **kw), end - dt, end, end)  # type: ignore[arg-type]
+
+
+async def test_retention_keeps_48h_raw_and_30_days_of_minute_rollups(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    conn = open_for_writing(tmp_path / "h.db")
+    run = create_run(conn, "run", "soak", "mock", 0, WALL0)
+    writer = StoreWriter(conn, run, WALL0, trio.current_time(), Retention(48 * 3600, 30 * 86400))
+    hours = 50
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
+        for seq in range(hours * 360):  # a sample every 10 s of virtual time
+            await trio.sleep_until(writer.origin + (seq + 1) * 10)
+            writer.take(event(seq, v=5.0 if seq % 2 else 4.0))
+        await trio.sleep(120)  # a retention pass after the last sample
+        now = writer.wall()
+        writer.close()
+    oldest = conn.execute("SELECT min(t) FROM samples").fetchone()[0]
+    cutoff = now - 48 * 3600
+    # The last pass ran within the last minute; the oldest kept is the first sample after it.
+    assert cutoff - 60 <= oldest < cutoff + 10
+    assert (
+        conn.execute("SELECT min(bucket) FROM rollups WHERE width = 10").fetchone()[0]
+        >= now - 48 * 3600 - 10
+    )
+    minute = conn.execute("SELECT min(bucket), count(*) FROM rollups WHERE width = 60").fetchone()
+    assert minute == (WALL0, hours * 60)  # all 50 hours of minutes are kept
+    assert writer.longest_step < 0.05 * 4  # steps adapt toward 50 ms (loose: shared CI machines)
+    assert writer.rows_deleted > 0
+
+
+async def test_minute_rollup_values(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    conn = open_for_writing(tmp_path / "r.db")
+    run = create_run(conn, "run", "r", "mock", 0, WALL0)
+    writer = StoreWriter(conn, run, WALL0, trio.current_time())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
+        for seq in range(6):  # one minute: 6 samples of 10 s
+            writer.take(event(seq, v=5.0 + seq, a=0.1 * (seq + 1), n=100))
+        writer.take(RunEvent("alert", 5.0, {"status": "uv"}))
+        writer.close()
+    (row,) = conn.execute(
+        "SELECT samples, n, v_min, v_max, v_sum / n, a_max, wh, mah FROM rollups WHERE width = 60"
+    ).fetchall()
+    samples, n, v_min, v_max, v_avg, a_max, wh, mah = row
+    assert (samples, n) == (6, 600)
+    assert (v_min, v_max) == (4.99, 10.01)
+    assert v_avg == pytest.approx(7.5)
+    assert a_max == pytest.approx(0.61)
+    # energy: sum of v*a*10 s / 3600; charge: sum of a*10 s / 3.6
+    assert wh == pytest.approx(sum((5 + k) * 0.1 * (k + 1) * 10 / 3600 for k in range(6)))
+    assert mah == pytest.approx(sum(0.1 * (k + 1) * 10 / 3.6 for k in range(6)))
+    assert conn.execute("SELECT kind FROM events").fetchall() == [("alert",)]
+
+
+def test_history_plan_picks_the_table_and_bucket_width() -> None:
+    day = 86400
+    assert queries.plan(0, 2 * day, 2000) == queries.Plan(86.4, "rollup_60")
+    assert queries.plan(0, 6 * 3600, 2000) == queries.Plan(10.8, "rollup_10")
+    assert queries.plan(0, 600, 2000) == queries.Plan(0.3, "raw")
+    for bad in ((10, 5, 100), (0, 10, 0), (0, 10, 10**6)):
+        with pytest.raises(ValueError):
+            queries.plan(*bad)
+
+
+async def test_history_buckets_agree_between_raw_and_rollups(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    conn = open_for_writing(tmp_path / "b.db")
+    run = create_run(conn, "run", "b", "mock", 0, WALL0)
+    writer = StoreWriter(conn, run, WALL0, trio.current_time())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
+        for seq in range(360):  # an hour of 10 s samples, v climbing 1 mV a sample
+            writer.take(event(seq, v=5.0 + seq / 1000))
+        writer.close()
+    t0, t1 = WALL0, WALL0 + 3600
+    raw = queries.history(conn, t0, t1, 600)  # 6 s buckets: raw
+    coarse = queries.history(conn, t0, t1, 60)  # 60 s buckets: minute rollups
+    assert raw["source"] == "raw" and coarse["source"] == "rollup_60"
+    assert len(coarse["t"]) == 60 and coarse["t"][:2] == [t0, t0 + 60]
+    # bucket k of the coarse answer holds the samples ending in [60k, 60k + 60): seqs 6k..6k+5
+    assert coarse["v_max"][10] == pytest.approx(5.0 + 65 / 1000 + 0.01)
+    assert coarse["v_min"][10] == pytest.approx(5.0 + 60 / 1000 - 0.01)
+    assert coarse["v_avg"][10] == pytest.approx(5.0 + 62.5 / 1000)
+    assert sum(coarse["n"]) == sum(raw["n"]) == 360 * 100
+    assert min(raw["v_min"]) == min(coarse["v_min"]) and max(raw["v_max"]) == max(coarse["v_max"])
+
+
+def test_export_round_trip_gives_back_the_rows(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    assert main(["run", "scenarios/brownout.toml", "--fast", "--no-view", "--db", str(db)]) == 0
+    conn = open_for_reading(db)
+    out = io.StringIO()
+    count = export_run(conn, 1, out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    stored = conn.execute(
+        "SELECT boot, seq, t, v, a, w, vmin, vmax, amax, n, status FROM samples ORDER BY seq"
+    ).fetchall()
+    assert count == len(rows) == len(stored) > 0
+    for r, s in zip(rows, stored, strict=True):
+        back = (
+            int(r["boot"]),
+            int(r["seq"]),
+            float(r["t"]),
+            *map(float, (r["v"], r["a"], r["w"], r["vmin"], r["vmax"], r["amax"])),
+            int(r["n"]),
+            r["status"],
+        )
+        assert back == s
+    ((path, n),) = export_daily(conn, tmp_path / "daily")
+    assert n == count and path.name.startswith("powerhil-")
+
+
+def test_brownout_run_is_on_record(tmp_path: Path) -> None:
+    """The issue's bar: the run with its verdict, every delivered sample once, the faults."""
+    db, out = tmp_path / "t.db", tmp_path / "t.json"
+    assert (
+        main(
+            [
+                "run",
+                "scenarios/brownout.toml",
+                "--fast",
+                "--no-view",
+                "--db",
+                str(db),
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    import json
+
+    rec = json.loads(out.read_text())
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT scenario, verdict FROM runs").fetchall() == [("brownout", "pass")]
+    count, distinct = conn.execute("SELECT count(*), count(DISTINCT seq) FROM samples").fetchone()
+    assert count == distinct == rec["link"]["delivered"]
+    faults = conn.execute(
+        "SELECT count(*) FROM events WHERE kind = 'fault' AND json_extract(data, '$.fault') IN ('drop', 'corrupt', 'reorder', 'duplicate')"
+    ).fetchone()[0]
+    assert faults == sum(rec["injected"].values()) > 0
+
+
+def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_locked_database_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "l.db"
+    open_for_writing(db).close()
+    holder = sqlite3.connect(db)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        assert main(["run", "scenarios/clean.toml", "--fast", "--no-view", "--db", str(db)]) == 2
+    finally:
+        holder.rollback()
+    assert "database is locked" in _one_line(capsys)
+
+
+def _harness_as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as an unprivileged user (root could write a read-only file anyway)."""
+    command = [sys.executable, "-m", "harness", *args]
+    if os.geteuid() == 0:
+        command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+    return subprocess.run(command, capture_output=True, text=True, cwd=Path.cwd(), timeout=60)
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A folder the unprivileged user can reach (pytest's tmp_path is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="powerhil-ro-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_read_only_database_is_one_line_exit_2(shared_dir: Path) -> None:
+    db = shared_dir / "ro.db"
+    open_for_writing(db).close()
+    db.chmod(0o444)
+    done = _harness_as_nobody("run", "scenarios/clean.toml", "--fast", "--no-view", "--db", str(db))
+    assert done.returncode == 2
+    assert done.stderr == f"{db}: database is read-only; make it writable or use --db OTHER.db\n"
+
+
+def test_read_only_folder_is_one_line_exit_2(shared_dir: Path) -> None:
+    folder = shared_dir / "ro"
+    folder.mkdir(mode=0o555)
+    done = _harness_as_nobody(
+        "run", "scenarios/clean.toml", "--fast", "--no-view", "--db", str(folder / "x.db")
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == f"{folder}: folder is read-only (SQLite needs to write its journal there); use --db OTHER.db\n"
+    )
+
+
+def test_corrupt_database_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "c.db"
+    db.write_bytes(os.urandom(8192))
+    assert main(["run", "scenarios/clean.toml", "--fast", "--no-view", "--db", str(db)]) == 2
+    assert "not a usable SQLite database" in _one_line(capsys)
+    assert main(["db", "info", "--db", str(db)]) == 2
+    assert "not a usable SQLite database" in _one_line(capsys)
+
+
+def test_database_from_another_program_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "other.db"
+    sqlite3.connect(db).execute("CREATE TABLE x (y)")
+    assert main(["run", "scenarios/clean.toml", "--fast", "--no-view", "--db", str(db)]) == 2
+    assert "not a database made by powerhil" in _one_line(capsys)
+
+
+def test_newer_schema_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "n.db"
+    open_for_writing(db).close()
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    assert main(["run", "scenarios/clean.toml", "--fast", "--no-view", "--db", str(db)]) == 2
+    assert "made by a newer powerhil" in _one_line(capsys)
+
+
+async def test_database_error_mid_run_keeps_the_rows_and_reports(tmp_path: Path) -> None:
+    """Real time: another program holds the database for 3 s (longer than the 2 s busy
+    timeout). Writes fail, rows stay in memory, the problem is reported, and all rows land."""
+    db = tmp_path / "m.db"
+    conn = open_for_writing(db)
+    run = create_run(conn, "run", "m", "mock", 0, WALL0)
+    problems: list[str] = []
+    writer = StoreWriter(conn, run, WALL0, trio.current_time(), on_problem=problems.append)
+    holder = sqlite3.connect(db, check_same_thread=False)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
+        for seq in range(10):
+            writer.take(event(seq))
+        await trio.sleep(0.3)
+        holder.execute("BEGIN EXCLUSIVE")
+        for seq in range(10, 60):
+            writer.take(event(seq))
+            await trio.sleep(0.05)
+        await trio.sleep(0.5)
+        holder.rollback()
+        writer.close()
+    assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] == 60
+    assert problems[0].startswith("store: cannot write (database is locked)")
+    assert problems[-1] == "store: writing again; nothing lost"
+
+
+KILL_SCENARIO = """\
+[scenario]
+name = "kill me"
+duration = "60s"
+[[step]]
+at = "0s"
+send = { cmd = "set_interval", value = 10 }
+"""
+
+
+def test_kill_9_loses_at_most_the_last_batch(tmp_path: Path) -> None:
+    """A real run at 100 samples/s, killed with SIGKILL: the database is intact and holds a
+    gap-free prefix of what was delivered, short by at most about one batch."""
+    scenario = tmp_path / "kill.toml"
+    scenario.write_text(KILL_SCENARIO)
+    db = tmp_path / "k.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(scenario), "--db", str(db), "--no-view"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        count = 0
+        while count < 300:
+            assert time.monotonic() < deadline, "the run wrote too little"
+            time.sleep(0.1)
+            if db.exists():
+                try:
+                    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+                        count = c.execute("SELECT count(*) FROM samples").fetchone()[0]
+                except sqlite3.OperationalError:
+                    count = 0
+        time.sleep(0.37)
+        killed_at = time.time()
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(10)
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    seqs = [s for (s,) in conn.execute("SELECT seq FROM samples ORDER BY seq")]
+    assert seqs == list(range(len(seqs)))  # nothing missing in the middle, nothing twice
+    (verdict,) = conn.execute("SELECT verdict FROM runs").fetchone()
+    assert verdict is None  # it never ended
+    newest = conn.execute("SELECT max(arrived) FROM samples").fetchone()[0]
+    assert killed_at - newest < 0.5  # the last batch (100 ms) plus scheduling slack
