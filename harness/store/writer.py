@@ -74,6 +74,8 @@ class StoreWriter:
         self.rows_written = 0
         self.rows_deleted = 0
         self.longest_step = 0.0
+        self.retention_cutoff: float | None = None
+        """Raw-data cutoff (unix seconds) of the last finished retention pass."""
 
     def wall(self) -> float:
         """Unix seconds now, on trio's clock (virtual under a MockClock)."""
@@ -122,6 +124,12 @@ class StoreWriter:
     @property
     def held(self) -> int:
         return len(self._samples) + len(self._events)
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows taken but not yet written: queued, in the open batch, or waiting to retry."""
+        queued = self._receive.statistics().current_buffer_used
+        return queued + self.held + self._backlog_rows()
 
     # --- the task --------------------------------------------------------------------------
 
@@ -236,4 +244,5 @@ class StoreWriter:
         self.rows_deleted += deleted
         self._retention_pending = deleted >= limit
         if not self._retention_pending:
+            self.retention_cutoff = raw_cutoff
             self._next_retention = trio.current_time() + RETENTION_EVERY
