@@ -113,30 +113,90 @@ BAD = [
     (
         "argument of another command",
         ("uv = 4.5 }", "value = 4 }"),
-        ':21: step[1].send.value: set_threshold takes uv, oc, op',
+        ":21: step[1].send.value: set_threshold takes uv, oc, op",
     ),
-    ("bad duration", ('duration = "20s"', 'duration = "twenty"'), ":3: scenario.duration: expected a duration"),
-    ("missing name", ('name = "t"\n', ""), ":1: scenario: missing \"name\""),
+    (
+        "bad duration",
+        ('duration = "20s"', 'duration = "twenty"'),
+        ":3: scenario.duration: expected a duration",
+    ),
+    ("missing name", ('name = "t"\n', ""), ':1: scenario: missing "name"'),
     ("unknown section", ("[link]\n", "[lnk]\n"), ':6: lnk: unknown section (did you mean "link"?)'),
-    ("unknown link knob", ("drop = 0.05\n[link.to_device]", "drops = 0.05\n[link.to_device]"), ':7: link.drops: unknown key (did you mean "drop"?)'),
-    ("probability above 1", ("drop = 0.2", "drop = 2"), ":9: link.to_device.drop: 2 is outside 0..1"),
-    ("supply out of order", ('at = "6s"\nvolts = 3.0', 'at = "-1s"\nvolts = 3.0'), ":16: supply[2].at: expected a duration"),
-    ("volts out of range", ("volts = 3.0", "volts = 50.0"), ":17: supply[2].volts: 50 V is outside 0..32.768 V"),
-    ("step with two actions", ('outage = "3s"', 'outage = "3s"\nreset = true'), ":24: step[2]: a step does exactly one of"),
-    ("ack_within on a non-send step", ('outage = "3s"', 'outage = "3s"\nack_within = "1s"'), ":28: step[2].ack_within: only a step that sends a command"),
-    ("step after the end", ('at = "9s"', 'at = "29s"'), ":30: step[3].at: runs until 29s, after the scenario ends (20s)"),
-    ("unknown alert", ('alert = "uv"', 'alert = "uvv"'), ':34: expect[1].alert: unknown value "uvv" (did you mean "uv"?)'),
-    ("window backwards", ('within = ["5s", "7s"]', 'within = ["7s", "5s"]'), ":35: expect[1].within: ends (5s) before it starts (7s)"),
-    ("recovery after no such step", ('after = "cut"', 'after = "cutt"'), ':39: expect[2].after: no fault step named "cutt" (did you mean "cut"?)'),
-    ("expectation with two kinds", ('recovered_within = "4s"', 'recovered_within = "4s"\nresets = 1'), ":37: expect[2]: an expectation is exactly one of"),
-    ("bad TOML", ('name = "t"', "name = t"), ": not valid TOML: Invalid value (at line 2, column 8)"),
-    ("seed not an integer", ("seed = 3", 'seed = "three"'), ':4: scenario.seed: expected an integer, got "three"'),
+    (
+        "unknown link knob",
+        ("drop = 0.05\n[link.to_device]", "drops = 0.05\n[link.to_device]"),
+        ':7: link.drops: unknown key (did you mean "drop"?)',
+    ),
+    (
+        "probability above 1",
+        ("drop = 0.2", "drop = 2"),
+        ":9: link.to_device.drop: 2 is outside 0..1",
+    ),
+    (
+        "supply out of order",
+        ('at = "6s"\nvolts = 3.0', 'at = "-1s"\nvolts = 3.0'),
+        ":16: supply[2].at: expected a duration",
+    ),
+    (
+        "volts out of range",
+        ("volts = 3.0", "volts = 50.0"),
+        ":17: supply[2].volts: 50 V is outside 0..32.768 V",
+    ),
+    (
+        "step with two actions",
+        ('outage = "3s"', 'outage = "3s"\nreset = true'),
+        ":24: step[2]: a step does exactly one of",
+    ),
+    (
+        "ack_within on a non-send step",
+        ('outage = "3s"', 'outage = "3s"\nack_within = "1s"'),
+        ":28: step[2].ack_within: only a step that sends a command",
+    ),
+    (
+        "step after the end",
+        ('at = "9s"', 'at = "29s"'),
+        ":30: step[3].at: runs until 29s, after the scenario ends (20s)",
+    ),
+    (
+        "unknown alert",
+        ('alert = "uv"', 'alert = "uvv"'),
+        ':34: expect[1].alert: unknown value "uvv" (did you mean "uv"?)',
+    ),
+    (
+        "window backwards",
+        ('within = ["5s", "7s"]', 'within = ["7s", "5s"]'),
+        ":35: expect[1].within: ends (5s) before it starts (7s)",
+    ),
+    (
+        "recovery after no such step",
+        ('after = "cut"', 'after = "cutt"'),
+        ':39: expect[2].after: no fault step named "cutt" (did you mean "cut"?)',
+    ),
+    (
+        "expectation with two kinds",
+        ('recovered_within = "4s"', 'recovered_within = "4s"\nresets = 1'),
+        ":37: expect[2]: an expectation is exactly one of",
+    ),
+    (
+        "bad TOML",
+        ('name = "t"', "name = t"),
+        ": not valid TOML: Invalid value (at line 2, column 8)",
+    ),
+    (
+        "seed not an integer",
+        ("seed = 3", 'seed = "three"'),
+        ':4: scenario.seed: expected an integer, got "three"',
+    ),
 ]
 
 
 @pytest.mark.parametrize(("what", "change", "message"), BAD, ids=[b[0] for b in BAD])
 def test_malformed_scenario_is_one_line_naming_the_place(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], what: str, change: tuple[str, str], message: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    what: str,
+    change: tuple[str, str],
+    message: str,
 ) -> None:
     old, new = change
     assert old in GOOD, what
@@ -156,5 +216,14 @@ def test_missing_file_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 def test_list_shows_shipped_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("brownout", "clean", "lossy-link", "burst-loss", "unplug", "overcurrent", "reset", "command-storm"):
+    for name in (
+        "brownout",
+        "clean",
+        "lossy-link",
+        "burst-loss",
+        "unplug",
+        "overcurrent",
+        "reset",
+        "command-storm",
+    ):
         assert name in out
