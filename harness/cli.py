@@ -142,6 +142,18 @@ def cmd_db_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.bench import report, run_all
+
+    results = run_all(quick=args.quick)
+    print(report(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from harness.scenario.load import load
 
@@ -275,6 +287,11 @@ def parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_mock)
+
+    b = sub.add_parser("bench", help="measure link, ingest and store throughput on this machine")
+    b.add_argument("--quick", action="store_true", help="smaller sizes (seconds, not minutes)")
+    b.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
+    b.set_defaults(func=cmd_bench)
 
     f = sub.add_parser(
         "frame",

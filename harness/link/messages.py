@@ -155,7 +155,61 @@ def _opt_int(obj: Mapping[str, Any], key: str, lo: int, hi: int) -> int | None:
 # --- decoding -----------------------------------------------------------------------------
 
 
+_V_HI, _A_HI, _W_HI = f.VOLTS.hi, f.AMPS.hi, f.WATTS.hi
+
+
 def _sample(obj: Mapping[str, Any]) -> Sample:
+    """The common case (every field present, well typed, in range) checked inline; anything
+    else goes through the field-by-field check that names the first problem."""
+    try:
+        seq, boot, ts, dt, n = obj[f.SEQ], obj[f.BOOT], obj[f.TS], obj[f.DT], obj[f.N]
+        v, a, w = obj[f.V], obj[f.A], obj[f.W]
+        vmin, vmax, amax, status = obj[f.VMIN], obj[f.VMAX], obj[f.AMAX], obj[f.STATUS]
+    except KeyError:
+        return _sample_checked(obj)
+    if (
+        type(seq) is int
+        and type(boot) is int
+        and type(ts) is int
+        and type(dt) is int
+        and type(n) is int
+        and 0 <= seq <= f.U32
+        and 0 <= boot <= f.U16
+        and 0 <= ts <= f.U32
+        and 0 <= dt <= f.U32
+        and 0 <= n <= f.U32
+        and type(v) in _NUMBER
+        and type(a) in _NUMBER
+        and type(w) in _NUMBER
+        and type(vmin) in _NUMBER
+        and type(vmax) in _NUMBER
+        and type(amax) in _NUMBER
+        and 0.0 <= vmin <= v <= vmax <= _V_HI
+        and -_A_HI <= a <= amax <= _A_HI
+        and 0.0 <= w <= _W_HI
+        and status in f.SEVERITY
+    ):
+        return Sample(
+            seq,
+            boot,
+            ts,
+            dt,
+            float(v),
+            float(a),
+            float(w),
+            float(vmin),
+            float(vmax),
+            float(amax),
+            n,
+            status,
+        )
+    return _sample_checked(obj)
+
+
+_NUMBER = frozenset((int, float))
+
+
+def _sample_checked(obj: Mapping[str, Any]) -> Sample:
     values: dict[str, Any] = {}
     for key in f.SAMPLE_KEYS:
         if key in f.QUANTITY_OF:

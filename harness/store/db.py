@@ -223,22 +223,31 @@ def write_batch(conn: sqlite3.Connection, batch: Batch) -> None:
             conn.executemany(ROLLUP_MERGE, batch.rollups)
 
 
+_DELETE_OLDER = {
+    # Range deletes up to the limit-th oldest row: one B-tree range, no per-row lookups.
+    "samples": (
+        "DELETE FROM samples WHERE t < :cutoff AND t <= "
+        "(SELECT max(t) FROM (SELECT t FROM samples WHERE t < :cutoff ORDER BY t LIMIT :limit))"
+    ),
+    "events": (
+        "DELETE FROM events WHERE id IN "
+        "(SELECT id FROM events WHERE t < :cutoff ORDER BY t LIMIT :limit)"
+    ),
+    "rollups": (
+        "DELETE FROM rollups WHERE width = :width AND bucket < :cutoff AND bucket <= "
+        "(SELECT max(bucket) FROM (SELECT bucket FROM rollups "
+        "WHERE width = :width AND bucket < :cutoff ORDER BY bucket LIMIT :limit))"
+    ),
+}
+
+
 def delete_older(
-    conn: sqlite3.Connection, table: str, cutoff: float, limit: int, where: str = ""
+    conn: sqlite3.Connection, table: str, cutoff: float, limit: int, width: int | None = None
 ) -> int:
-    """Delete at most `limit` rows older than cutoff (by their time column); returns how many."""
-    column, key = {
-        "samples": ("t", "run, boot, seq"),
-        "events": ("t", "id"),
-        "rollups": ("bucket", "width, bucket, run"),
-    }[table]
-    extra = f" AND {where}" if where else ""
+    """Delete about `limit` of the oldest rows older than cutoff (rows sharing the last time
+    go too); returns how many. Rollups need the bucket width."""
     with conn:
-        cur = conn.execute(
-            f"DELETE FROM {table} WHERE ({key}) IN "
-            f"(SELECT {key} FROM {table} WHERE {column} < ?{extra} ORDER BY {column} LIMIT ?)",
-            (cutoff, limit),
-        )
+        cur = conn.execute(_DELETE_OLDER[table], {"cutoff": cutoff, "limit": limit, "width": width})
     return cur.rowcount
 
 

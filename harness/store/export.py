@@ -52,8 +52,20 @@ def write_csv(cursor: sqlite3.Cursor, out: TextIO) -> int:
     return count
 
 
+def run_span(conn: sqlite3.Connection, run: int) -> tuple[float, float]:
+    """The time span of a run's samples: they lie between its start and its end (or now)."""
+    row = conn.execute(
+        "SELECT started, coalesce(ended, 1e18) FROM runs WHERE id = ?", (run,)
+    ).fetchone()
+    return (row[0], row[1] + 60.0) if row else (0.0, 0.0)
+
+
 def export_run(conn: sqlite3.Connection, run: int, out: TextIO) -> int:
-    return write_csv(conn.execute(f"{_SELECT} WHERE run = ? ORDER BY boot, seq", (run,)), out)
+    t_from, t_to = run_span(conn, run)
+    cursor = conn.execute(
+        f"{_SELECT} WHERE t >= ? AND t < ? AND run = ? ORDER BY t", (t_from, t_to, run)
+    )
+    return write_csv(cursor, out)
 
 
 def export_span(conn: sqlite3.Connection, t_from: float, t_to: float, out: TextIO) -> int:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.store.db import rows_to_dicts
+from harness.store.export import run_span
 
 MAX_POINTS = 10_000
 COLUMNS = (
@@ -110,8 +111,10 @@ def run(conn: sqlite3.Connection, run_id: int) -> dict[str, Any] | None:
     r = found[0]
     r["boots"] = json.loads(r["boots"]) if r["boots"] else []
     r["record"] = json.loads(r["record"]) if r["record"] else None
+    t_from, t_to = run_span(conn, run_id)
     first, last, count = conn.execute(
-        "SELECT min(t), max(t), count(*) FROM samples WHERE run = ?", (run_id,)
+        "SELECT min(t), max(t), count(*) FROM samples WHERE t >= ? AND t < ? AND run = ?",
+        (t_from, t_to, run_id),
     ).fetchone()
     r["samples"] = {"count": count, "first": first, "last": last}
     return r

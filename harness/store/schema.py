@@ -41,9 +41,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         vmin REAL NOT NULL, vmax REAL NOT NULL, amax REAL NOT NULL,
         n       INTEGER NOT NULL,
         status  TEXT NOT NULL,
-        PRIMARY KEY (run, boot, seq)
+        -- A sample is named by (run, boot, seq); the writer never writes one twice. The key
+        -- leads with t so that time ranges (history, retention, export) read this one
+        -- B-tree: a second index for (run, boot, seq) cut inserts from ~210k to ~165k/s.
+        PRIMARY KEY (t, run, boot, seq)
     ) WITHOUT ROWID;
-    CREATE INDEX samples_t ON samples (t);
     CREATE TABLE events (
         id   INTEGER PRIMARY KEY,
         run  INTEGER,

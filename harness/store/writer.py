@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import trio
 
 from harness.bus import Published, RunEvent, SampleEvent
+from harness.link import seqnum
 from harness.store.db import Batch, delete_older, write_batch
-from harness.store.rollup import Rollups
+from harness.store.rollup import rollup_rows
 
 BATCH_ROWS = 1000
 BATCH_SECONDS = 0.1
@@ -60,7 +61,8 @@ class StoreWriter:
         self.retention = retention
         self.on_problem = on_problem
         self._send, self._receive = trio.open_memory_channel[Published](math.inf)
-        self._rollups = Rollups()
+        self._last_seq: dict[tuple[int, int], int] = {}
+        self.duplicates_dropped = 0
         self._samples: list[tuple[object, ...]] = []
         self._events: list[tuple[object, ...]] = []
         self._backlog: deque[Batch] = deque()
@@ -95,13 +97,17 @@ class StoreWriter:
         w0 = self.wall0
         if isinstance(item, SampleEvent):
             s = item.sample
-            t = w0 + item.end
+            last = self._last_seq.get((self.run_id, s.boot))
+            if last is not None and seqnum.diff(s.seq, last) <= 0:
+                self.duplicates_dropped += 1  # (run, boot, seq) is written once, whatever comes
+                return
+            self._last_seq[(self.run_id, s.boot)] = s.seq
             self._samples.append(
                 (
                     self.run_id,
                     s.boot,
                     s.seq,
-                    t,
+                    w0 + item.end,
                     w0 + item.arrived,
                     s.ts,
                     s.dt,
@@ -115,7 +121,6 @@ class StoreWriter:
                     s.status,
                 )
             )
-            self._rollups.add(self.run_id, t, s.v, s.a, s.w, s.vmin, s.vmax, s.amax, s.n, s.dt)
         elif isinstance(item, RunEvent):
             self._events.append(
                 (self.run_id, w0 + item.at, item.kind, json.dumps(item.data, default=str))
@@ -161,7 +166,8 @@ class StoreWriter:
             if self.held and (
                 full or closed or (first is not None and now >= first + BATCH_SECONDS)
             ):
-                self._backlog.append(Batch(self._samples, self._events, self._rollups.take()))
+                rollups = rollup_rows(self._samples)
+                self._backlog.append(Batch(self._samples, self._events, rollups))
                 self._samples, self._events, first = [], [], None
                 if not self._failing:
                     self._retry_at = now
@@ -225,8 +231,8 @@ class StoreWriter:
         def step() -> int:
             deleted = delete_older(self.conn, "samples", raw_cutoff, limit)
             deleted += delete_older(self.conn, "events", raw_cutoff, limit)
-            deleted += delete_older(self.conn, "rollups", raw_cutoff, limit, "width = 10")
-            deleted += delete_older(self.conn, "rollups", rollup_cutoff, limit, "width = 60")
+            deleted += delete_older(self.conn, "rollups", raw_cutoff, limit, width=10)
+            deleted += delete_older(self.conn, "rollups", rollup_cutoff, limit, width=60)
             return deleted
 
         started = time.perf_counter()
