@@ -109,7 +109,8 @@ def make_target(
         return BoardTarget(options.serial, on_outage)
     from harness.targets.sim import SimTarget
 
-    return SimTarget(scenario, seed)
+    eeprom = options.db.with_name(options.db.stem + "-sim.eeprom") if options.db else None
+    return SimTarget(scenario, seed, eeprom)
 
 
 async def _steps(scenario: Scenario, ctx: RunContext, target: Target, relay: FaultRelay) -> None:
@@ -230,9 +231,10 @@ async def run_scenario(
             async def relay_then_stop() -> None:
                 nonlocal error
                 await relay.run(device_stream, relay_end)
-                error = (
-                    error or f"the device's stream ended at {trio.current_time() - origin:.1f} s"
-                )
+                why = getattr(target, "why_it_ended", None)
+                reason = await why() if why is not None else None
+                ended = f"the device's stream ended at {trio.current_time() - origin:.1f} s"
+                error = error or reason or ended
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(relay_then_stop)
