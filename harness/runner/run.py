@@ -76,6 +76,8 @@ class RunContext:
     run_id: int | None = None
     store: Any = None
     """The store's writer while one is attached (for its counters)."""
+    target: Any = None
+    """The Target the run talks to."""
 
 
 @dataclass
@@ -200,7 +202,7 @@ async def run_scenario(
     origin = trio.current_time()
     observer = Observer(scenario, origin, bus, target.truth)
     observer_ref.append(observer)
-    ctx = RunContext(scenario, options, seed, origin, bus, observer)
+    ctx = RunContext(scenario, options, seed, origin, bus, observer, target=target)
     stop = trio.Event()
     wall = time.monotonic()
     error: str | None = None

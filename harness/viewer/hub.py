@@ -1,0 +1,176 @@
+"""Fan-out to WebSocket clients with backpressure that never reaches the run.
+
+The run publishes from synchronous bus callbacks; each client has its own bounded queue that
+those callbacks fill without ever waiting, and its own task that drains it into the socket at
+whatever pace the socket allows. A client that stops reading loses its oldest samples (each
+sample message says how many were dropped just before it: `missed`), keeps only the newest
+stats and progress (coalesced in place), and loses its oldest events past a bound too. The run,
+the store and the other clients never notice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import Any
+
+import trio
+
+SAMPLE_QUEUE = 128
+"""Samples a client may have waiting; past this its oldest are dropped."""
+EVENT_QUEUE = 64
+"""Events a client may have waiting; past this its oldest are dropped."""
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=str)
+
+
+class Item:
+    """One published message, encoded once for every client that sends it."""
+
+    __slots__ = ("_text", "counter", "payload")
+
+    def __init__(self, counter: int, payload: dict[str, Any]) -> None:
+        self.counter = counter
+        self.payload = payload
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = dumps(self.payload)
+        return self._text
+
+
+class Client:
+    def __init__(self, sample_queue: int = SAMPLE_QUEUE, event_queue: int = EVENT_QUEUE) -> None:
+        self.sample_queue = sample_queue
+        self.event_queue = event_queue
+        self._samples: deque[Item] = deque()
+        self._events: deque[Item] = deque()
+        self._slots: dict[str, tuple[int, Item]] = {}
+        """Coalesced messages (stats, progress): the newest content at the oldest position."""
+        self._dropped = 0
+        """Samples dropped since the last sample message this client took."""
+        self.missed = 0
+        """Samples dropped for this client, in all."""
+        self.events_missed = 0
+        self.sent = 0
+        self.closed = False
+        self._wake = trio.Event()
+
+    # --- filled from bus callbacks: never blocks ------------------------------------------
+
+    def push_sample(self, item: Item) -> None:
+        if len(self._samples) >= self.sample_queue:
+            self._samples.popleft()
+            self._dropped += 1
+            self.missed += 1
+        self._samples.append(item)
+        self._wake.set()
+
+    def push_event(self, item: Item) -> None:
+        if len(self._events) >= self.event_queue:
+            self._events.popleft()
+            self.events_missed += 1
+        self._events.append(item)
+        self._wake.set()
+
+    def put_slot(self, kind: str, item: Item) -> None:
+        old = self._slots.get(kind)
+        place = item.counter if old is None else old[0]  # keep its place in line
+        self._slots[kind] = (place, item)
+        self._wake.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake.set()
+
+    # --- drained by the client's task ------------------------------------------------------
+
+    @property
+    def queued(self) -> int:
+        return len(self._samples) + len(self._events) + len(self._slots)
+
+    def take(self) -> str | None:
+        """The oldest waiting message as text, or None when nothing waits."""
+        best: Item | None = None
+        place = 0
+        source = ""
+        if self._samples:
+            best, source = self._samples[0], "sample"
+            place = best.counter
+        if self._events and (best is None or self._events[0].counter < place):
+            best, source = self._events[0], "event"
+            place = best.counter
+        for kind, (counter, item) in self._slots.items():
+            if best is None or counter < place:
+                best, source, place = item, kind, counter
+        if best is None:
+            return None
+        if source == "sample":
+            self._samples.popleft()
+            text = f'{{"type":"measurement","missed":{self._dropped},"data":{best.text}}}'
+            self._dropped = 0
+        elif source == "event":
+            self._events.popleft()
+            text = f'{{"type":"event","data":{best.text}}}'
+        else:
+            del self._slots[source]
+            extra = ""
+            if source == "stats":
+                extra = f',"client":{{"missed":{self.missed},"events_missed":{self.events_missed}}}'
+            text = f'{{"type":"{source}"{extra},"data":{best.text}}}'
+        self.sent += 1
+        return text
+
+    async def wait(self) -> None:
+        """Until something waits to be sent (or the client is closed)."""
+        if self.queued or self.closed:
+            return
+        await self._wake.wait()
+        self._wake = trio.Event()
+
+
+class Hub:
+    def __init__(self, sample_queue: int = SAMPLE_QUEUE, event_queue: int = EVENT_QUEUE) -> None:
+        self.sample_queue = sample_queue
+        self.event_queue = event_queue
+        self.clients: set[Client] = set()
+        self._counter = 0
+
+    def _item(self, payload: dict[str, Any]) -> Item:
+        self._counter += 1
+        return Item(self._counter, payload)
+
+    def add(self) -> Client:
+        client = Client(self.sample_queue, self.event_queue)
+        self.clients.add(client)
+        return client
+
+    def remove(self, client: Client) -> None:
+        self.clients.discard(client)
+
+    def sample(self, data: dict[str, Any]) -> None:
+        if self.clients:
+            item = self._item(data)
+            for c in self.clients:
+                c.push_sample(item)
+
+    def event(self, data: dict[str, Any]) -> None:
+        if self.clients:
+            item = self._item(data)
+            for c in self.clients:
+                c.push_event(item)
+
+    def slot(self, kind: str, data: dict[str, Any]) -> None:
+        """A message where only the newest matters (stats, progress)."""
+        if self.clients:
+            item = self._item(data)
+            for c in self.clients:
+                c.put_slot(kind, item)
+
+    def close_all(self) -> None:
+        for c in self.clients:
+            c.close()
