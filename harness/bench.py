@@ -15,7 +15,7 @@ from typing import Any
 from harness.bus import Bus, SampleEvent
 from harness.link import Hello, HostLink, Sample, SampleReceived, encode
 from harness.store import queries
-from harness.store.db import Batch, create_run, open_for_writing, write_batch
+from harness.store.db import Batch, create_run, open_for_writing, sample_row, write_batch
 from harness.store.rollup import rollup_rows
 
 FRAME_BYTES_2MBAUD = 200_000  # 2 Mbaud, 8N1: 200 kB/s
@@ -99,26 +99,7 @@ def bench_ingest(n: int = 100_000) -> dict[str, float]:
 
             def take(item: object) -> None:
                 if isinstance(item, SampleEvent):
-                    s = item.sample
-                    rows.append(
-                        (
-                            run,
-                            s.boot,
-                            s.seq,
-                            item.end,
-                            item.arrived,
-                            s.ts,
-                            s.dt,
-                            s.v,
-                            s.a,
-                            s.w,
-                            s.vmin,
-                            s.vmax,
-                            s.amax,
-                            s.n,
-                            s.status,
-                        )
-                    )
+                    rows.append(sample_row(run, item.sample, item.end, item.arrived))
 
             bus.subscribe(take)
             written = 0

@@ -196,6 +196,26 @@ def cmd_frame(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device_args(p: argparse.ArgumentParser, default_target: str) -> None:
+    """What runs the device, where the log goes, and the viewer: for run and monitor."""
+    p.add_argument(
+        "--target",
+        choices=TARGETS,
+        default=default_target,
+        help=f"what runs the device (default: {default_target})",
+    )
+    p.add_argument(
+        "--serial", metavar="PATH", help="the board's port (default: find an Arduino by USB id)"
+    )
+    p.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help=f"SQLite log (default: {DEFAULT_DB})"
+    )
+    p.add_argument("--no-view", action="store_true", help="do not serve the live viewer")
+    p.add_argument(
+        "--bind", default="127.0.0.1:8000", help="viewer address (default: 127.0.0.1:8000)"
+    )
+
+
 def _store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--retention", default="48h", help="keep raw samples and events this long (default: 48h)"
@@ -214,19 +234,8 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a scenario against a target")
     r.add_argument("file", help="scenario file, or the name of a shipped one (brownout)")
-    r.add_argument(
-        "--target", choices=TARGETS, default="mock", help="what runs the device (default: mock)"
-    )
-    r.add_argument(
-        "--serial", metavar="PATH", help="the board's port (default: find an Arduino by USB id)"
-    )
+    _device_args(r, default_target="mock")
     r.add_argument("--seed", type=int, help="fault and noise seed (default: the scenario's)")
-    r.add_argument(
-        "--db",
-        type=Path,
-        default=Path("data/harness.db"),
-        help="SQLite log (default: data/harness.db)",
-    )
     r.add_argument("--json", type=Path, metavar="PATH", help="write the run record as JSON")
     r.add_argument(
         "--junit", type=Path, metavar="PATH", help="write JUnit XML, one testcase per expectation"
@@ -234,27 +243,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--fast", action="store_true", help="virtual time (mock only): an hour runs in seconds"
     )
-    r.add_argument("--no-view", action="store_true", help="do not serve the live viewer")
-    r.add_argument(
-        "--bind", default="127.0.0.1:8000", help="viewer address (default: 127.0.0.1:8000)"
-    )
     _store_args(r)
     r.set_defaults(func=cmd_run)
 
     mon = sub.add_parser("monitor", help="log the device continuously, no scenario (Ctrl-C stops)")
-    mon.add_argument(
-        "--target", choices=TARGETS, default="board", help="what runs the device (default: board)"
-    )
-    mon.add_argument(
-        "--serial", metavar="PATH", help="the board's port (default: find an Arduino by USB id)"
-    )
-    mon.add_argument(
-        "--db", type=Path, default=DEFAULT_DB, help=f"SQLite log (default: {DEFAULT_DB})"
-    )
-    mon.add_argument("--no-view", action="store_true", help="do not serve the live viewer")
-    mon.add_argument(
-        "--bind", default="127.0.0.1:8000", help="viewer address (default: 127.0.0.1:8000)"
-    )
+    _device_args(mon, default_target="board")
     _store_args(mon)
     mon.set_defaults(func=cmd_monitor)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.link import Sample
 from harness.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_S = 2.0
@@ -62,6 +63,27 @@ ON CONFLICT (width, bucket, run) DO UPDATE SET
         )
     )
 )
+
+
+def sample_row(run: int, s: Sample, t: float, arrived: float) -> tuple[Any, ...]:
+    """A sample as a `samples` row, in SAMPLE_COLUMNS order (t, arrived: unix seconds)."""
+    return (
+        run,
+        s.boot,
+        s.seq,
+        t,
+        arrived,
+        s.ts,
+        s.dt,
+        s.v,
+        s.a,
+        s.w,
+        s.vmin,
+        s.vmax,
+        s.amax,
+        s.n,
+        s.status,
+    )
 
 
 def _user_error(path: Path, exc: sqlite3.Error) -> UserError:

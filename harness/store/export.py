@@ -10,27 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-HEADER = (
-    "run",
-    "boot",
-    "seq",
-    "time_utc",
-    "t",
-    "arrived",
-    "ts_ms",
-    "dt_ms",
-    "v",
-    "a",
-    "w",
-    "vmin",
-    "vmax",
-    "amax",
-    "n",
-    "status",
-)
-_SELECT = (
-    "SELECT run, boot, seq, t, arrived, ts, dt, v, a, w, vmin, vmax, amax, n, status FROM samples"
-)
+from harness.store.db import SAMPLE_COLUMNS
+
+HEADER = (*SAMPLE_COLUMNS[:3], "time_utc", "t", "arrived", "ts_ms", "dt_ms", *SAMPLE_COLUMNS[7:])
+"""The stored columns, with the time also as ISO 8601 UTC and the device times' units named."""
+_SELECT = f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples"
 
 
 def iso(t: float) -> str:

@@ -20,7 +20,7 @@ import trio
 
 from harness.bus import Published, RunEvent, SampleEvent
 from harness.link import seqnum
-from harness.store.db import Batch, delete_older, write_batch
+from harness.store.db import Batch, delete_older, sample_row, write_batch
 from harness.store.rollup import rollup_rows
 
 BATCH_ROWS = 1000
@@ -102,25 +102,7 @@ class StoreWriter:
                 self.duplicates_dropped += 1  # (run, boot, seq) is written once, whatever comes
                 return
             self._last_seq[(self.run_id, s.boot)] = s.seq
-            self._samples.append(
-                (
-                    self.run_id,
-                    s.boot,
-                    s.seq,
-                    w0 + item.end,
-                    w0 + item.arrived,
-                    s.ts,
-                    s.dt,
-                    s.v,
-                    s.a,
-                    s.w,
-                    s.vmin,
-                    s.vmax,
-                    s.amax,
-                    s.n,
-                    s.status,
-                )
-            )
+            self._samples.append(sample_row(self.run_id, s, w0 + item.end, w0 + item.arrived))
         elif isinstance(item, RunEvent):
             self._events.append(
                 (self.run_id, w0 + item.at, item.kind, json.dumps(item.data, default=str))
