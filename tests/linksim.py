@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from harness.faults import FaultConfig, FaultyPipe
 from harness.link import (
@@ -22,6 +23,23 @@ from harness.link import (
     SampleReceived,
     Settings,
 )
+
+
+class DeviceSide(Protocol):
+    """What LinkSim drives: a DeviceLink, or the C++ core behind tests/cpp_device.CppDevice."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def add_readings(self, now: float, readings: Readings) -> list[DeviceEvent]: ...
+    def feed(self, data: bytes, now: float) -> list[DeviceEvent]: ...
+    def poll(self, now: float) -> list[DeviceEvent]: ...
+    def data_to_send(self) -> bytes: ...
+    def next_deadline(self) -> float | None: ...
+
+
+DeviceFactory = Callable[..., DeviceSide]
+"""Called like DeviceLink: (now=, boot=, settings=, timing=, first_seq=)."""
 
 
 @dataclass
@@ -52,10 +70,12 @@ class LinkSim:
         first_seq: int = 0,
         host_timing: HostTiming = HostTiming(),
         device_timing: DeviceTiming = DeviceTiming(),
+        device_factory: DeviceFactory = DeviceLink,
     ) -> None:
         self.t = 0.0
         self.host = HostLink(now=0.0, timing=host_timing)
-        self.device = DeviceLink(
+        self._new_device = device_factory
+        self.device = device_factory(
             now=0.0,
             boot=boot,
             settings=Settings(interval_ms=interval_ms),
@@ -89,7 +109,7 @@ class LinkSim:
 
     def reboot(self, boot: int) -> None:
         """The device resets: its window and pending sample are gone, seq starts at 0."""
-        self.device = DeviceLink(
+        self.device = self._new_device(
             now=self.t, boot=boot, settings=Settings(self.device.settings.interval_ms)
         )
         self.next_reading = self.t + self.reading_period

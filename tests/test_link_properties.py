@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,8 @@ from harness.link import (
     RetransmissionSeen,
 )
 from harness.link.frame import Broken, LineSplitter
-from tests.linksim import LinkSim, Trace
+from tests.cpp_device import CppDevice
+from tests.linksim import DeviceFactory, LinkSim, Trace
 
 RECOVERY_BOUND = 3.5
 """Seconds after the faults stop by which everything produced is delivered and the link runs
@@ -73,8 +75,14 @@ def scenarios(draw: st.DrawFn) -> dict:
     }
 
 
-def run(sc: dict) -> tuple[LinkSim, Trace]:
-    sim = LinkSim(seed=sc["seed"], d2h=sc["d2h"], h2d=sc["h2d"], interval_ms=sc["interval_ms"])
+def run(sc: dict, device: DeviceFactory = DeviceLink) -> tuple[LinkSim, Trace]:
+    sim = LinkSim(
+        seed=sc["seed"],
+        d2h=sc["d2h"],
+        h2d=sc["h2d"],
+        interval_ms=sc["interval_ms"],
+        device_factory=device,
+    )
     end_of_faults = sc["duration"]
     for start, length in sc["outages"]:
         length = min(length, end_of_faults - start)
@@ -98,6 +106,8 @@ def run(sc: dict) -> tuple[LinkSim, Trace]:
 
 EXAMPLES = int(os.environ.get("LINK_EXAMPLES", "60"))
 """Examples per run; LINK_EXAMPLES=3000 searches deeper (about 4 minutes)."""
+CPP_EXAMPLES = max(1, EXAMPLES // 2)
+"""The C++ core runs in a host program, in lockstep over a pipe: about 0.2 s an example."""
 
 
 @settings(
@@ -108,6 +118,25 @@ EXAMPLES = int(os.environ.get("LINK_EXAMPLES", "60"))
 @given(scenarios())
 def test_faulty_link_keeps_every_guarantee(sc: dict) -> None:
     sim, tr = run(sc)
+    check_guarantees(sc, sim, tr)
+
+
+@settings(
+    max_examples=CPP_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(scenarios())
+def test_faulty_link_keeps_every_guarantee_with_the_firmware_core(sc: dict) -> None:
+    """The same, with the firmware's C++ device core (firmware/lib/powerlink) as the device."""
+    sim, tr = run(sc, CppDevice)
+    try:
+        check_guarantees(sc, sim, tr)
+    finally:
+        sim.device.close()
+
+
+def check_guarantees(sc: dict, sim: LinkSim, tr: Trace) -> None:
     recovered_by = sc["duration"] + RECOVERY_BOUND
     end = sim.t
     closed = [c.sample for c in tr.closed]
@@ -190,10 +219,13 @@ def test_huge_line_costs_bounded_memory_and_counts_once() -> None:
     assert host.stats.corrupt_by_kind == {"too_long": 1}
 
 
-def test_recovery_bound_is_tight_when_the_outage_ends_just_after_a_resend() -> None:
+@pytest.mark.parametrize("device", [DeviceLink, CppDevice], ids=["python", "firmware-core"])
+def test_recovery_bound_is_tight_when_the_outage_ends_just_after_a_resend(
+    device: DeviceFactory,
+) -> None:
     """The bound is not slack: the device's resends during an outage back off to every 2 s
     (1.3, 1.9, 3.1, 5.1, 7.1, 9.1 s...); an outage ending at 9.15 s waits for the 11.1 s one."""
-    sim = LinkSim(interval_ms=100)
+    sim = LinkSim(interval_ms=100, device_factory=device)
     sim.at(1.0, lambda: (sim.up.start_outage(1.0, 8.15), sim.down.start_outage(1.0, 8.15)))
     tr = sim.run_until(9.15 + RECOVERY_BOUND + 1.0)
     last_backlog = max(t for t, e in tr.delivered if e.sample.ts <= 9150)
