@@ -36,35 +36,57 @@ def _merge(into: list[float], other: list[float]) -> None:
 
 def partials(rows: Iterable[SampleRow]) -> dict[tuple[int, int], list[float]]:
     """10-second partials by (run, bucket start). Samples of failed reads (n = 0) count as
-    samples and add no values."""
+    samples and add no values. Rows come in time order, so a bucket's rows are mostly
+    consecutive: they are summed in locals and stored when the bucket changes."""
     out: dict[tuple[int, int], list[float]] = {}
     inf = float("inf")
+    key: tuple[int, int] | None = None
+    cnt = nn = 0
+    v_lo = a_lo = w_lo = inf
+    v_hi = a_hi = w_hi = -inf
+    v_s = a_s = w_s = w_dt = a_dt = 0.0
+
+    def store() -> None:
+        assert key is not None
+        acc = [cnt, nn, v_lo, v_hi, v_s, a_lo, a_hi, a_s, w_lo, w_hi, w_s, w_dt, a_dt]
+        if key in out:
+            _merge(out[key], acc)
+        else:
+            out[key] = acc
+
     for run, _boot, _seq, t, _arrived, _ts, dt, v, a, w, vmin, vmax, amax, n, _status in rows:
-        key = (run, int(t // 10) * 10)
-        acc = out.get(key)
-        if acc is None:
-            acc = out[key] = [0, 0, inf, -inf, 0.0, inf, -inf, 0.0, inf, -inf, 0.0, 0.0, 0.0]
-        acc[0] += 1
+        k = (run, int(t // 10) * 10)
+        if k != key:
+            if key is not None:
+                store()
+            key = k
+            cnt = nn = 0
+            v_lo = a_lo = w_lo = inf
+            v_hi = a_hi = w_hi = -inf
+            v_s = a_s = w_s = w_dt = a_dt = 0.0
+        cnt += 1
         if not n:
             continue
-        acc[1] += n
-        if vmin < acc[2]:
-            acc[2] = vmin
-        if vmax > acc[3]:
-            acc[3] = vmax
-        acc[4] += v * n
-        if a < acc[5]:
-            acc[5] = a
-        if amax > acc[6]:
-            acc[6] = amax
-        acc[7] += a * n
-        if w < acc[8]:
-            acc[8] = w
-        if w > acc[9]:
-            acc[9] = w
-        acc[10] += w * n
-        acc[11] += w * dt
-        acc[12] += a * dt
+        nn += n
+        if vmin < v_lo:
+            v_lo = vmin
+        if vmax > v_hi:
+            v_hi = vmax
+        if a < a_lo:
+            a_lo = a
+        if amax > a_hi:
+            a_hi = amax
+        if w < w_lo:
+            w_lo = w
+        if w > w_hi:
+            w_hi = w
+        v_s += v * n
+        a_s += a * n
+        w_s += w * n
+        w_dt += w * dt
+        a_dt += a * dt
+    if key is not None:
+        store()
     return out
 
 
