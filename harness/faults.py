@@ -19,7 +19,7 @@ import heapq
 import random
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from harness.link.fields import MAX_LINE
@@ -65,16 +65,8 @@ class FaultConfig:
     """Bytes per second on the wire (a baud rate / 10); None is unlimited."""
     burst: GilbertElliott | None = None
 
-    @property
-    def clean(self) -> bool:
-        return self == FaultConfig(rate=self.rate)
-
     def with_changes(self, **changes: Any) -> FaultConfig:
         return replace(self, **changes)
-
-    @classmethod
-    def knob_names(cls) -> tuple[str, ...]:
-        return tuple(x.name for x in fields(cls))
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +144,16 @@ class FaultyPipe:
         self.config = config
 
     def start_outage(self, now: float, duration: float | None = None) -> None:
-        """Drop everything from now on, for `duration` seconds or until stop_outage."""
+        """Drop everything from now on, for `duration` seconds or until stop_outage, including
+        frames already on their way (delayed, held back or waiting for the line)."""
         self._outage_until = float("inf") if duration is None else now + duration
         self._event(now, "outage_start", b"")
+        in_flight = [s.data for s in self._queue if s.at > now] + [h.data for h in self._held]
+        self._queue = [s for s in self._queue if s.at <= now]
+        heapq.heapify(self._queue)
+        self._held.clear()
+        for frame in in_flight:
+            self._event(now, "outage_drop", frame)
 
     def stop_outage(self, now: float) -> None:
         if self._outage_until is not None:
@@ -200,10 +199,6 @@ class FaultyPipe:
         if self._outage_until is not None and self._outage_until != float("inf"):
             times.append(self._outage_until)
         return min(times) if times else None
-
-    @property
-    def idle(self) -> bool:
-        return not (self._queue or self._partial or self._held)
 
     # --- internals -------------------------------------------------------------------------
 

@@ -51,8 +51,9 @@ class FaultRelay:
         self._to_device = _Direction(FaultyPipe(faults.to_device, seed, TO_DEVICE), on_fault)
 
     @property
-    def pipes(self) -> tuple[FaultyPipe, FaultyPipe]:
-        return self._to_host.pipe, self._to_device.pipe
+    def faults(self) -> LinkFaults:
+        """The faults in force now."""
+        return LinkFaults(self._to_host.pipe.config, self._to_device.pipe.config)
 
     def set_faults(self, faults: LinkFaults) -> None:
         self._to_host.pipe.set_config(faults.to_host)

@@ -94,6 +94,17 @@ def test_outage_drops_everything_for_its_duration() -> None:
     assert kinds(pipe) == ["outage_start", "outage_drop", "outage_end"]
 
 
+def test_outage_also_cuts_frames_already_on_the_wire() -> None:
+    pipe = FaultyPipe(FaultConfig(rate=960.0, reorder=0.2), 13, "to_host")  # 9600 baud
+    for i in range(20):
+        pipe.send(frame(i), 0.0)
+    delivered_before = seqs(pipe.receive(0.5).splitlines(keepends=True))
+    pipe.start_outage(0.5, 5.0)
+    assert pipe.receive(10.0) == b""
+    dropped = [e.seq for e in pipe.events if e.kind == "outage_drop"]
+    assert sorted(delivered_before + dropped) == list(range(20))
+
+
 def test_garbage_puts_random_bytes_before_a_frame() -> None:
     pipe = FaultyPipe(FaultConfig(garbage=1.0), 9, "to_host")
     out = pipe_out = b"".join(pump(pipe, 10))

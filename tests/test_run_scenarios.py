@@ -180,6 +180,48 @@ async def test_brownout_on_a_shared_rail_reboots_the_mock(
     assert abs(reset["time_lost"] - 1.467) < 0.01
 
 
+UNANSWERED = """\
+[scenario]
+name = "device gone"
+duration = "10s"
+[device]
+shared_rail = true
+[[supply]]
+at = "0s"
+volts = 5.0
+amps = 0.25
+[[supply]]
+at = "3s"
+volts = 5.0
+[[supply]]
+at = "3.1s"
+volts = 1.0
+[[step]]
+at = "1s"
+send = { cmd = "ping" }
+[[step]]
+at = "6s"
+send = { cmd = "ping" }
+[[expect]]
+acked_within = "1s"
+[[expect]]
+link = { commands_failed = 0 }
+"""
+
+
+async def test_a_command_never_answered_fails_the_run(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The device lost power at 3 s; the 6 s ping is still being retried when the run ends:
+    it counts as failed ("unanswered"), not as passed."""
+    rec = (await run_scenario(parse(UNANSWERED, tmp_path / "u.toml"), options())).record
+    assert rec["verdict"] == "fail"
+    assert [c["outcome"] for c in rec["commands"]] == ["done", "failed"]
+    assert rec["commands"][1]["reason"] in ("unanswered", "timeout")
+    assert rec["link"]["commands_failed"] == 1
+    assert [e["state"] for e in rec["expectations"]] == ["fail", "fail"]
+
+
 async def test_a_one_hour_soak_runs_in_virtual_time(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -183,6 +183,16 @@ BAD = [
         ": not valid TOML: Invalid value (at line 2, column 8)",
     ),
     (
+        "duration not a number",
+        ('duration = "20s"', "duration = nan"),
+        ":3: scenario.duration: a duration is a finite number of seconds, not nan",
+    ),
+    (
+        "recovery after an ambiguous name",
+        ('after = "cut"', 'after = "link faults"\n[[step]]\nat = "12s"\nlink = { drop = 0 }'),
+        ':39: expect[2].after: several fault steps are named "link faults"',
+    ),
+    (
         "seed not an integer",
         ("seed = 3", 'seed = "three"'),
         ':4: scenario.seed: expected an integer, got "three"',

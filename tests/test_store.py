@@ -300,6 +300,76 @@ async def test_database_error_mid_run_keeps_the_rows_and_reports(tmp_path: Path)
     assert problems[-1] == "store: writing again; nothing lost"
 
 
+async def test_rows_given_up_on_are_counted_and_never_called_nothing_lost(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.store.writer as writer_module
+
+    real_write = writer_module.write_batch
+    fail = [True]
+
+    def flaky(conn: sqlite3.Connection, batch: object) -> None:
+        if fail[0]:
+            raise sqlite3.OperationalError("disk I/O error")
+        real_write(conn, batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writer_module, "write_batch", flaky)
+    monkeypatch.setattr(writer_module, "BACKLOG_MAX", 5)
+    conn = open_for_writing(tmp_path / "f.db")
+    run = create_run(conn, "run", "f", "mock", 0, WALL0)
+    problems: list[str] = []
+    writer = StoreWriter(conn, run, WALL0, trio.current_time(), on_problem=problems.append)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.run)
+        for seq in range(40):
+            writer.take(event(seq))
+            await trio.sleep(0.2)  # each sample its own batch
+        fail[0] = False
+        writer.close()
+    written = conn.execute("SELECT count(*) FROM samples").fetchone()[0]
+    assert written + writer.rows_dropped == 40 and writer.rows_dropped > 0
+    assert any("dropped the oldest" in p for p in problems)
+    assert problems[-1] == f"store: writing again; {writer.rows_dropped} rows dropped"
+
+
+def test_a_run_that_fails_to_start_is_recorded_as_an_error(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    args = [
+        "run",
+        "scenarios/clean.toml",
+        "--target",
+        "board",
+        "--serial",
+        "/dev/ttyNOPE0",
+        "--no-view",
+    ]
+    assert main([*args, "--db", str(db)]) == 2
+    ((verdict, ended),) = sqlite3.connect(db).execute("SELECT verdict, ended FROM runs").fetchall()
+    assert verdict == "error" and ended is not None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "--run", "1", "--csv", "/nonexistent/x.csv"],
+        ["export", "--daily", "/proc/no/such/folder"],
+        ["export", "--run", "99"],
+        ["bench", "--quick", "--json", "/nonexistent/b.json"],
+    ],
+    ids=["csv", "daily", "unknown-run", "bench-json"],
+)
+def test_bad_output_places_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    db = tmp_path / "x.db"
+    assert main(["run", "scenarios/overcurrent.toml", "--fast", "--no-view", "--db", str(db)]) == 0
+    capsys.readouterr()
+    with_db = args if args[0] == "bench" else [*args, "--db", str(db)]
+    assert main(with_db) == 2
+    err = _one_line(capsys)
+    assert err.startswith(("/nonexistent", "/proc/no", "--run 99: no such run"))
+
+
 KILL_SCENARIO = """\
 [scenario]
 name = "kill me"

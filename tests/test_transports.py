@@ -148,6 +148,8 @@ async def test_brownout_passes_with_the_mock_on_a_pty_and_the_harness_on_pyseria
             scenario, RunOptions(target="board", serial=pty.path, out=io.StringIO())
         )
         nursery.cancel_scope.cancel()
+    with serial.Serial(pty.path, exclusive=True):  # the run let go of the port
+        pass
     await pty.aclose()
     rec = result.record
     assert result.exit_code == 0, rec["expectations"]

@@ -176,10 +176,10 @@ class DeviceLink:
     def feed(self, data: bytes, now: float) -> list[DeviceEvent]:
         """Take bytes from the host: ACKs, NACKs and commands. Timers up to `now` run too."""
         events: list[DeviceEvent] = []
-        for line in self._splitter.feed(data, now):
+        for line in self._splitter.lines(data, now):
             if isinstance(line, Broken):
                 self._corrupt(FrameError(line.kind, "line dropped"), b"", now, events)
-            elif line.strip(b"\r\n"):
+            else:
                 self._on_line(line, now, events)
         self._tick(now, events)
         return events
@@ -219,10 +219,6 @@ class DeviceLink:
     def window(self) -> tuple[int, ...]:
         """Seqs sent and not yet acknowledged, oldest first."""
         return tuple(sorted(self._window, key=lambda s: seqnum.diff(s, self._base)))
-
-    @property
-    def next_seq(self) -> int:
-        return self._next
 
     # --- internals -------------------------------------------------------------------------
 

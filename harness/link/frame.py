@@ -1,7 +1,7 @@
 """Frame layer of protocol v1: `<json>*<CRC>\\n` lines, CRC-16/CCITT-FALSE, line splitting.
 
 Checks run in a fixed order so every implementation gives the same error class for a bad line
-(docs/protocol.md §Frame): too_long, bad_byte, no_crc, crc_format, bad_crc, bad_json, then the
+(docs/protocol.md §1.1): too_long, bad_byte, no_crc, crc_format, bad_crc, bad_json, then the
 message layer's unknown_message, missing_field, bad_type, out_of_range.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import binascii
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -197,3 +198,9 @@ class LineSplitter:
     def pending(self) -> int:
         """Bytes of an unfinished line held."""
         return len(self._buf)
+
+    def lines(self, data: bytes, now: float) -> Iterator[bytes | Broken]:
+        """The lines worth reading in `data`: the broken ones, and all but blank lines."""
+        for line in self.feed(data, now):
+            if isinstance(line, Broken) or line.strip(b"\r\n"):
+                yield line

@@ -82,7 +82,7 @@ class HostLink:
     sends at start) it delivers nothing: it does not know where the device's window starts.
     """
 
-    def __init__(self, *, now: float, win: int = WINDOW, timing: HostTiming = HostTiming()):
+    def __init__(self, *, now: float, win: int = WINDOW, timing: HostTiming = HostTiming()) -> None:
         self.win = win
         self.timing = timing
         self.stats = HostStats()
@@ -112,10 +112,10 @@ class HostLink:
         """Take received bytes; return what happened, timers up to `now` included."""
         events: list[HostEvent] = []
         self.stats.bytes_in += len(data)
-        for line in self._splitter.feed(data, now):
+        for line in self._splitter.lines(data, now):
             if isinstance(line, Broken):
                 self._corrupt(FrameError(line.kind, "line dropped"), b"", now, events)
-            elif line.strip(b"\r\n"):
+            else:
                 self._on_line(line, now, events)
         self._tick(now, events)
         return events

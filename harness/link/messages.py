@@ -187,6 +187,7 @@ def _sample(obj: Mapping[str, Any]) -> Sample:
         and 0.0 <= vmin <= v <= vmax <= _V_HI
         and -_A_HI <= a <= amax <= _A_HI
         and 0.0 <= w <= _W_HI
+        and type(status) is str
         and status in f.SEVERITY
     ):
         return Sample(

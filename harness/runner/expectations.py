@@ -63,9 +63,6 @@ class Evaluator:
     def on_command(self, handle: int, name: str, step: int | None, latency: float | None) -> None:
         """A command finished: latency in seconds from when the step issued it, None if failed."""
 
-    def on_time(self, t: float) -> None:
-        """Scenario time moved to t (the device's clock, as delivered)."""
-
     def finish(
         self, totals: dict[str, int], resets: int, recovery: dict[str, float | None]
     ) -> None:

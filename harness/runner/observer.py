@@ -26,7 +26,7 @@ from harness.link import (
     seqnum,
 )
 from harness.link import fields as f
-from harness.runner.expectations import FAIL, PASS, Evaluator, evaluator
+from harness.runner.expectations import PASS, Evaluator, evaluator
 from harness.scenario.model import Outage, Scenario, SetLink, Step
 
 INJECTED_KINDS = (
@@ -343,8 +343,13 @@ class Observer:
         return t
 
     def finish(self, link: HostLink, end: float) -> Totals:
+        for handle, c in self.commands.items():
+            if c.outcome == "pending":  # never answered before the run ended: not a pass
+                self._finish_command(handle, end, "unanswered")
         totals = self.totals(link)
-        recovery = {b.name: b.recovered_after for b in self.bursts}
+        recovery: dict[str, float | None] = {}
+        for b in self.bursts:
+            recovery.setdefault(b.name, b.recovered_after)
         for ev in self.evaluators:
             was = ev.resolved
             ev.finish(totals.as_dict(), self.resets, recovery)
@@ -355,7 +360,3 @@ class Observer:
     @property
     def passed(self) -> bool:
         return all(ev.outcome.state == PASS for ev in self.evaluators)
-
-    @property
-    def failed_count(self) -> int:
-        return sum(ev.outcome.state == FAIL for ev in self.evaluators)

@@ -466,7 +466,17 @@ def _expect(
     if "after" not in t:
         raise r.fail(path, 'missing "after" (the name of the step whose faults it recovers from)')
     after = r.string(t["after"], (*path, "after"))
-    faulty = {s.name for s in steps if isinstance(s.action, SetLink | Outage)}
+    bursts = [
+        s
+        for s in steps
+        if isinstance(s.action, SetLink) or (isinstance(s.action, Outage) and not s.action.stop)
+    ]
+    faulty = {s.name for s in bursts}
+    if len({s.number for s in bursts if s.name == after}) > 1:
+        raise r.fail(
+            (*path, "after"),
+            f'several fault steps are named "{after}": give the one you mean a name = "..."',
+        )
     if after not in faulty:
         names = sorted(faulty) or ["(no step changes link faults or starts an outage)"]
         raise r.fail(

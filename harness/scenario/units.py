@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Final
 
@@ -23,8 +24,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f'expected a duration like "500ms" or "2s", got {value!r}')
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative: {value}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"a duration is a finite number of seconds, not {value}")
         return float(value)
     if isinstance(value, str) and (m := _DURATION.match(value)):
         return float(m.group(1)) * _SCALE[m.group(2)]

@@ -127,6 +127,7 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
         raise UserError(
             f"{path.parent}: folder is read-only (SQLite needs to write its journal there); use --db OTHER.db"
         )
+    conn = None
     try:
         conn = connect(path)
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -138,7 +139,11 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("COMMIT")
         return conn
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UserError) as exc:
+        if conn is not None:
+            conn.close()
+        if isinstance(exc, UserError):
+            raise
         raise _user_error(path, exc) from None
 
 

@@ -139,13 +139,3 @@ def events(
     for e in out:
         e["data"] = json.loads(e["data"])
     return out
-
-
-def energy(conn: sqlite3.Connection, t_from: float, t_to: float) -> dict[str, float]:
-    """Energy (Wh) and charge (mAh) over a span, from the 10-second rollups."""
-    wh, mah = conn.execute(
-        "SELECT coalesce(sum(wh), 0), coalesce(sum(mah), 0) FROM rollups "
-        "WHERE width = 10 AND bucket >= ? AND bucket < ?",
-        (t_from, t_to),
-    ).fetchone()
-    return {"wh": wh, "mah": mah}

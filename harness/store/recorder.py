@@ -4,9 +4,10 @@ the run with its verdict when it ends."""
 
 from __future__ import annotations
 
+import math
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import trio
@@ -17,13 +18,16 @@ from harness.store.db import create_run, finish_run, open_for_writing
 from harness.store.writer import Retention, StoreWriter
 
 
-def recorder(path: Path, retention: Retention = Retention(), kind: str = "run"):
+def recorder(
+    path: Path, retention: Retention = Retention()
+) -> Callable[[RunContext], AbstractAsyncContextManager[None]]:
     """An extension for run_scenario that logs the run to the database at `path`."""
 
     @asynccontextmanager
     async def extension(ctx: RunContext) -> AsyncIterator[None]:
         conn = open_for_writing(path)
         wall0 = ctx.started.timestamp()
+        kind = "monitor" if ctx.scenario.duration == math.inf else "run"
         run_id = create_run(conn, kind, ctx.scenario.name, ctx.options.target, ctx.seed, wall0)
         ctx.run_id = run_id
 
@@ -44,13 +48,13 @@ def recorder(path: Path, retention: Retention = Retention(), kind: str = "run"):
                 finally:
                     unsubscribe()
                     writer.close()
-            record = ctx.record or {}
+        finally:
+            record = ctx.record or {}  # none: the run stopped on an error before its end
             ended = wall0 + (trio.current_time() - ctx.origin)
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(
-                    finish_run, conn, run_id, ended, record.get("verdict", "interrupted"), record
+                    finish_run, conn, run_id, ended, record.get("verdict", "error"), record
                 )
-        finally:
             conn.close()
 
     return extension

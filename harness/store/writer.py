@@ -74,6 +74,8 @@ class StoreWriter:
         self._retention_limit = 2000
         self._retention_pending = False
         self.rows_written = 0
+        self.rows_dropped = 0
+        """Rows given up on (the database failed too long): reported, never silently."""
         self.rows_deleted = 0
         self.longest_step = 0.0
         self.retention_cutoff: float | None = None
@@ -134,7 +136,10 @@ class StoreWriter:
                 deadline = min(deadline, self._next_retention)
                 with trio.move_on_at(deadline):
                     try:
-                        item = await self._receive.receive()
+                        if self._retention_pending:  # no waiting: retention has a step to do
+                            item = self._receive.receive_nowait()
+                        else:
+                            item = await self._receive.receive()
                         self._add(item)
                         first = trio.current_time() if first is None else first
                         while self.held < BATCH_ROWS:
@@ -159,7 +164,8 @@ class StoreWriter:
                 if give_up_at is None:
                     give_up_at = now + CLOSING_RETRIES
                 if now >= give_up_at:
-                    self._problem(f"store: gave up; {self._backlog_rows()} rows not written")
+                    self.rows_dropped += self._backlog_rows()
+                    self.on_problem(f"store: gave up; {self.rows_dropped} rows not written")
                     return
                 await trio.sleep_until(min(self._retry_at, give_up_at))
             if not closed and (now >= self._next_retention or self._retention_pending):
@@ -183,7 +189,8 @@ class StoreWriter:
             self.rows_written += len(batch)
             self._failing = False
             if self._last_problem:
-                self._problem("store: writing again; nothing lost")
+                lost = f"{self.rows_dropped} rows dropped" if self.rows_dropped else "nothing lost"
+                self._problem(f"store: writing again; {lost}")
                 self._last_problem = ""
             self._retry_delay = RETRY_FIRST
 
@@ -193,8 +200,10 @@ class StoreWriter:
     def _trim_backlog(self) -> None:
         while self._backlog_rows() > BACKLOG_MAX and len(self._backlog) > 1:
             lost = self._backlog.popleft()
-            self._problem(
-                f"store: still failing; dropped the oldest {len(lost)} rows to bound memory"
+            self.rows_dropped += len(lost)
+            self.on_problem(
+                f"store: still failing; dropped the oldest {len(lost)} rows to bound memory "
+                f"({self.rows_dropped} in all)"
             )
 
     def _problem(self, message: str) -> None:

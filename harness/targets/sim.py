@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import collections
 import contextlib
-import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -106,6 +106,7 @@ class SimTarget:
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         self._stopping = False
         self._exited = trio.Event()
+        self._scratch: Path | None = None
 
     def describe(self) -> str:
         return f"firmware in simavr ({ELF})"
@@ -116,7 +117,9 @@ class SimTarget:
         self._nursery = nursery
         spec = self.scenario.device
         volts, amps = self.scenario.supply.at(0.0)
-        eeprom = self.eeprom or Path(tempfile.gettempdir()) / f"powerhil-sim-{os.getpid()}.eeprom"
+        if self.eeprom is None:  # no store: a scratch EEPROM for this run only
+            self._scratch = Path(tempfile.mkdtemp(prefix="powerhil-sim-"))
+        eeprom = self.eeprom or self._scratch / "eeprom.bin"
         args = [
             str(root / RUNNER),
             "--wait-open",
@@ -204,26 +207,33 @@ class SimTarget:
                 await self._stop()
 
     async def _stop(self) -> None:
-        """quit, then SIGTERM, then SIGKILL: no process is left behind."""
+        """End the runner if it still runs, then remove the run's scratch EEPROM."""
         process = self._process
-        if process is None or process.returncode is not None:
-            return
-        self._stopping = True
-        with trio.move_on_after(STOP_TIMEOUT):
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                assert process.stdin is not None
-                await process.stdin.send_all(b"quit\n")
-            await process.wait()
-            return
-        process.terminate()
-        with trio.move_on_after(STOP_TIMEOUT):
-            await process.wait()
-            return
-        process.kill()
-        await process.wait()
+        if process is not None and process.returncode is None:
+            self._stopping = True
+            await _end(process)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     async def why_it_ended(self) -> str | None:
         """After the firmware's stream ended: the runner's exit, if that is what happened."""
         with trio.move_on_after(1.0):
             await self._exited.wait()
         return self.failure
+
+
+async def _end(process: trio.Process) -> None:
+    """quit, then SIGTERM, then SIGKILL: no process is left behind."""
+    with trio.move_on_after(STOP_TIMEOUT):
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            assert process.stdin is not None
+            await process.stdin.send_all(b"quit\n")
+        await process.wait()
+        return
+    process.terminate()
+    with trio.move_on_after(STOP_TIMEOUT):
+        await process.wait()
+        return
+    process.kill()
+    await process.wait()

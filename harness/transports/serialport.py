@@ -96,7 +96,10 @@ class SerialStream(trio.abc.Stream):
         self._down: trio.Event | None = None
 
     def pulse_dtr(self) -> None:
-        """Reset the board the way the Arduino IDE does: drop DTR for a moment."""
+        """Reset the board the way the Arduino IDE does: drop DTR for a moment (not while the
+        board is unplugged: there is nothing to reset)."""
+        if self._down is not None:
+            return
         self._port.dtr = False
         self._port.dtr = True
 
@@ -136,7 +139,7 @@ class SerialStream(trio.abc.Stream):
         if self._down is not None:
             await trio.lowlevel.checkpoint()
             return
-        with contextlib.suppress(OSError, trio.BrokenResourceError):
+        with contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             await self._fd.send_all(data)  # on failure receive_some notices and reconnects
 
     async def wait_send_all_might_not_block(self) -> None:
