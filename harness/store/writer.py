@@ -219,16 +219,16 @@ class StoreWriter:
         rollup_cutoff = now - self.retention.rollups
         limit = self._retention_limit
 
-        def step() -> int:
-            deleted = delete_older(self.conn, "samples", raw_cutoff, limit)
-            deleted += delete_older(self.conn, "events", raw_cutoff, limit)
-            deleted += delete_older(self.conn, "rollups", raw_cutoff, limit, width=10)
-            deleted += delete_older(self.conn, "rollups", rollup_cutoff, limit, width=60)
-            return deleted
+        expiries = (
+            ("samples", raw_cutoff, None),
+            ("events", raw_cutoff, None),
+            ("rollups", raw_cutoff, 10),
+            ("rollups", rollup_cutoff, 60),
+        )
 
         started = time.perf_counter()
         try:
-            deleted = await trio.to_thread.run_sync(step)
+            deleted = await trio.to_thread.run_sync(delete_older, self.conn, expiries, limit)
         except sqlite3.Error as exc:
             self._problem(f"store: retention failed ({exc}); will try again")
             deleted = 0
