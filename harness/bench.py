@@ -170,7 +170,14 @@ def run_all(quick: bool = False) -> dict[str, dict[str, float]]:
         "link": bench_link(50_000 if quick else 200_000),
         "ingest": bench_ingest(20_000 if quick else 100_000),
         "store": bench_store(2.0 if quick else 48.0),
+        "viewer": _bench_viewer(5.0 if quick else 20.0),
     }
+
+
+def _bench_viewer(seconds: float) -> dict[str, float]:
+    from harness.viewer.bench import bench_viewer
+
+    return bench_viewer(seconds)
 
 
 def report(results: dict[str, dict[str, float]]) -> str:

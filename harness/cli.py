@@ -7,8 +7,10 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from harness.errors import UserError
+from harness.store.writer import Retention
 from harness.targets import TARGETS
 
 DEFAULT_DB = Path("data/harness.db")
@@ -55,9 +57,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(scenario, options).exit_code
 
 
-def _retention(args: argparse.Namespace):
+def _open_for_writing(path: Path) -> TextIO:
+    """A file the user named for output, or one line saying why it cannot be written."""
+    try:
+        return open(path, "w", newline="")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write it: {exc.strerror}") from None
+
+
+def _retention(args: argparse.Namespace) -> Retention:
     from harness.scenario.units import parse_duration
-    from harness.store.writer import Retention
 
     try:
         return Retention(parse_duration(args.retention), parse_duration(args.rollup_retention))
@@ -107,10 +116,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     conn = open_for_reading(args.db)
     if args.daily:
-        for path, count in export_daily(conn, args.daily):
+        try:
+            written = export_daily(conn, args.daily)
+        except OSError as exc:
+            raise UserError(f"{args.daily}: cannot write the daily files: {exc.strerror}") from None
+        for path, count in written:
             print(f"{path}: {count} samples", file=sys.stderr)
         return 0
-    out = open(args.csv, "w", newline="") if args.csv else sys.stdout  # noqa: SIM115
+    if (
+        args.run is not None
+        and conn.execute("SELECT 1 FROM runs WHERE id = ?", (args.run,)).fetchone() is None
+    ):
+        raise UserError(f"--run {args.run}: no such run in {args.db} (harness view lists them)")
+    out = _open_for_writing(args.csv) if args.csv else sys.stdout
     try:
         if args.run is not None:
             count = export_run(conn, args.run, out)
@@ -137,9 +155,16 @@ def cmd_db_info(args: argparse.Namespace) -> int:
             value = f"{value / 1e6:.1f} MB"
         print(f"{key:15} {value}")
     print(
-        "retention       raw samples, events, 10 s rollups: 48h (--retention); 1 min rollups: 30d (--rollup-retention)"
+        "retention       set by each run/monitor: --retention (raw samples, events, 10 s "
+        "rollups; default 48h), --rollup-retention (1 min rollups; default 30d)"
     )
     return 0
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    from harness.viewer.server import view
+
+    return view(args.db, args.bind)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -147,10 +172,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from harness.bench import report, run_all
 
+    out = _open_for_writing(args.json) if args.json else None  # a bad path fails first
     results = run_all(quick=args.quick)
     print(report(results))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if out is not None:
+        with out:
+            out.write(json.dumps(results, indent=2) + "\n")
     return 0
 
 
@@ -250,6 +277,17 @@ def parser() -> argparse.ArgumentParser:
     _device_args(mon, default_target="board")
     _store_args(mon)
     mon.set_defaults(func=cmd_monitor)
+
+    v = sub.add_parser(
+        "view", help="serve the viewer over the log: history and past runs, no device"
+    )
+    v.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help=f"SQLite log (default: {DEFAULT_DB})"
+    )
+    v.add_argument(
+        "--bind", default="127.0.0.1:8000", help="viewer address (default: 127.0.0.1:8000)"
+    )
+    v.set_defaults(func=cmd_view)
 
     ex = sub.add_parser("export", help="write logged samples as CSV")
     ex.add_argument("--db", type=Path, default=DEFAULT_DB)

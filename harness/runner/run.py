@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import trio
-import trio.testing
 
 from harness.bus import Bus
 from harness.errors import UserError, user_error_in
@@ -169,6 +168,10 @@ async def _watch_signals(stop: trio.Event) -> None:
 
 def _default_extensions(options: RunOptions) -> tuple[Extension, ...]:
     found: list[Extension] = []
+    if options.view:  # first: a port in use stops the run before the store records it
+        from harness.viewer.server import viewer
+
+        found.append(viewer(options))
     if options.db is not None:
         from harness.store.recorder import recorder
 
@@ -206,7 +209,6 @@ async def run_scenario(
     stop = trio.Event()
     wall = time.monotonic()
     error: str | None = None
-    last_link: LinkFaults = scenario.link
     out = options.out
     print(
         f"running {scenario.file}: {scenario.name}, {scenario.duration:g} s, seed {seed}, "
@@ -219,6 +221,7 @@ async def run_scenario(
             await stack.enter_async_context(ext(ctx))
         async with trio.open_nursery() as nursery:
             device_stream = await target.start(nursery, origin)
+            stack.push_async_callback(device_stream.aclose)  # a board's port is unlocked
             host_end, relay_end = memory_stream_pair()
             relay = FaultRelay(scenario.link, seed, observer.on_fault)
 
@@ -250,10 +253,7 @@ async def run_scenario(
             nursery.start_soon(_watch_signals, stop)
             with trio.move_on_at(origin + scenario.duration):
                 await stop.wait()
-            for step in scenario.steps:
-                if isinstance(step.action, SetLink):
-                    last_link = step.action.faults
-            relay.set_faults(_clean(last_link))
+            relay.set_faults(_clean(relay.faults))
             relay.stop_outage()
             start = session.link.stats.samples
             with trio.move_on_after(DRAIN_MAX):
@@ -354,10 +354,16 @@ def run(
 ) -> RunResult:
     """Run in a fresh trio loop: under a MockClock that jumps ahead whenever every task waits
     when `options.fast` (virtual time), else in real time."""
-    clock = trio.testing.MockClock(autojump_threshold=0) if options.fast else None
+    clock = None
+    if options.fast:
+        from trio.testing import MockClock  # only here: it imports pytest when installed (~6 MB)
+
+        clock = MockClock(autojump_threshold=0)
     try:
         return trio.run(run_scenario, scenario, options, extensions, clock=clock)
     except BaseExceptionGroup as group:
         if (error := user_error_in(group)) is not None:
             raise error from None
+        if group.subgroup(KeyboardInterrupt) is not None:  # Ctrl-C while the target started
+            raise KeyboardInterrupt from None
         raise

@@ -20,7 +20,7 @@ WINDOW = 60
 MOVING = (60, 300, 900)
 """Moving-average windows in seconds (1, 5 and 15 minutes)."""
 Z_LIMIT = 3.0
-Z_MIN_SAMPLES = 20
+Z_MIN_SAMPLES = 10
 """A z-score needs this many samples in the reference window before it says anything."""
 Z_FLOOR = {"v": 0.004, "a": 0.0001, "w": 0.002}
 """The smallest standard deviation a z-score divides by: one INA219 step (4 mV bus voltage,

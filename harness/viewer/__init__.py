@@ -1,0 +1,10 @@
+"""The live web viewer: a quart-trio app served by Hypercorn inside the run's nursery
+(`harness run`, `harness monitor`), or over the log alone (`harness view`). See docs/viewer.md.
+
+- `live`: what the live page shows, kept from the run's bus
+- `hub`: per-client bounded queues (a stalled browser never slows the run)
+- `stats`: last-minute min/max/avg, moving averages, energy, z-score outliers
+- `app`: pages, JSON API, CSV downloads, the WebSocket
+- `archive`: read-only queries of the log in worker threads
+- `server`: Hypercorn, the run extension, `harness view`
+"""

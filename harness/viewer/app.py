@@ -1,0 +1,329 @@
+"""The viewer's web application (quart-trio): pages, the JSON API, CSV downloads and the live
+WebSocket. Every route is a GET (or the WebSocket, whose incoming messages are read and
+ignored): nothing here can reach the device. docs/viewer.md documents the API."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import socket
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+from quart import Response, abort, redirect, render_template, request, send_from_directory
+from quart import websocket as ws
+from quart_trio import QuartTrio
+
+from harness import bus
+from harness.errors import UserError
+from harness.store.queries import MAX_POINTS
+from harness.viewer import assets
+from harness.viewer.archive import Archive
+from harness.viewer.hub import Client, Item, dumps
+from harness.viewer.live import LiveState
+
+HISTORY_DEFAULT_SPAN = 3600.0
+HISTORY_DEFAULT_POINTS = 1000
+NO_DB = "no database: this run is not logged (run it with --db PATH)"
+
+
+class BadParameter(Exception):
+    """A query parameter the API cannot use: 400 with this message."""
+
+
+# --- Host and Origin ----------------------------------------------------------------------
+
+
+def _hostname(host: str) -> str:
+    """The name part of a Host header value ("[::1]:8000" -> "::1")."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    if host.count(":") == 1:
+        host = host.rsplit(":", 1)[0]
+    return host.rstrip(".")
+
+
+def local_names() -> set[str]:
+    name = socket.gethostname().lower()
+    return {"localhost", name, f"{name}.local"}
+
+
+def host_allowed(host: str | None, names: set[str]) -> bool:
+    """A Host header the viewer answers: an IP address, localhost, or this machine's name.
+    Any other name means a page got here by a DNS name the user did not type (rebinding)."""
+    if not host:
+        return False
+    name = _hostname(host)
+    if name in names or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def origin_allowed(origin: str | None, host: str | None) -> bool:
+    """A WebSocket's Origin must be the viewer's own page (same scheme-less host:port). No
+    Origin at all is a program, not a browser page: it may connect."""
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    return parts.netloc.lower() == host.strip().lower()
+
+
+# --- parameters ---------------------------------------------------------------------------
+
+
+def _time(name: str, default: float | None) -> float:
+    """Unix seconds, or an ISO 8601 time (UTC unless it says otherwise)."""
+    text = request.args.get(name)
+    if text is None or text == "":
+        if default is None:
+            raise BadParameter(f"{name}: required (unix seconds or an ISO 8601 time)")
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise BadParameter(
+                f"{name}={text!r}: expected unix seconds or an ISO 8601 time"
+            ) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        value = when.timestamp()
+    if not math.isfinite(value):
+        raise BadParameter(f"{name}={text!r}: expected a finite time")
+    return value
+
+
+def _int(name: str, default: int | None, lo: int, hi: int) -> int | None:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadParameter(f"{name}={text!r}: expected an integer") from None
+    if not lo <= value <= hi:
+        raise BadParameter(f"{name}={value}: must be {lo}..{hi}")
+    return value
+
+
+def _span() -> tuple[float, float]:
+    t_to = _time("to", time.time())
+    t_from = _time("from", t_to - HISTORY_DEFAULT_SPAN)
+    if t_to <= t_from:
+        raise BadParameter("to must be after from")
+    return t_from, t_to
+
+
+def _kinds() -> tuple[str, ...]:
+    text = request.args.get("kinds", "")
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in bus.KINDS]
+    if unknown:
+        raise BadParameter(f"kinds: unknown {', '.join(unknown)}; known: {', '.join(bus.KINDS)}")
+    return kinds
+
+
+# --- the application ----------------------------------------------------------------------
+
+
+def create_app(
+    live: LiveState | None = None, db: Path | None = None, hosts: set[str] | None = None
+) -> QuartTrio:
+    """The viewer: `live` during a run (else only history and past runs), `db` the log to read
+    (None: a run without a database), `hosts` extra names the Host header may carry."""
+    root = assets.web_root()
+    app = QuartTrio(
+        __name__,
+        template_folder=str(root / "templates"),
+        static_folder=None,
+        root_path=str(assets.PACKAGE),
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    archive = Archive(db) if db is not None else None
+    names = local_names() | {h.lower() for h in hosts or ()}
+    mode = "live" if live is not None else "archive"
+
+    def need_archive() -> Archive:
+        if archive is None:
+            abort(Response(dumps({"error": NO_DB}), 404, mimetype="application/json"))
+        return archive
+
+    @app.errorhandler(BadParameter)
+    async def bad_parameter(exc: BadParameter) -> tuple[dict[str, str], int]:
+        return {"error": str(exc)}, 400
+
+    @app.errorhandler(UserError)
+    async def unusable_database(exc: UserError) -> tuple[dict[str, str], int]:
+        return {"error": str(exc)}, 503
+
+    @app.errorhandler(sqlite3.Error)
+    async def database_error(exc: sqlite3.Error) -> tuple[dict[str, str], int]:
+        return {"error": f"database: {exc}"}, 503
+
+    @app.before_request
+    async def check_host() -> Any:
+        if not host_allowed(request.headers.get("Host"), names):
+            return Response("host not allowed\n", 403, mimetype="text/plain")
+        return None
+
+    @app.after_request
+    async def headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    # --- pages ----------------------------------------------------------------------------
+
+    async def page(name: str, **context: Any) -> str:
+        return await render_template(f"{name}.html", page=name, mode=mode, **context)
+
+    @app.get("/")
+    async def live_page() -> Any:
+        if live is None:
+            return redirect("/runs")
+        return await page("live")
+
+    @app.get("/history")
+    async def history_page() -> str:
+        return await page("history")
+
+    @app.get("/runs")
+    async def runs_page() -> str:
+        return await page("runs")
+
+    @app.get("/runs/<int:run_id>")
+    async def run_page(run_id: int) -> str:
+        return await page("run", run_id=run_id)
+
+    @app.get("/static/vendor/<path:name>")
+    async def vendor(name: str) -> Response:
+        return await send_from_directory(assets.VENDOR, name)
+
+    @app.get("/static/<path:name>")
+    async def static(name: str) -> Response:
+        return await send_from_directory(root / "static", name)
+
+    # --- API ------------------------------------------------------------------------------
+
+    @app.get("/api/status")
+    async def status() -> dict[str, Any]:
+        out = live.status() if live is not None else {"mode": "archive"}
+        out["db"] = None if db is None else str(db)
+        out["time"] = round(time.time(), 3)
+        return out
+
+    @app.get("/api/history")
+    async def history() -> dict[str, Any]:
+        t_from, t_to = _span()
+        points = _int("points", HISTORY_DEFAULT_POINTS, 1, MAX_POINTS)
+        run = _int("run", None, 1, 2**63 - 1)
+        assert points is not None
+        return await need_archive().history(t_from, t_to, points, run)
+
+    @app.get("/api/runs")
+    async def runs() -> dict[str, Any]:
+        limit = _int("limit", 100, 1, 1000)
+        offset = _int("offset", 0, 0, 2**31)
+        assert limit is not None and offset is not None
+        return {"runs": await need_archive().runs(limit, offset)}
+
+    @app.get("/api/runs/<int:run_id>")
+    async def run(run_id: int) -> Any:
+        found = await need_archive().run(run_id)
+        if found is None:
+            return {"error": f"run {run_id}: no such run"}, 404
+        return found
+
+    @app.get("/api/runs/<int:run_id>/events")
+    async def events(run_id: int) -> Any:
+        kinds = _kinds()
+        limit = _int("limit", 1000, 1, 10_000)
+        after = _int("after", 0, 0, 2**63 - 1)
+        assert limit is not None and after is not None
+        archive = need_archive()
+        if await archive.run(run_id) is None:
+            return {"error": f"run {run_id}: no such run"}, 404
+        return {"run": run_id, "events": await archive.events(run_id, kinds, limit, after)}
+
+    @app.get("/api/export.csv")
+    async def export_csv() -> Any:
+        archive = need_archive()
+        run_id = _int("run", None, 1, 2**63 - 1)
+        if run_id is not None:
+            if "from" in request.args or "to" in request.args:
+                raise BadParameter("give run, or from and to, not both")
+            if await archive.run(run_id) is None:
+                return {"error": f"run {run_id}: no such run"}, 404
+            name = f"powerhil-run-{run_id}.csv"
+            t_from = t_to = 0.0
+        else:
+            if "from" not in request.args:
+                raise BadParameter("give run=ID, or from (and to, default now)")
+            t_from, t_to = _span()
+            stamp = datetime.fromtimestamp(t_from, UTC).strftime("%Y%m%dT%H%M%SZ")
+            name = f"powerhil-{stamp}-{round(t_to - t_from)}s.csv"
+        response = Response(archive.csv(run_id, t_from, t_to), mimetype="text/csv")
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        response.timeout = None  # a big export takes as long as it takes
+        return response
+
+    # --- the live WebSocket ---------------------------------------------------------------
+
+    @app.websocket("/ws")
+    async def live_socket() -> Any:
+        host = ws.headers.get("Host")
+        if not host_allowed(host, names) or not origin_allowed(ws.headers.get("Origin"), host):
+            return Response("origin not allowed\n", 403, mimetype="text/plain")
+        if live is None:
+            return Response("no live run here (harness view serves history)\n", 404)
+        client = live.hub.add()
+        # The snapshot and the queue start in the same step: nothing missed, nothing twice.
+        hello = live.hello()
+        client.put_slot("stats", Item(0, live.stats_message()))
+        client.put_slot("progress", Item(0, live.progress()))
+        try:
+            await ws.accept()
+            await ws.send(dumps({"type": "hello", "data": hello}))
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_ignore_incoming)
+                await _send_queued(client)
+                nursery.cancel_scope.cancel()
+            await ws.close(1001, "the run has ended")
+        finally:
+            live.hub.remove(client)
+        return None
+
+    return app
+
+
+async def _ignore_incoming() -> None:
+    """Read what the page sends and drop it (the viewer takes no orders); keeps a closed
+    connection noticed."""
+    while True:
+        await ws.receive()
+
+
+async def _send_queued(client: Client) -> None:
+    while True:
+        await client.wait()
+        text = client.take()
+        if text is not None:
+            await ws.send(text)
+        elif client.closed:
+            return

@@ -1,0 +1,376 @@
+"""What the live page shows of a run, kept up to date from the bus.
+
+`LiveState.take` is the bus subscriber: it runs inside the link's own call chain, so it only
+does bounded, constant work (update the statistics and the last minute of samples, hand the
+sample to each client's bounded queue) and never waits. Anything heavier (link health, progress,
+the statistics panel) is built twice a second by `run`, and only while someone is watching.
+Nothing here writes to the session: the viewer cannot reach the device.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, TextIO
+
+import trio
+
+from harness.bus import Published, RunEvent, SampleEvent
+from harness.viewer.hub import Hub
+from harness.viewer.stats import MEASURES, WINDOW, RollingStats
+
+if TYPE_CHECKING:
+    from harness.runner.run import RunContext
+
+TICK = 0.5
+"""Seconds between stats and progress messages."""
+BACKLOG_MAX = 6000
+"""Samples of the last minute a new client gets at most (60 s at 100 Hz)."""
+FEED = 100
+"""Recent events kept for a new client."""
+FEED_KINDS = frozenset(
+    (
+        "run",
+        "hello",
+        "reset",
+        "power",
+        "alert",
+        "command",
+        "step",
+        "expectation",
+        "gap",
+        "log",
+        "store",
+    )
+)
+"""Event kinds sent one by one; the high-volume link faults (fault, corrupt, retransmission,
+duplicate) only show as counters in the link health."""
+
+
+def clean(x: Any) -> Any:
+    """JSON-safe values: non-finite floats become None."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [clean(v) for v in x]
+    return x
+
+
+class LiveState:
+    def __init__(self, ctx: RunContext, hub: Hub | None = None, err: TextIO = sys.stderr) -> None:
+        self.ctx = ctx
+        self.hub = hub or Hub()
+        self.err = err
+        self.failed: str | None = None
+        self.wall0 = ctx.started.timestamp()
+        self.stats = RollingStats()
+        self.window: deque[tuple[Any, ...]] = deque(maxlen=BACKLOG_MAX)
+        self.feed: deque[dict[str, Any]] = deque(maxlen=FEED)
+        self.last: dict[str, Any] | None = None
+        self.ended = False
+        self._rates: deque[tuple[float, int, int]] = deque(maxlen=8)
+        self._finished = trio.Event()
+
+    # --- the bus subscriber (sync, bounded work) -------------------------------------------
+
+    def take(self, item: Published) -> None:
+        if self.failed is not None:
+            return
+        try:
+            self._take(item)
+        except Exception as exc:  # a viewer bug must not reach the link's call chain
+            self.fail(exc)
+
+    def fail(self, exc: Exception) -> None:
+        """Stop following the run (the run goes on): say so once, close the pages."""
+        if self.failed is None:
+            self.failed = f"{type(exc).__name__}: {exc}"
+            print(
+                f"viewer: stopped following the run after an error ({self.failed}); the run goes on",
+                file=self.err,
+                flush=True,
+            )
+            self.hub.close_all()
+
+    def _take(self, item: Published) -> None:
+        if isinstance(item, SampleEvent):
+            self._sample(item)
+        elif isinstance(item, RunEvent) and item.kind in FEED_KINDS:
+            data = {
+                "kind": item.kind,
+                "at": round(item.at, 3),
+                "t": round(self.wall0 + item.at, 3),
+                "data": clean(item.data),
+            }
+            self.feed.append(data)
+            self.hub.event(data)
+            if item.kind in ("step", "expectation", "run") and self.hub.clients:
+                self.hub.slot("progress", self.progress())
+
+    def _sample(self, ev: SampleEvent) -> None:
+        s = ev.sample
+        t = self.wall0 + ev.end
+        flagged = self.stats.add(t, s.v, s.a, s.w, s.vmin, s.vmax, s.amax, s.n, s.dt / 1000)
+        # When the frame came in, on the wall clock (the bus runs in the same call as the read).
+        arrived = time.time() - (trio.current_time() - (self.ctx.origin + ev.arrived))
+        data: dict[str, Any] = {
+            "v": s.v,
+            "a": s.a,
+            "w": s.w,
+            "ts": s.ts,
+            "seq": s.seq,
+            "status": s.status,
+            "boot": s.boot,
+            "vmin": s.vmin,
+            "vmax": s.vmax,
+            "amax": s.amax,
+            "n": s.n,
+            "dt": s.dt,
+            "t": round(t, 3),
+            "arrived": round(arrived, 6),
+        }
+        if flagged:
+            data["outlier"] = list(flagged)
+        self.last = data
+        window = self.window
+        window.append((data["t"], s.v, s.a, s.w, s.vmin, s.vmax, s.amax, s.status, flagged))
+        while window and window[0][0] < t - WINDOW:
+            window.popleft()
+        self.hub.sample(data)
+
+    # --- snapshots ------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Scenario seconds now."""
+        return trio.current_time() - self.ctx.origin
+
+    def run_info(self) -> dict[str, Any]:
+        ctx = self.ctx
+        sc = ctx.scenario
+        record = ctx.record or {}
+        return {
+            "scenario": sc.name,
+            "description": sc.description,
+            "file": sc.file,
+            "target": ctx.options.target,
+            "seed": ctx.seed,
+            "started": round(self.wall0, 3),
+            "duration": sc.duration if math.isfinite(sc.duration) else None,
+            "run_id": ctx.run_id,
+            "state": "ended" if self.ended else "running",
+            "verdict": record.get("verdict"),
+        }
+
+    def hello(self) -> dict[str, Any]:
+        """Everything a new page needs at once: the run, its plan, the last minute."""
+        sc = self.ctx.scenario
+        names = ("t", "v", "a", "w", "vmin", "vmax", "amax", "status")
+        columns: dict[str, list[Any]] = {name: [] for name in names}
+        outliers = []
+        for row in self.window:
+            for name, value in zip(names, row[:-1], strict=True):
+                columns[name].append(value)
+            for m in row[-1]:  # the measures flagged as outliers
+                outliers.append([row[0], m, row[1 + MEASURES.index(m)]])
+        return clean(
+            {
+                "mode": "live",
+                "run": self.run_info(),
+                "profile": [[p.at, p.volts, p.amps] for p in sc.supply.points],
+                "steps": [{"number": s.number, "name": s.name, "at": s.at} for s in sc.steps],
+                "window": WINDOW,
+                "backlog": columns,
+                "outliers": outliers,
+                "events": list(self.feed),
+                "queue": {"samples": self.hub.sample_queue, "events": self.hub.event_queue},
+            }
+        )
+
+    def link(self) -> dict[str, Any]:
+        ctx = self.ctx
+        obs = ctx.observer
+        hello = obs.hello or {}
+        out: dict[str, Any] = {
+            "state": "starting",
+            "target": ctx.options.target,
+            "fw": hello.get("fw"),
+            "boot": obs.current_boot,
+            "interval": None,
+            "last_age": None,
+            "synced": False,
+        }
+        session = ctx.session
+        if session is None:
+            return out
+        last = obs.last_sample
+        out["synced"] = session.link.synced
+        if last is None:
+            out["state"] = "waiting"
+        else:
+            age = self.now() - last.arrived
+            interval = last.sample.dt / 1000
+            out["interval"] = interval
+            out["last_age"] = round(age, 3)
+            out["state"] = "up" if session.link.synced and age <= max(3 * interval, 2.0) else "down"
+        if self.ended:
+            out["state"] = "ended"
+        return out
+
+    def health(self) -> dict[str, Any]:
+        session = self.ctx.session
+        if session is None:
+            return {}
+        st = session.link.stats
+        rates = self._rates
+        per_s = {"frames_per_s": 0.0, "samples_per_s": 0.0}
+        if len(rates) >= 2 and rates[-1][0] > rates[0][0]:
+            span = rates[-1][0] - rates[0][0]
+            per_s["frames_per_s"] = round((rates[-1][1] - rates[0][1]) / span, 2)
+            per_s["samples_per_s"] = round((rates[-1][2] - rates[0][2]) / span, 2)
+        return {
+            **per_s,
+            "frames_in": st.frames_in,
+            "bytes_in": st.bytes_in,
+            "samples": st.samples,
+            "retransmissions": st.retransmissions,
+            "nacks_sent": st.nacks_sent,
+            "acks_sent": st.acks_sent,
+            "corrupt": st.corrupt,
+            "duplicates_dropped": st.duplicates,
+            "gaps": st.gaps,
+            "resets": st.resets,
+            "commands_sent": st.commands_sent,
+            "commands_done": st.commands_done,
+            "commands_failed": st.commands_failed,
+            "command_resends": st.command_resends,
+        }
+
+    def faults(self) -> dict[str, Any]:
+        """Faults the relay injected beside what the host observed of them."""
+        session = self.ctx.session
+        obs = self.ctx.observer
+        observed: dict[str, int] = {}
+        if session is not None:
+            st = session.link.stats
+            observed = {
+                "corrupt": st.corrupt,
+                "gaps": st.gaps,
+                "duplicates": st.duplicates,
+                "retransmissions": st.retransmissions,
+            }
+        return {"injected": dict(sorted(obs.injected.items())), "observed": observed}
+
+    def store(self) -> dict[str, Any] | None:
+        writer = self.ctx.store
+        if writer is None:
+            return None
+        return {
+            "run_id": self.ctx.run_id,
+            "rows_written": writer.rows_written,
+            "pending": writer.pending_rows,
+        }
+
+    def stats_message(self) -> dict[str, Any]:
+        return clean(
+            {
+                **self.stats.snapshot(),
+                "link": self.link(),
+                "health": self.health(),
+                "faults": self.faults(),
+                "store": self.store(),
+                "clients": len(self.hub.clients),
+            }
+        )
+
+    def progress(self) -> dict[str, Any]:
+        ctx = self.ctx
+        sc = ctx.scenario
+        obs = ctx.observer
+        done = obs.steps_done
+        current = sc.steps[done - 1] if done else None
+        upcoming = sc.steps[done] if done < len(sc.steps) else None
+        t = self.now()
+        if math.isfinite(sc.duration):
+            t = min(t, sc.duration)
+        return clean(
+            {
+                "t": round(t, 3),
+                "duration": sc.duration if math.isfinite(sc.duration) else None,
+                "state": "ended" if self.ended else "running",
+                "verdict": (ctx.record or {}).get("verdict"),
+                "steps_done": done,
+                "steps_total": len(sc.steps),
+                "step": None
+                if current is None
+                else {"number": current.number, "name": current.name, "at": current.at},
+                "next": None
+                if upcoming is None
+                else {"number": upcoming.number, "name": upcoming.name, "at": upcoming.at},
+                "expectations": [
+                    {
+                        "number": ev.expect.number,
+                        "label": ev.label,
+                        "state": ev.outcome.state,
+                        "measured": ev.outcome.measured,
+                        "detail": ev.outcome.detail,
+                    }
+                    for ev in obs.evaluators
+                ],
+            }
+        )
+
+    def status(self) -> dict[str, Any]:
+        """GET /api/status in a run."""
+        stats = self.stats_message()
+        return {
+            "mode": "live",
+            "run": self.run_info(),
+            "link": stats.pop("link"),
+            "last": self.last,
+            "health": stats.pop("health"),
+            "faults": stats.pop("faults"),
+            "store": stats.pop("store"),
+            "clients": stats.pop("clients"),
+            "stats": stats,
+            "progress": self.progress(),
+        }
+
+    # --- the periodic part ----------------------------------------------------------------
+
+    def tick(self) -> None:
+        session = self.ctx.session
+        if session is not None:
+            st = session.link.stats
+            self._rates.append((trio.current_time(), st.frames_in, st.samples))
+        if self.hub.clients:
+            self.hub.slot("stats", self.stats_message())
+            self.hub.slot("progress", self.progress())
+
+    async def run(self) -> None:
+        """Stats and progress every TICK seconds, until `finish`."""
+        while not self._finished.is_set():
+            if self.failed is None:
+                try:
+                    self.tick()
+                except Exception as exc:
+                    self.fail(exc)
+            with trio.move_on_after(TICK):
+                await self._finished.wait()
+
+    def finish(self) -> None:
+        """The run is over (its record is made): the last stats and progress, then the end."""
+        self.ended = True
+        self._finished.set()
+        self.tick()
+        self.hub.event(
+            {
+                "kind": "viewer",
+                "at": round(self.now(), 3),
+                "t": round(time.time(), 3),
+                "data": {"state": "closing", "verdict": (self.ctx.record or {}).get("verdict")},
+            }
+        )

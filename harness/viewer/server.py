@@ -1,0 +1,264 @@
+"""Serving the viewer with Hypercorn inside trio: as a run extension (`harness run`, `harness
+monitor`) in the run's own nursery, or on its own over the log (`harness view`). Either way a
+trio Event is Hypercorn's shutdown trigger, so the end of the run (or Ctrl-C) stops it cleanly:
+the pages get their last stats and the end, the sockets close, the port is free."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import signal
+import socket
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+from harness.errors import UserError
+from harness.viewer import assets
+from harness.viewer.app import create_app
+from harness.viewer.archive import Archive
+from harness.viewer.live import LiveState
+
+if TYPE_CHECKING:
+    from quart_trio import QuartTrio
+
+    from harness.runner.run import Extension, RunContext, RunOptions
+
+CLOSE_WAIT = 0.5
+"""Seconds the pages get to take their last messages when the run ends."""
+GRACEFUL = 1.0
+"""Seconds Hypercorn then gives open requests before it cancels them."""
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    """HOST:PORT ("127.0.0.1:8000", "[::1]:8000", "0.0.0.0:0" for any free port)."""
+    text = bind.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+    else:
+        host, sep, port = text.rpartition(":")
+    if not sep or not host or (":" in host and not text.startswith("[")):
+        raise UserError(
+            f"--bind {bind}: expected HOST:PORT, e.g. 127.0.0.1:8000 (0.0.0.0:8000 for every interface)"
+        )
+    try:
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise UserError(f"--bind {bind}: the port must be a number 0..65535")
+    return host, number
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(host: str, port: int, err: TextIO) -> None:
+    """Binding beyond loopback is allowed (a phone on the bench's network) but said aloud."""
+    if not is_loopback(host):
+        print(
+            f"viewer: warning: serving on {host}:{port}, which other machines can reach; it is "
+            f"read-only but shows everything the harness measures (--bind 127.0.0.1:{port} keeps it local)",
+            file=err,
+            flush=True,
+        )
+
+
+def _config(host: str, port: int) -> Config:
+    config = Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.accesslog = None
+    config.loglevel = "WARNING"
+    config.graceful_timeout = GRACEFUL
+    return config
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _os_error(inner)) is not None:
+                return found
+    return None
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> UserError:
+    where = f"--bind {host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return UserError(
+            f"{where}: address already in use (another viewer?); use another port, e.g. --bind {host}:{port + 1}, or --no-view"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return UserError(f"{where}: not an address of this machine; try 127.0.0.1")
+    if exc.errno == errno.EACCES:
+        return UserError(f"{where}: permission denied (ports below 1024 need root); use 8000")
+    if isinstance(exc, socket.gaierror):
+        return UserError(f"{where}: unknown host name; use an address such as 127.0.0.1")
+    return UserError(f"{where}: cannot listen there: {exc.strerror or exc}")
+
+
+def _url(bound: str, host: str) -> str:
+    """The address to print: the bound one, or this machine's name for a wildcard bind."""
+    if host in ("0.0.0.0", "::"):
+        port = bound.rsplit(":", 1)[1]
+        return f"http://{socket.gethostname()}:{port}/"
+    return f"{bound}/"
+
+
+class _Started:
+    """Hypercorn's task status, remembering whether it got as far as listening."""
+
+    def __init__(self, task_status: trio.TaskStatus[list[str]]) -> None:
+        self.task_status = task_status
+        self.listening = False
+
+    def started(self, binds: list[str]) -> None:
+        self.listening = True
+        self.task_status.started(binds)
+
+
+async def _serve(
+    app: QuartTrio,
+    config: Config,
+    stop: trio.Event,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Hypercorn until `stop`. Failing to listen is the caller's error; failing later stops the
+    viewer, never the run around it."""
+    status = _Started(task_status)
+    try:
+        await serve(app, config, shutdown_trigger=stop.wait, task_status=status)  # type: ignore[arg-type]
+    except Exception as exc:
+        if not status.listening:
+            raise
+        print(
+            f"viewer: the server stopped after an error ({exc!r}); the run goes on", file=sys.stderr
+        )
+
+
+async def start_server(
+    nursery: trio.Nursery, app: QuartTrio, host: str, port: int, stop: trio.Event
+) -> str:
+    """Hypercorn in `nursery` until `stop` is set; returns the URL once it listens."""
+    try:
+        binds = await nursery.start(_serve, app, _config(host, port), stop)
+    except BaseException as exc:
+        found = _os_error(exc)
+        if found is None:
+            raise
+        raise _bind_error(host, port, found) from None
+    return _url(binds[0], host)
+
+
+def _warn_missing_assets(err: TextIO) -> None:
+    gone = assets.missing()
+    if gone:
+        print(
+            f"viewer: warning: {gone[0]} is missing (run `make web-assets`); pages will not draw",
+            file=err,
+            flush=True,
+        )
+
+
+def viewer(
+    options: RunOptions,
+    err: TextIO | None = None,
+    on_start: Callable[[str, LiveState], None] | None = None,
+) -> Extension:
+    """The run extension: serve the live viewer on options.bind while the run lasts.
+    `on_start(url, live)` is told where it listens (tests bind port 0)."""
+
+    @asynccontextmanager
+    async def extension(ctx: RunContext) -> AsyncIterator[None]:
+        out = options.out
+        if options.fast:
+            print(
+                "viewer: not served in virtual time (--fast); browse the run afterwards with `harness view`",
+                file=out,
+                flush=True,
+            )
+            yield
+            return
+        errors = err or sys.stderr
+        host, port = parse_bind(options.bind)
+        warn_if_exposed(host, port, errors)
+        _warn_missing_assets(errors)
+        live = LiveState(ctx)
+        app = create_app(live, options.db, hosts={host})
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            url = await start_server(nursery, app, host, port, stop)
+            print(f"viewer: {url}", file=out, flush=True)
+            if on_start is not None:
+                on_start(url, live)
+            unsubscribe = ctx.bus.subscribe(live.take)
+            nursery.start_soon(live.run)
+            try:
+                yield
+            finally:
+                unsubscribe()
+                with trio.CancelScope(shield=True):
+                    live.finish()
+                    live.hub.close_all()
+                    with trio.move_on_after(CLOSE_WAIT):
+                        while live.hub.clients:
+                            await trio.sleep(0.01)
+                    stop.set()
+
+    return extension
+
+
+async def serve_archive(
+    db: Path,
+    bind: str,
+    out: TextIO,
+    err: TextIO,
+    stop: trio.Event | None = None,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """`harness view`: history and past runs from the log, until Ctrl-C/SIGTERM (or `stop`)."""
+    host, port = parse_bind(bind)
+    archive = Archive(db)
+    await trio.to_thread.run_sync(archive.check)
+    warn_if_exposed(host, port, err)
+    _warn_missing_assets(err)
+    app = create_app(None, db, hosts={host})
+    stop = stop or trio.Event()
+    async with trio.open_nursery() as nursery:
+        url = await start_server(nursery, app, host, port, stop)
+        print(f"viewer: {url} (history and runs from {db}; Ctrl-C stops)", file=out, flush=True)
+        task_status.started(url)
+        async with trio.open_nursery() as waiting:
+            waiting.start_soon(_stop_on_signal, stop)
+            await stop.wait()
+            waiting.cancel_scope.cancel()
+        nursery.cancel_scope.deadline = trio.current_time() + GRACEFUL + 1
+
+
+async def _stop_on_signal(stop: trio.Event) -> None:
+    """Ctrl-C or SIGTERM sets `stop` (only the main thread receives signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            stop.set()
+            return
+
+
+def view(db: Path, bind: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    trio.run(serve_archive, db, bind, out, err)
+    return 0

@@ -1,0 +1,252 @@
+"""The viewer's pieces without a server: live statistics against brute force, and the per-client
+queues that keep a slow browser from ever holding up the run."""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from harness.bus import Bus, SampleEvent
+from harness.errors import UserError
+from harness.link import Sample
+from harness.runner.observer import Observer
+from harness.runner.run import RunContext, RunOptions
+from harness.scenario.load import load
+from harness.viewer.hub import Client, Hub, Item
+from harness.viewer.live import LiveState
+from harness.viewer.server import parse_bind, warn_if_exposed
+from harness.viewer.stats import MOVING, WINDOW, RollingStats
+
+T0 = 1_800_000_000.0
+
+
+def _feed(stats: RollingStats, rows: list[tuple[float, ...]]) -> list[tuple[str, ...]]:
+    flags = []
+    for t, v, a, n in rows:
+        flags.append(stats.add(t, v, a, v * a, v - 0.01, v + 0.02, a + 0.001, int(n), 0.1))
+    return flags
+
+
+def _brute(rows: list[tuple[float, ...]], seconds: int) -> dict[str, dict[str, float]]:
+    newest = math.floor(rows[-1][0])
+    inside = [r for r in rows if math.floor(r[0]) > newest - seconds]
+    n = sum(r[3] for r in inside)
+    out = {}
+    for name, value, low, high in (
+        ("v", lambda r: r[1], lambda r: r[1] - 0.01, lambda r: r[1] + 0.02),
+        ("a", lambda r: r[2], lambda r: r[2], lambda r: r[2] + 0.001),
+        ("w", lambda r: r[1] * r[2], lambda r: r[1] * r[2], lambda r: r[1] * r[2]),
+    ):
+        out[name] = {
+            "min": min(low(r) for r in inside),
+            "max": max(high(r) for r in inside),
+            "avg": sum(value(r) * r[3] for r in inside) / n,
+        }
+    return out
+
+
+def test_minute_and_moving_averages_match_brute_force() -> None:
+    rng = random.Random(5)
+    rows = []
+    for i in range(20 * 60 * 10):  # 20 minutes at 10 Hz, uneven reading counts
+        t = T0 + i / 10 + rng.uniform(0, 0.05)
+        rows.append((t, 5 + rng.gauss(0, 0.05), 0.25 + rng.gauss(0, 0.01), rng.randint(1, 60)))
+    stats = RollingStats()
+    _feed(stats, rows)
+    snap = stats.snapshot()
+    want = _brute(rows, WINDOW)
+    assert snap["window"]["samples"] == sum(
+        1 for r in rows if math.floor(r[0]) > math.floor(rows[-1][0]) - WINDOW
+    )
+    for m in "vaw":
+        for k in ("min", "max", "avg"):
+            assert snap["window"][m][k] == pytest.approx(want[m][k], abs=2e-6), (m, k)
+    for seconds in MOVING:
+        want = _brute(rows, seconds)
+        got = snap["moving"][f"{seconds // 60}m"]
+        for m in "vaw":
+            assert got[m] == pytest.approx(want[m]["avg"], abs=2e-6), (seconds, m)
+    # Memory is bounded by the longest window, not by how long the run is.
+    assert len(stats._buckets) <= max(MOVING) + 1
+
+
+def test_energy_and_charge_since_start() -> None:
+    stats = RollingStats()
+    for i in range(3600):  # one hour of 1 s samples at 5 V, 0.25 A
+        stats.add(T0 + i + 1, 5.0, 0.25, 1.25, 5.0, 5.0, 0.25, 100, 1.0)
+    energy = stats.snapshot()["energy"]
+    assert energy["wh"] == pytest.approx(1.25)
+    assert energy["mah"] == pytest.approx(250.0)
+    assert energy["seconds"] == pytest.approx(3600)
+
+
+def test_z_score_flags_a_spike_and_not_the_noise() -> None:
+    rng = random.Random(11)
+    stats = RollingStats()
+    flagged = []
+    for i in range(600):  # 60 s at 10 Hz of a noisy 5 V rail
+        v = 5.0 + rng.gauss(0, 0.01)
+        flagged.append(stats.add(T0 + i / 10, v, 0.25, v * 0.25, v, v, 0.25, 10, 0.1))
+    noise_flags = sum(bool(f) for f in flagged)
+    assert noise_flags <= 6  # |z| > 3 is 0.27 % of Gaussian noise
+    spike = stats.add(T0 + 60.05, 4.7, 0.25, 4.7 * 0.25, 4.7, 4.7, 0.25, 10, 0.1)
+    assert spike == ("v", "w")
+    assert stats.snapshot()["outliers"] == noise_flags + 1
+
+
+def test_z_score_needs_samples_and_a_floor() -> None:
+    stats = RollingStats()
+    early = [
+        stats.add(T0 + i, 5.0 if i < 5 else 3.0, 0.25, 1.25, 5, 5, 0.25, 1, 1) for i in range(6)
+    ]
+    assert not any(early)  # six samples say nothing yet
+    steady = RollingStats()
+    for i in range(30):
+        steady.add(T0 + i, 5.0, 0.25, 1.25, 5.0, 5.0, 0.25, 10, 1.0)
+    # A perfectly flat rail: one INA219 step (4 mV) is not an outlier, four are.
+    assert steady.add(T0 + 30, 5.004, 0.25, 1.251, 5.004, 5.004, 0.25, 10, 1.0) == ()
+    assert steady.add(T0 + 31, 5.016, 0.25, 1.254, 5.016, 5.016, 0.25, 10, 1.0) == ("v",)
+
+
+def _drain(client: Client) -> list[str]:
+    out = []
+    while (text := client.take()) is not None:
+        out.append(text)
+    return out
+
+
+def test_a_client_that_stops_reading_keeps_the_newest_and_is_told_what_it_missed() -> None:
+    hub = Hub(sample_queue=16, event_queue=4)
+    slow, fast = hub.add(), hub.add()
+    received_fast = 0
+    for seq in range(1000):
+        hub.sample({"seq": seq})
+        received_fast += len(_drain(fast))
+        assert slow.queued <= 16  # bounded whatever happens
+    assert received_fast == 1000
+    messages = _drain(slow)
+    assert len(messages) == 16
+    assert messages[0] == '{"type":"measurement","missed":984,"data":{"seq":984}}'
+    assert all('"missed":0' in m for m in messages[1:])
+    assert slow.missed == 984
+    for k in range(10):
+        hub.event({"kind": "log", "k": k})
+    events = _drain(slow)
+    assert [e.count('"k":') for e in events] == [1] * 4 and '"k":6' in events[0]
+    assert slow.events_missed == 6
+
+
+def test_stats_and_progress_coalesce_in_place() -> None:
+    hub = Hub()
+    client = hub.add()
+    hub.slot("stats", {"n": 1})
+    hub.sample({"seq": 1})
+    for n in range(2, 50):
+        hub.slot("stats", {"n": n})
+    hub.slot("progress", {"p": 1})
+    hub.sample({"seq": 2})
+    messages = _drain(client)
+    # Stats keeps its first place in line and carries the newest content (and this client's
+    # dropped counts); the samples are not held back behind it.
+    assert messages == [
+        '{"type":"stats","client":{"missed":0,"events_missed":0},"data":{"n":49}}',
+        '{"type":"measurement","missed":0,"data":{"seq":1}}',
+        '{"type":"progress","data":{"p":1}}',
+        '{"type":"measurement","missed":0,"data":{"seq":2}}',
+    ]
+
+
+def test_an_item_is_encoded_once_for_every_client() -> None:
+    item = Item(1, {"v": 5.0})
+    assert item.text is item.text
+
+
+async def test_wait_wakes_on_push_and_on_close() -> None:
+    client = Client()
+    async with trio.open_nursery() as nursery:
+        woke = []
+
+        async def waiter() -> None:
+            await client.wait()
+            woke.append(client.take())
+            await client.wait()
+            woke.append(client.closed)
+
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        assert woke == []
+        client.push_sample(Item(1, {"seq": 1}))
+        await trio.testing.wait_all_tasks_blocked()
+        assert woke == ['{"type":"measurement","missed":0,"data":{"seq":1}}']
+        client.close()
+    assert woke[-1] is True
+
+
+@pytest.mark.parametrize(
+    ("bind", "expected"),
+    [
+        ("127.0.0.1:8000", ("127.0.0.1", 8000)),
+        ("[::1]:0", ("::1", 0)),
+        ("0.0.0.0:8080", ("0.0.0.0", 8080)),
+        ("localhost:1", ("localhost", 1)),
+    ],
+)
+def test_bind_addresses(bind: str, expected: tuple[str, int]) -> None:
+    assert parse_bind(bind) == expected
+
+
+@pytest.mark.parametrize("bind", ["8000", ":8000", "127.0.0.1:http", "127.0.0.1:70000", "::1:80"])
+def test_bad_bind_is_one_line(bind: str) -> None:
+    with pytest.raises(UserError) as info:
+        parse_bind(bind)
+    assert str(info.value).startswith(f"--bind {bind}: ") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("host", "warned"),
+    [
+        ("127.0.0.1", False),
+        ("::1", False),
+        ("localhost", False),
+        ("0.0.0.0", True),
+        ("192.0.2.7", True),
+    ],
+)
+def test_a_non_loopback_bind_is_warned_about(host: str, warned: bool) -> None:
+    err = io.StringIO()
+    warn_if_exposed(host, 8000, err)
+    text = err.getvalue()
+    assert bool(text) == warned
+    if warned:
+        assert text.startswith(f"viewer: warning: serving on {host}:8000, which other machines")
+
+
+async def test_a_viewer_error_never_reaches_the_run() -> None:
+    """A bug in the viewer's bus subscriber stops the viewer, not the link that published."""
+    scenario = load(Path("scenarios/brownout.toml"))
+    bus = Bus()
+    origin = trio.current_time()
+    ctx = RunContext(scenario, RunOptions(), 7, origin, bus, Observer(scenario, origin, bus))
+    err = io.StringIO()
+    live = LiveState(ctx, err=err)
+    client = live.hub.add()
+    bus.subscribe(live.take)
+
+    def broken(*args: object) -> tuple[str, ...]:
+        raise ZeroDivisionError("a bug")
+
+    live.stats.add = broken  # type: ignore[method-assign]
+    sample = Sample(0, 1, 1000, 1000, 5.0, 0.25, 1.25, 4.99, 5.01, 0.26, 50, "ok")
+    for _ in range(3):
+        bus.publish(SampleEvent(sample, 0.0, 1.0, 1.0))  # does not raise
+    assert err.getvalue() == (
+        "viewer: stopped following the run after an error (ZeroDivisionError: a bug); "
+        "the run goes on\n"
+    )
+    assert client.closed and live.failed

@@ -1,0 +1,119 @@
+// One run's page: its verdict and record, its samples as an envelope chart, its events.
+import { EnvelopeChart } from "./charts.js";
+import { $, badge, clock, dateTime, duration, el, fmt, getJSON, ready } from "./common.js";
+
+const id = Number(document.body.dataset.run);
+const KINDS = ["alert", "reset", "power", "command", "step", "expectation", "fault", "corrupt", "gap",
+  "retransmission", "duplicate", "log", "hello", "run", "store"];
+const PAGE = 500;
+const stack = [];
+let span = null;
+let current = null;
+let lastEvent = 0;
+let started = 0;
+
+const chart = new EnvelopeChart($("#chart"), (from, to) => show(from, to, true));
+
+async function show(from, to, push = false) {
+  if (push && current) stack.push(current);
+  $("#back").disabled = stack.length === 0;
+  current = [from, to];
+  const points = Math.min(2000, Math.max(200, Math.round($("#chart").clientWidth)));
+  try {
+    const h = await getJSON(`/api/history?from=${from}&to=${to}&points=${points}&run=${id}`);
+    chart.show(h);
+    $("#info").textContent = `${h.t.length} buckets of ${duration(h.width)} · ${duration(to - from)} shown`;
+  } catch (error) {
+    $("#info").textContent = `cannot load the samples: ${error.message}`;
+  }
+}
+
+function showRecord(run) {
+  const record = run.record || {};
+  $("#run-name").textContent = run.scenario ?? run.kind;
+  badge($("#verdict"), run.verdict || "running", run.verdict || "running");
+  const length = run.ended == null ? "still running" : duration(run.ended - run.started);
+  $("#run-info").textContent =
+    `${run.target} · seed ${run.seed ?? "—"} · firmware ${run.firmware ?? "—"} · started ` +
+    `${dateTime(run.started)} · ${length} · ${run.samples.count} samples`;
+  $("#live").hidden = !(run.verdict == null && document.body.dataset.mode === "live");
+  const list = $("#expectations");
+  const expectations = record.expectations || [];
+  list.replaceChildren(
+    ...expectations.map((e) =>
+      el(
+        "li",
+        { class: `expect ${e.state}`, "data-state": e.state },
+        el("span", { class: `badge ${e.state}`, text: e.state }),
+        el("span", { class: "label", text: e.label }),
+        el("span", { class: "measured", text: e.detail || (e.measured == null ? "" : String(e.measured)) }),
+      ),
+    ),
+  );
+  if (!expectations.length) list.append(el("li", { class: "muted", text: run.record ? "no expectations" : "no record yet" }));
+  const link = $("#link tbody");
+  link.replaceChildren();
+  for (const [key, value] of Object.entries(record.link || {})) {
+    link.append(el("tr", {}, el("th", { text: key.replaceAll("_", " ") }), el("td", { text: value })));
+  }
+  const injected = Object.entries(record.injected || {}).filter(([, n]) => n);
+  if (injected.length) {
+    link.append(el("tr", {}, el("th", { text: "injected" }), el("td", { text: injected.map(([k, n]) => `${k} ${n}`).join(", ") })));
+  }
+}
+
+function details(data) {
+  return Object.entries(data)
+    .filter(([, v]) => v != null && v !== "")
+    .map(([k, v]) => `${k} ${typeof v === "number" ? fmt(v, Number.isInteger(v) ? 0 : 3) : typeof v === "object" ? JSON.stringify(v) : v}`)
+    .join(" · ");
+}
+
+async function events(reset = false) {
+  if (reset) {
+    lastEvent = 0;
+    $("#events tbody").replaceChildren();
+  }
+  const kind = $("#kind").value;
+  const query = `limit=${PAGE}&after=${lastEvent}${kind ? `&kinds=${kind}` : ""}`;
+  const { events: found } = await getJSON(`/api/runs/${id}/events?${query}`);
+  const body = $("#events tbody");
+  for (const e of found) {
+    body.append(
+      el("tr", { class: e.kind },
+        el("td", { text: clock(e.t) }),
+        el("td", { text: `${fmt(e.t - started, 2)} s` }),
+        el("td", {}, el("span", { class: `badge ${e.kind}`, text: e.kind })),
+        el("td", { text: details(e.data) }),
+      ),
+    );
+    lastEvent = e.id;
+  }
+  $("#more-events").hidden = found.length < PAGE;
+}
+
+async function main() {
+  for (const kind of KINDS) $("#kind").append(el("option", { value: kind, text: kind }));
+  $("#kind").addEventListener("change", () => events(true));
+  $("#more-events").addEventListener("click", () => events());
+  $("#back").addEventListener("click", () => {
+    const previous = stack.pop();
+    if (previous) show(previous[0], previous[1]);
+  });
+  try {
+    const run = await getJSON(`/api/runs/${id}`);
+    started = run.started;
+    showRecord(run);
+    const first = run.samples.first ?? run.started;
+    const lastT = run.samples.last ?? run.ended ?? Date.now() / 1000;
+    span = [Math.min(first, run.started), Math.max(lastT, first + 1)];
+    await show(span[0], span[1] + 0.001);
+    await events(true);
+  } catch (error) {
+    $("#run-name").textContent = "not found";
+    $("#run-info").textContent = error.message;
+  }
+}
+
+main();
+ready();
