@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from harness.errors import UserError
 from harness.store.writer import Retention
 from harness.targets import TARGETS
+
+if TYPE_CHECKING:
+    from harness.runner.run import RunOptions
 
 DEFAULT_DB = Path("data/harness.db")
 SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parent.parent / "scenarios")
@@ -37,24 +41,28 @@ def shipped_scenarios() -> list[Path]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.runner.run import RunOptions, run
+    from harness.runner.run import run
     from harness.scenario.load import load
 
     scenario = load(resolve_scenario(args.file))
-    options = RunOptions(
+    options = _run_options(args, seed=args.seed, json=args.json, junit=args.junit, fast=args.fast)
+    return run(scenario, options).exit_code
+
+
+def _run_options(args: argparse.Namespace, **more: Any) -> RunOptions:
+    """The options run and monitor share (their _device_args and _store_args), plus `more`."""
+    from harness.runner.run import RunOptions
+
+    return RunOptions(
         target=args.target,
         serial=args.serial,
-        seed=args.seed,
         db=args.db,
-        json=args.json,
-        junit=args.junit,
-        fast=args.fast,
         view=not args.no_view,
         bind=args.bind,
         status=sys.stdout.isatty(),
         retention=_retention(args),
+        **more,
     )
-    return run(scenario, options).exit_code
 
 
 def _open_for_writing(path: Path) -> TextIO:
@@ -76,18 +84,9 @@ def _retention(args: argparse.Namespace) -> Retention:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     from harness.runner.monitor import monitor_scenario
-    from harness.runner.run import RunOptions, run
+    from harness.runner.run import run
 
-    options = RunOptions(
-        target=args.target,
-        serial=args.serial,
-        db=args.db,
-        view=not args.no_view,
-        bind=args.bind,
-        status=sys.stdout.isatty(),
-        retention=_retention(args),
-    )
-    return run(monitor_scenario(), options).exit_code
+    return run(monitor_scenario(), _run_options(args)).exit_code
 
 
 def _when(text: str, now: float) -> float:
@@ -96,10 +95,8 @@ def _when(text: str, now: float) -> float:
 
     from harness.scenario.units import parse_duration
 
-    try:
+    with contextlib.suppress(ValueError):
         return now - parse_duration(text)
-    except ValueError:
-        pass
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:

@@ -326,7 +326,10 @@ async def test_rows_given_up_on_are_counted_and_never_called_nothing_lost(
         nursery.start_soon(writer.run)
         for seq in range(40):
             writer.take(event(seq))
-            await trio.sleep(0.2)  # each sample its own batch
+            # Each sample its own batch. The autojump clock may run on while the writer waits
+            # for its thread, so wait for the batch itself rather than for a time.
+            while writer.pending_rows > writer.backlog_rows:
+                await trio.sleep(0.01)
         fail[0] = False
         writer.close()
     written = conn.execute("SELECT count(*) FROM samples").fetchone()[0]

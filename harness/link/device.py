@@ -20,7 +20,6 @@ from harness.link.frame import Broken, FrameError, LineSplitter
 from harness.link.messages import (
     Ack,
     Command,
-    DeviceLog,
     Direction,
     Hello,
     Nack,
@@ -254,10 +253,8 @@ class DeviceLink:
                     events.append(Resent(resend, "nack", now))
             case Command():
                 self._on_command(msg, now, events)
-            case DeviceLog():
-                pass
-            case _:
-                pass  # an ACK or NACK meant for an earlier boot
+            # Anything else is ignored: `#` text from the host, or an ACK or NACK meant for
+            # an earlier boot.
 
     def _on_ack(self, seq: int, now: float) -> None:
         if not (seqnum.diff(seq, self._base) >= 0 and seqnum.diff(seq, self._next) < 0):

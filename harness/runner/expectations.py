@@ -58,7 +58,7 @@ class Evaluator:
             self.outcome = Outcome(PASS if ok else FAIL, measured, detail)
 
     def on_sample(self, s: Sample, start: float, end: float) -> None:
-        pass
+        """A sample was delivered, covering scenario time [start, end]."""
 
     def on_command(self, handle: int, name: str, step: int | None, latency: float | None) -> None:
         """A command finished: latency in seconds from when the step issued it, None if failed."""

@@ -58,7 +58,7 @@ class Outage:
 
 @dataclass(frozen=True, slots=True)
 class Reset:
-    pass
+    """Reset the MCU (mock: at once; sim: its reset line; board: a DTR pulse)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,7 +118,12 @@ class StoreWriter:
     def pending_rows(self) -> int:
         """Rows taken but not yet written: queued, in the open batch, or waiting to retry."""
         queued = self._receive.statistics().current_buffer_used
-        return queued + self.held + self._backlog_rows()
+        return queued + self.held + self.backlog_rows
+
+    @property
+    def backlog_rows(self) -> int:
+        """Rows in closed batches, written next or waiting to retry."""
+        return sum(len(b) for b in self._backlog)
 
     # --- the task --------------------------------------------------------------------------
 
@@ -134,20 +139,10 @@ class StoreWriter:
                 deadline = trio.current_time()
             if not closed:
                 deadline = min(deadline, self._next_retention)
-                with trio.move_on_at(deadline):
-                    try:
-                        if self._retention_pending:  # no waiting: retention has a step to do
-                            item = self._receive.receive_nowait()
-                        else:
-                            item = await self._receive.receive()
-                        self._add(item)
-                        first = trio.current_time() if first is None else first
-                        while self.held < BATCH_ROWS:
-                            self._add(self._receive.receive_nowait())
-                    except trio.WouldBlock:
-                        pass
-                    except trio.EndOfChannel:
-                        closed = True
+                # no waiting while retention has a step to do
+                closed = not await self._take(deadline, wait=not self._retention_pending)
+                if self.held and first is None:
+                    first = trio.current_time()
             now = trio.current_time()
             full = self.held >= BATCH_ROWS
             if self.held and (
@@ -164,12 +159,26 @@ class StoreWriter:
                 if give_up_at is None:
                     give_up_at = now + CLOSING_RETRIES
                 if now >= give_up_at:
-                    self.rows_dropped += self._backlog_rows()
+                    self.rows_dropped += self.backlog_rows
                     self.on_problem(f"store: gave up; {self.rows_dropped} rows not written")
                     return
                 await trio.sleep_until(min(self._retry_at, give_up_at))
             if not closed and (now >= self._next_retention or self._retention_pending):
                 await self._retention_step()
+
+    async def _take(self, deadline: float, *, wait: bool) -> bool:
+        """Take what is queued, up to a batch, first waiting until `deadline` for something if
+        `wait`. False once the input is closed and empty."""
+        with trio.move_on_at(deadline):
+            try:
+                self._add(await self._receive.receive() if wait else self._receive.receive_nowait())
+                while self.held < BATCH_ROWS:
+                    self._add(self._receive.receive_nowait())
+            except trio.WouldBlock:
+                return True  # all that was queued is taken
+            except trio.EndOfChannel:
+                return False
+        return True
 
     async def _flush(self) -> None:
         while self._backlog:
@@ -179,7 +188,7 @@ class StoreWriter:
             except sqlite3.Error as exc:
                 self._failing = True
                 self._problem(
-                    f"store: cannot write ({exc}); {self._backlog_rows()} rows kept, retrying in {self._retry_delay:g} s"
+                    f"store: cannot write ({exc}); {self.backlog_rows} rows kept, retrying in {self._retry_delay:g} s"
                 )
                 self._retry_at = trio.current_time() + self._retry_delay
                 self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
@@ -194,11 +203,8 @@ class StoreWriter:
                 self._last_problem = ""
             self._retry_delay = RETRY_FIRST
 
-    def _backlog_rows(self) -> int:
-        return sum(len(b) for b in self._backlog)
-
     def _trim_backlog(self) -> None:
-        while self._backlog_rows() > BACKLOG_MAX and len(self._backlog) > 1:
+        while self.backlog_rows > BACKLOG_MAX and len(self._backlog) > 1:
             lost = self._backlog.popleft()
             self.rows_dropped += len(lost)
             self.on_problem(

@@ -8,6 +8,7 @@ its hands. Both are this machine's clock."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import statistics
@@ -60,13 +61,11 @@ async def _client(url: str, pid: int) -> tuple[list[float], int]:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_memory)
         async with open_websocket_url(url.replace("http://", "ws://") + "ws") as ws:
-            try:
+            with contextlib.suppress(ConnectionClosed):  # the run ended: so does the page
                 while True:
                     message = json.loads(await ws.get_message())
                     if message["type"] == "measurement":
                         latencies.append((time.time() - message["data"]["arrived"]) * 1000)
-            except ConnectionClosed:
-                pass
         nursery.cancel_scope.cancel()
     return latencies, peak
 
