@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from harness.faults import FaultConfig
 from harness.link import (
     Ack,
@@ -113,6 +115,20 @@ def test_r4_nack_resends_those_seqs_at_once() -> None:
     assert sent_samples(dev) == [1, 3]
 
 
+def test_r4_a_device_sending_line_by_line_puts_a_resend_before_new_samples() -> None:
+    """A UART that starts a line only when the one before has gone (the firmware, the mock on
+    a slow line): a NACK answered now overtakes samples that have not started yet."""
+    dev = DeviceLink(now=0.0, boot=1, settings=Settings(interval_ms=100))
+    dev.data_to_send()  # the hello
+    for t in (0.1, 0.2, 0.3):
+        dev.add_readings(t, ONE)
+    first = decode(dev.next_line(), Direction.DEVICE_TO_HOST)
+    dev.feed(encode(Nack((0,), 1)), 0.31)  # sample 0 was lost on the way
+    lines = iter(dev.next_line, b"")
+    assert [decode(x, Direction.DEVICE_TO_HOST).seq for x in lines] == [0, 1, 2]  # type: ignore[union-attr]
+    assert isinstance(first, Sample) and first.seq == 0 and not dev.has_output
+
+
 def test_r5_timeout_resends_the_window_with_backoff() -> None:
     dev = DeviceLink(now=0.0, boot=1, timing=DeviceTiming(rto=0.3, rto_max=2.0))
     dev.data_to_send()
@@ -154,24 +170,59 @@ def test_r7_ack_cadence() -> None:
     assert host.next_deadline() == 1.0 + 0.02
     host.poll(1.02)
     assert host_frames(host) == [Ack(0, 1)]
-    for seq in range(1, 5):  # half a window unacknowledged: at once
+    for seq in (1, 2):  # a quarter window unacknowledged: at once
         host.feed(sample(seq), 2.0)
-    assert host_frames(host) == [Ack(4, 1)]
-    host.feed(sample(3), 2.1)  # a resend of a delivered one: our ACK was lost
-    assert host_frames(host) == [Ack(4, 1)]
+    assert host_frames(host) == [Ack(2, 1)]
+    host.feed(sample(1), 2.01)  # a resend of a delivered one: our ACK was lost
+    assert host_frames(host) == [Ack(2, 1)]
+    # Nothing arrives after an ACK: it is sent once more after the holdoff (the device may be
+    # waiting for it with a full window), then no more.
+    assert host.next_deadline() == pytest.approx(2.11)
+    host.poll(2.11)
+    assert host_frames(host) == [Ack(2, 1)]
+    assert host.next_deadline() is None
 
 
-def test_r8_gap_is_nacked_at_once_four_at_most_and_not_again_within_holdoff() -> None:
+def test_r8_gap_is_nacked_at_once_four_at_most_and_again_after_the_holdoff() -> None:
     host = synced_host()
     events = host.feed(sample(6), 1.0)
     assert [e.seqs for e in events if isinstance(e, GapSeen)] == [(0, 1, 2, 3, 4, 5)]
-    assert host_frames(host) == [Nack((0, 1, 2, 3), 1)]
-    host.feed(sample(7), 1.05)
-    assert host_frames(host) == [Nack((4, 5), 1)]
-    host.feed(sample(5), 1.06)
+    assert host_frames(host) == [Nack((0, 1, 2, 3), 1), Nack((4, 5), 1)]
+    host.feed(sample(7), 1.05)  # all are within their holdoff
     assert host_frames(host) == []
-    host.feed(encode(Sample(7, 1, 800, 100, 5, 0.25, 1.25, 5, 5, 0.25, 10, "ok")), 1.2)
-    assert host_frames(host) == [Nack((0, 1, 2, 3), 1)]
+    # The gap stays open and nothing more arrives (the device's window is full): the NACKs
+    # go again when the holdoff ends, not only when a later sample arrives.
+    assert host.next_deadline() == pytest.approx(1.1)
+    host.poll(1.1)
+    assert host_frames(host) == [Nack((0, 1, 2, 3), 1), Nack((4, 5), 1)]
+    host.feed(sample(4), 1.12)  # NACKed twice: its time is not measured
+    assert host.holdoff == 0.1
+    host.poll(1.21)
+    assert host_frames(host) == [Nack((0, 1, 2, 3), 1), Nack((5,), 1)]
+
+
+def test_r8_holdoff_follows_the_time_a_repair_takes() -> None:
+    host = synced_host()
+    assert host.holdoff == 0.1  # until a resend has been timed
+    for k in range(40):  # a fast line: each NACKed seq comes back 5 ms later
+        host.feed(sample(2 * k + 1), 1.0 + k)
+        host.feed(sample(2 * k), 1.005 + k)
+    assert host.holdoff == pytest.approx(0.02)  # twice 5 ms, but at least 20 ms
+    host = synced_host()
+    for k in range(40):  # a slow line: 80 ms
+        host.feed(sample(2 * k + 1), 1.0 + k)
+        host.feed(sample(2 * k), 1.08 + k)
+    assert host.holdoff == pytest.approx(0.1)  # twice 80 ms, but at most 100 ms
+    host = synced_host()
+    for k in range(40):  # 30 ms
+        host.feed(sample(2 * k + 1), 1.0 + k)
+        host.feed(sample(2 * k), 1.03 + k)
+    assert host.holdoff == pytest.approx(0.06)
+    # Karn: a seq NACKed twice says nothing of the time (which NACK did it answer?)
+    host.feed(sample(81), 100.0)
+    host.poll(100.2)
+    host.feed(sample(80), 100.21)
+    assert host.holdoff == pytest.approx(0.06)
 
 
 def test_r9_in_order_exactly_once_delivery() -> None:

@@ -46,6 +46,7 @@ class MockDevice:
         seed: int | str = 0,
         boot: int = 1,
         on_event: Callable[[MockEvent], None] | None = None,
+        uart_rate: float | None = None,
     ) -> None:
         self.electrical = Electrical(profile, spec, seed)
         self.next_boot = boot
@@ -60,6 +61,10 @@ class MockDevice:
         self._last = 0.0
         self._reset_requested = False
         self._waker = Wakeable()
+        self.uart_rate = uart_rate
+        """Bytes/s the UART sends (a baud rate / 10): a line starts only once the one before
+        it has gone, as the firmware writes. None: all that is due goes at once."""
+        self._uart_free = 0.0
 
     # --- control ---------------------------------------------------------------------------
 
@@ -89,9 +94,18 @@ class MockDevice:
             self._advance(now - self._origin)
             if self.link is not None:
                 self._emit(self.link.feed(data, now) if data else self.link.poll(now))
-                out = self.link.data_to_send()
-                if out:
-                    await stream.send_all(out)
+                await self._transmit(stream, now)
+
+    async def _transmit(self, stream: trio.abc.Stream, now: float) -> None:
+        assert self.link is not None
+        if self.uart_rate is None:
+            out = self.link.data_to_send()
+        elif now >= self._uart_free and (out := self.link.next_line()):
+            self._uart_free = now + len(out) / self.uart_rate
+        else:
+            return
+        if out:
+            await stream.send_all(out)
 
     def _next_wake(self) -> float | None:
         t = trio.current_time() - self._origin
@@ -99,6 +113,8 @@ class MockDevice:
         if self.link is not None:
             if (d := self.link.next_deadline()) is not None:
                 times.append(d)
+            if self.uart_rate is not None and self.link.has_output:
+                times.append(max(self._uart_free, trio.current_time()))
             if self.link.awaiting_reading:
                 times.append(self._origin + self.electrical.next_reading(t, self.settings.avg))
         spec = self.electrical.spec

@@ -197,6 +197,25 @@ class DeviceLink:
         self._out = bytearray()
         return bytes(data)
 
+    def next_line(self) -> bytes:
+        """One line of what `data_to_send` would give, b"" when nothing is due: for a device
+        that starts a line only when its UART has room, as the firmware does, so a resend asked
+        for now goes out before samples that have not started yet."""
+        if self._out:
+            end = self._out.find(b"\n") + 1 or len(self._out)
+            line = bytes(self._out[:end])
+            del self._out[:end]
+            return line
+        if self._to_send:
+            seq = min(self._to_send, key=lambda s: seqnum.diff(s, self._base))
+            self._to_send.discard(seq)
+            return self._window[seq]
+        return b""
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self._out or self._to_send)
+
     def next_deadline(self) -> float | None:
         """When `poll` is next due. The interval's end counts only while the window has room and
         the pending sample holds a reading or the end is still ahead (a sample needs a reading)."""

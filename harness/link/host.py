@@ -8,6 +8,7 @@ commands) and the time it next needs a call. It reads no clock and does no I/O.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,9 +66,15 @@ class HostTiming:
     """Timers of the host end, in seconds (docs/protocol.md §ARQ)."""
 
     ack_delay: float = 0.02
-    """An ACK goes out at most this long after an in-order sample (at once at half a window)."""
+    """An ACK goes out at most this long after an in-order sample..."""
+    ack_every: int = 2
+    """... and at once when this many are unacknowledged (a quarter window: with a full
+    window's worth of margin, one lost ACK does not stall the device)."""
     nack_holdoff: float = 0.1
-    """A seq is NACKed again only after this long."""
+    """A seq is NACKed again only after the holdoff: twice the smoothed time from a NACK to
+    its resend arriving, within [nack_holdoff_min, nack_holdoff]; nack_holdoff until a resend
+    has been timed. An ACK is repeated after it too when nothing arrives."""
+    nack_holdoff_min: float = 0.02
     cmd_timeout: float = 0.3
     """First wait for a command's reply; doubled after each resend."""
     cmd_timeout_max: float = 2.0
@@ -97,7 +104,13 @@ class HostLink:
         self._delivered_any = False
         self._unacked = 0
         self._ack_due: float | None = None
+        self._reack_at: float | None = None
+        """If nothing arrives until then, the last ACK is sent once more (it may have been lost
+        while the device's window was full: then the device waits for it)."""
         self._nacked_at: dict[int, float] = {}
+        self._nacked_twice: set[int] = set()
+        self._repair_time: float | None = None
+        """Smoothed NACK -> resend arrival time (seconds), from seqs NACKed once (Karn)."""
         self._gap_reported: set[int] = set()
         self._queue: deque[_Outgoing] = deque()
         self._current: _Outgoing | None = None
@@ -148,8 +161,22 @@ class HostLink:
     def next_deadline(self) -> float | None:
         """When `poll` must next be called, or None if nothing is timed."""
         cmd_deadline = self._current.deadline if self._current is not None else None
-        times = [t for t in (self._ack_due, cmd_deadline) if t is not None]
+        renack = self._renack_at() if self._buffer else None
+        times = [t for t in (self._ack_due, self._reack_at, cmd_deadline, renack) if t is not None]
         return min(times) if times else None
+
+    def _renack_at(self) -> float:
+        """When a missing seq of an open gap is next due for a NACK (R8)."""
+        at = self._nacked_at
+        return min((at.get(s, -math.inf) for s in self._missing()), default=math.inf) + self.holdoff
+
+    @property
+    def holdoff(self) -> float:
+        """How long a NACKed seq waits before it is NACKed again (R8)."""
+        t = self.timing
+        if self._repair_time is None:
+            return t.nack_holdoff
+        return min(max(2 * self._repair_time, t.nack_holdoff_min), t.nack_holdoff)
 
     @property
     def gap_open(self) -> bool:
@@ -192,6 +219,7 @@ class HostLink:
                 events.append(LogLine(msg.text, now))
 
     def _on_sample(self, s: Sample, now: float, events: list[HostEvent]) -> None:
+        self._reack_at = None  # the device is sending: its window is not stuck on our ACK
         if not self.synced or self.boot is None:
             return  # not acknowledged, so the device sends it again once we are in sync
         if s.boot != self.boot:
@@ -215,7 +243,13 @@ class HostLink:
         self._buffer[s.seq] = s
         if self._highest is None or seqnum.diff(s.seq, self._highest) > 0:
             self._highest = s.seq
-        if self._nacked_at.pop(s.seq, None) is not None:
+        if (nacked := self._nacked_at.pop(s.seq, None)) is not None:
+            if s.seq in self._nacked_twice:
+                self._nacked_twice.discard(s.seq)  # which NACK it answers is unknown
+            else:
+                took = now - nacked
+                rt = self._repair_time
+                self._repair_time = took if rt is None else rt + (took - rt) / 8
             self.stats.retransmissions += 1
             events.append(RetransmissionSeen(s.boot, s.seq, now))
         self._gap_reported.discard(s.seq)
@@ -234,7 +268,7 @@ class HostLink:
         self.stats.samples += delivered
         self._delivered_any = True
         self._unacked += delivered
-        if self._unacked >= max(1, self.win // 2):
+        if self._unacked >= self.timing.ack_every:
             self._ack_due = now
         elif self._ack_due is None:
             self._ack_due = now + self.timing.ack_delay
@@ -254,13 +288,14 @@ class HostLink:
             self._gap_reported.update(new)
             self.stats.gaps += 1
             events.append(GapSeen(self.boot, new, now))
-        holdoff = self.timing.nack_holdoff
-        due = [s for s in missing if now - self._nacked_at.get(s, -holdoff) >= holdoff]
-        if due:
-            due = due[:MAX_NACK_SEQS]
-            for s in due:
-                self._nacked_at[s] = now
-            self._out += encode(Nack(tuple(due), self.boot))
+        holdoff = self.holdoff
+        due = [s for s in missing if now >= self._nacked_at.get(s, -math.inf) + holdoff]
+        for s in due:
+            if s in self._nacked_at:
+                self._nacked_twice.add(s)
+            self._nacked_at[s] = now
+        for i in range(0, len(due), MAX_NACK_SEQS):
+            self._out += encode(Nack(tuple(due[i : i + MAX_NACK_SEQS]), self.boot))
             self.stats.nacks_sent += 1
 
     def _new_boot(self, boot: int, start_seq: int, now: float, events: list[HostEvent]) -> None:
@@ -281,6 +316,7 @@ class HostLink:
         self._unacked = 0
         self._ack_due = None
         self._nacked_at.clear()
+        self._nacked_twice.clear()
         self._gap_reported.clear()
         cur = self._current
         if cur is not None and cur.name != "hello":
@@ -374,6 +410,13 @@ class HostLink:
             self.stats.acks_sent += 1
             self._unacked = 0
             self._ack_due = None
+            self._reack_at = now + self.holdoff
+        elif self._reack_at is not None and now >= self._reack_at and self.boot is not None:
+            self._out += encode(Ack(seqnum.add(self._expected, -1), self.boot))
+            self.stats.acks_sent += 1
+            self._reack_at = None
+        if self._buffer and self.boot is not None and now >= self._renack_at():
+            self._on_gap(now, events)  # a stalled gap: its NACK or the resend was lost
         cur = self._current
         if cur is not None and cur.deadline is not None and now >= cur.deadline:
             unlimited = not cur.reported and not self.synced

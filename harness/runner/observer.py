@@ -139,6 +139,9 @@ class Observer:
         self.bursts = self._bursts(scenario.steps)
         self.steps_done = 0
         self.power_events: list[PowerChange] = []
+        self.produced_at_end: dict[int, int] | None = None
+        """The mock's samples per boot when the scenario's time ran out: the drain waits for
+        these, and only these can be lost (later ones were still in flight when it stopped)."""
 
     @staticmethod
     def _bursts(steps: tuple[Step, ...]) -> list[_Burst]:
@@ -314,7 +317,7 @@ class Observer:
         t.duplicated = sum(b.duplicated for b in self.boots.values())
         live = self.current_boot
         if self.truth is not None:
-            for boot, produced in self.truth.produced.items():
+            for boot, produced in self.produced().items():
                 missing = produced - self.boots.get(boot, _BootTally()).delivered
                 if boot == self.truth.boot:
                     t.lost += max(missing, 0)
@@ -341,6 +344,18 @@ class Observer:
             "duplicates_dropped": s.duplicates,
         }
         return t
+
+    def end_of_time(self) -> None:
+        """The scenario's time is up: what the mock produced so far is what must arrive."""
+        if self.truth is not None:
+            self.produced_at_end = dict(self.truth.produced)
+
+    def produced(self) -> dict[int, int]:
+        """The mock's samples per boot that count: those produced before the end, if it came."""
+        assert self.truth is not None
+        if self.produced_at_end is None:
+            return dict(self.truth.produced)
+        return {boot: self.produced_at_end.get(boot, 0) for boot in self.truth.produced}
 
     def finish(self, link: HostLink, end: float) -> Totals:
         for handle, c in self.commands.items():

@@ -151,7 +151,7 @@ def _drained(obs: Observer, session: HostSession, target: Target, delivered_at_s
         if boot is None:
             return True
         tally = obs.boots.get(boot)
-        return truth.produced[boot] == (tally.delivered if tally else 0)
+        return (tally.delivered if tally else 0) >= obs.produced().get(boot, 0)
     return link.stats.samples > delivered_at_start
 
 
@@ -253,6 +253,7 @@ async def run_scenario(
             nursery.start_soon(_watch_signals, stop)
             with trio.move_on_at(origin + scenario.duration):
                 await stop.wait()
+            observer.end_of_time()
             relay.set_faults(_clean(relay.faults))
             relay.stop_outage()
             start = session.link.stats.samples

@@ -19,7 +19,11 @@ class MockTarget:
         self, scenario: Scenario, seed: int, on_event: Callable[[MockEvent], None]
     ) -> None:
         self.truth: MockDevice | None = MockDevice(
-            profile=scenario.supply, spec=scenario.device, seed=seed, on_event=on_event
+            profile=scenario.supply,
+            spec=scenario.device,
+            seed=seed,
+            on_event=on_event,
+            uart_rate=scenario.link.to_host.rate,  # the device's UART is the line's speed
         )
 
     async def start(self, nursery: trio.Nursery, origin: float) -> trio.abc.Stream:

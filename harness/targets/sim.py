@@ -107,6 +107,8 @@ class SimTarget:
         self._stopping = False
         self._exited = trio.Event()
         self._scratch: Path | None = None
+        self.clock: dict[str, float] = {}
+        """The runner's simulated and wall seconds and their ratio, read as it is stopped."""
 
     def describe(self) -> str:
         return f"firmware in simavr ({ELF})"
@@ -211,10 +213,22 @@ class SimTarget:
         process = self._process
         if process is not None and process.returncode is None:
             self._stopping = True
+            await self._read_clock()
             await _end(process)
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
+
+    async def _read_clock(self) -> None:
+        """`time` answers `ok sim=S wall=W ratio=R`; kept in `clock` for the record."""
+        if self._control is None:
+            return
+        with trio.move_on_after(1.0):
+            with contextlib.suppress(TargetError, trio.BrokenResourceError, OSError):
+                answer = await self._control.command("time")
+                if answer.startswith("ok "):
+                    pairs = (x.partition("=") for x in answer.split()[1:])
+                    self.clock = {k: float(v) for k, _, v in pairs}
 
     async def why_it_ended(self) -> str | None:
         """After the firmware's stream ended: the runner's exit, if that is what happened."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -29,17 +30,20 @@ def dumps(obj: Any) -> str:
 class Item:
     """One published message, encoded once for every client that sends it."""
 
-    __slots__ = ("_text", "counter", "payload")
+    __slots__ = ("_encode", "_text", "counter", "payload")
 
-    def __init__(self, counter: int, payload: dict[str, Any]) -> None:
+    def __init__(
+        self, counter: int, payload: dict[str, Any], encode: Callable[[Any], str] = dumps
+    ) -> None:
         self.counter = counter
         self.payload = payload
+        self._encode = encode
         self._text: str | None = None
 
     @property
     def text(self) -> str:
         if self._text is None:
-            self._text = dumps(self.payload)
+            self._text = self._encode(self.payload)
         return self._text
 
 
@@ -140,9 +144,9 @@ class Hub:
         self.clients: set[Client] = set()
         self._counter = 0
 
-    def _item(self, payload: dict[str, Any]) -> Item:
+    def _item(self, payload: dict[str, Any], encode: Callable[[Any], str] = dumps) -> Item:
         self._counter += 1
-        return Item(self._counter, payload)
+        return Item(self._counter, payload, encode)
 
     def add(self) -> Client:
         client = Client(self.sample_queue, self.event_queue)
@@ -152,9 +156,10 @@ class Hub:
     def remove(self, client: Client) -> None:
         self.clients.discard(client)
 
-    def sample(self, data: dict[str, Any]) -> None:
+    def sample(self, data: dict[str, Any], encode: Callable[[Any], str] = dumps) -> None:
+        """`encode` turns `data` into JSON text, once, when a client first sends it."""
         if self.clients:
-            item = self._item(data)
+            item = self._item(data, encode)
             for c in self.clients:
                 c.push_sample(item)
 

@@ -60,6 +60,20 @@ def clean(x: Any) -> Any:
     return x
 
 
+def sample_json(d: dict[str, Any]) -> str:
+    """`LiveState._sample`'s message as json.dumps writes it (floats by repr), without its
+    generic walk: it runs for every sample a page is sent. Every value is finite (checked when
+    the frame was decoded) and `status` and outlier names are plain lower-case words."""
+    outlier = d.get("outlier")
+    extra = "" if outlier is None else ',"outlier":["' + '","'.join(outlier) + '"]'
+    return (
+        f'{{"v":{d["v"]!r},"a":{d["a"]!r},"w":{d["w"]!r},"ts":{d["ts"]},"seq":{d["seq"]},'
+        f'"status":"{d["status"]}","boot":{d["boot"]},"vmin":{d["vmin"]!r},'
+        f'"vmax":{d["vmax"]!r},"amax":{d["amax"]!r},"n":{d["n"]},"dt":{d["dt"]},'
+        f'"t":{d["t"]!r},"arrived":{d["arrived"]!r}{extra}}}'
+    )
+
+
 class LiveState:
     def __init__(self, ctx: RunContext, hub: Hub | None = None, err: TextIO = sys.stderr) -> None:
         self.ctx = ctx
@@ -140,7 +154,7 @@ class LiveState:
         window.append((data["t"], s.v, s.a, s.w, s.vmin, s.vmax, s.amax, s.status, flagged))
         while window and window[0][0] < t - WINDOW:
             window.popleft()
-        self.hub.sample(data)
+        self.hub.sample(data, sample_json)
 
     # --- snapshots ------------------------------------------------------------------------
 

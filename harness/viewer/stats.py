@@ -48,15 +48,19 @@ class _Bucket:
     ) -> None:
         self.samples += 1
         self.n += n
-        for i in range(3):
-            x = values[i]
-            self.sums[i] += x * n
-            self.plain[2 * i] += x
-            self.plain[2 * i + 1] += x * x
-            if lows[i] < self.lows[i]:
-                self.lows[i] = lows[i]
-            if highs[i] > self.highs[i]:
-                self.highs[i] = highs[i]
+        v, a, w = values
+        sums, plain, lo, hi = self.sums, self.plain, self.lows, self.highs
+        sums[0] += v * n
+        sums[1] += a * n
+        sums[2] += w * n
+        plain[0] += v
+        plain[1] += v * v
+        plain[2] += a
+        plain[3] += a * a
+        plain[4] += w
+        plain[5] += w * w
+        lo[0], lo[1], lo[2] = min(lo[0], lows[0]), min(lo[1], lows[1]), min(lo[2], lows[2])
+        hi[0], hi[1], hi[2] = max(hi[0], highs[0]), max(hi[1], highs[1]), max(hi[2], highs[2])
 
 
 def _r(x: float, digits: int = 6) -> float | None:
@@ -127,16 +131,15 @@ class RollingStats:
         count = self._closed_samples + open_.samples
         if count < Z_MIN_SAMPLES:
             return ()
-        flagged = []
+        closed, plain = self._closed_plain, open_.plain
+        flagged: tuple[str, ...] = ()
         for i, name in enumerate(MEASURES):
-            total = self._closed_plain[2 * i] + open_.plain[2 * i]
-            squares = self._closed_plain[2 * i + 1] + open_.plain[2 * i + 1]
-            mean = total / count
-            var = max(squares / count - mean * mean, 0.0)
-            std = max(math.sqrt(var), Z_FLOOR[name])
-            if abs(values[i] - mean) / std > Z_LIMIT:
-                flagged.append(name)
-        return tuple(flagged)
+            mean = (closed[2 * i] + plain[2 * i]) / count
+            var = (closed[2 * i + 1] + plain[2 * i + 1]) / count - mean * mean
+            std = max(math.sqrt(var) if var > 0.0 else 0.0, Z_FLOOR[name])
+            if abs(values[i] - mean) > Z_LIMIT * std:
+                flagged += (name,)
+        return flagged
 
     def _fold(self, seconds: int) -> dict[str, Any] | None:
         if not self._buckets:

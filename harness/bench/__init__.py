@@ -1,0 +1,65 @@
+"""`harness bench [--quick] [--json PATH]`: the numbers design.md holds us to, measured in one
+run on this machine, each goal with its target, its measured value and whether it is met.
+
+Groups, each in its own module: `ingest` (decode + HostLink + store + fan-out against line rates
+and a naive loop), `history` (48 h at 10 Hz drawn at 2,000 points), `live` (frame -> WebSocket
+latency and the run's memory), `faults` (goodput on a lossy link), `firmware` (size, readings/s
+and simulated time, when the toolchain is here). docs/performance.md explains each figure.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.bench.goals import Group, Report, machine
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    ingest_frames: int
+    naive_frames: int
+    memory_after: int
+    fault_seconds: int
+    firmware_seconds: int
+
+
+FULL = Sizes(
+    200_000, naive_frames=3000, memory_after=100_000, fault_seconds=300, firmware_seconds=30
+)
+QUICK = Sizes(30_000, naive_frames=1000, memory_after=20_000, fault_seconds=30, firmware_seconds=5)
+
+
+def run_all(quick: bool = False, progress: Callable[[str], None] = lambda line: None) -> Report:
+    from harness.bench.faults import bench_faults
+    from harness.bench.firmware import bench_firmware
+    from harness.bench.history import bench_history
+    from harness.bench.ingest import bench_ingest
+    from harness.bench.live import bench_live
+
+    sizes = QUICK if quick else FULL
+    report = Report(quick=quick, machine=machine())
+    steps: list[tuple[str, Callable[[Group, Path], None]]] = [
+        ("ingest", lambda g, tmp: bench_ingest(g, tmp, sizes.ingest_frames, sizes.naive_frames)),
+        ("history", bench_history),
+        ("live", lambda g, tmp: bench_live(g, tmp, sizes.memory_after)),
+        ("faults", lambda g, tmp: bench_faults(g, tmp, sizes.fault_seconds)),
+        ("firmware", lambda g, tmp: bench_firmware(g, tmp, sizes.firmware_seconds)),
+    ]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="powerhil-bench-") as scratch:
+        for name, measure in steps:
+            group = Group(name)
+            progress(f"bench: {name} ...")
+            t0 = time.perf_counter()
+            folder = Path(scratch) / name
+            folder.mkdir()
+            measure(group, folder)
+            group.seconds = time.perf_counter() - t0
+            report.groups.append(group)
+            progress(f"bench: {name} done in {group.seconds:.1f} s")
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,73 @@
+"""`harness bench`: the report's shape (each goal with target, measured, met) and the groups
+that run in seconds. Figures are never asserted against time: the bench measures, tests don't."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.bench.faults import bench_faults
+from harness.bench.goals import Goal, Group, Report, machine
+from harness.bench.ingest import bench_ingest, frames, line_frames_per_s
+
+
+def test_a_goal_is_met_by_its_operator() -> None:
+    assert Goal("g", "more", 21, 20, ">=").met
+    assert not Goal("g", "more", 19.9, 20, ">=").met
+    assert Goal("g", "less", 20, 20, "<=").met
+    assert not Goal("g", "less", 20.1, 20, "<=").met
+    assert Goal("g", "none", 0, 0, "==").met
+    assert not Goal("g", "none", 1, 0, "==").met
+
+
+def test_report_json_gives_every_goal_its_target_measured_value_and_verdict() -> None:
+    ok, bad = Group("ingest"), Group("firmware")
+    ok.goal("x a 2 Mbaud line", 25.0, ">=", 20, "x")
+    ok.figures["frames"] = 1000
+    bad.goal("Uno flash", 17_000, "<=", 16_128, "B")
+    skipped = Group("sim")
+    skipped.skipped = "no AVR toolchain"
+    report = Report(quick=True, machine=machine(), groups=[ok, bad, skipped])
+    data = json.loads(report.json())
+    assert data["met"] is False
+    assert data["goals"][0] == {
+        "group": "ingest",
+        "name": "x a 2 Mbaud line",
+        "target": ">= 20 x",
+        "target_value": 20,
+        "measured": 25.0,
+        "unit": "x",
+        "met": True,
+    }
+    assert data["goals"][1]["met"] is False
+    assert data["figures"] == {"ingest": {"frames": 1000}}
+    assert data["skipped"] == {"sim": "no AVR toolchain"}
+    assert data["machine"]["cores"] >= 1
+    table = report.table()
+    assert "NOT MET: firmware: Uno flash" in table and "sim: skipped (no AVR toolchain)" in table
+
+
+def test_line_rates_are_bytes_at_ten_bits_over_the_frame() -> None:
+    assert line_frames_per_s(2_000_000, 100) == 2000
+    assert line_frames_per_s(115_200, 144) == 80
+
+
+def test_ingest_takes_every_frame_through_the_store_once(tmp_path: Path) -> None:
+    group = Group("ingest")
+    bench_ingest(group, tmp_path, n=2000, naive_n=50)
+    assert group.figures["frames"] == 2000
+    assert group.figures["viewer_messages"] == 2000  # the live client saw each sample
+    assert [g.name for g in group.goals] == ["x a 2 Mbaud line", "x the naive loop"]
+    assert len(frames(3).splitlines()) == 4  # a hello, then the samples
+
+
+def test_fault_goals_hold_on_the_mock(tmp_path: Path) -> None:
+    group = Group("faults")
+    bench_faults(group, tmp_path, seconds=20)
+    goals = {g.name: g for g in group.goals}
+    assert goals["samples lost"].measured == 0
+    assert goals["samples duplicated"].measured == 0
+    assert goals["commands not executed once"].measured == 0
+    assert goals["goodput lossy / clean"].met
+    assert group.figures["commands"] == 18 + 1  # the pings and the set_interval
+    assert group.figures["saturated_lost"] == 0
