@@ -15,6 +15,7 @@ import select
 import signal
 import subprocess
 import termios
+import threading
 import time
 import tty
 from collections.abc import Iterator
@@ -440,6 +441,19 @@ def assert_gone(runner: Runner) -> None:
     assert runner.pty_gone()
     assert runner.proc.stderr
     assert runner.proc.stderr.read() == b""
+
+
+def test_outlives_the_thread_that_started_it(runner_factory: type[Runner]) -> None:
+    """trio starts processes from a worker thread that ends after 10 s idle: the runner must
+    not take that thread's end for its parent's (it ends when its stdin closes instead)."""
+    started: list[Runner] = []
+    starter = threading.Thread(target=lambda: started.append(runner_factory()))
+    starter.start()
+    starter.join()
+    (runner,) = started
+    time.sleep(0.3)
+    assert runner.proc.poll() is None
+    assert runner.ctl("time")["ratio"]
 
 
 @pytest.mark.parametrize("how", ["quit", "eof", "sigterm", "sigint"])

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -666,7 +665,9 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* No PR_SET_PDEATHSIG: it fires when the *thread* that started us ends (trio starts
+	 * processes from worker threads that end after 10 s idle). A parent that dies closes our
+	 * stdin, and end of stdin ends the runner. */
 
 	setup_board();
 	S.stdin_open = 1;
