@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from harness.bench.live import memory_kb
 from harness.cli import main
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -130,15 +131,6 @@ def start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
             return proc, match.group(1)
     proc.wait()
     raise AssertionError(f"harness {' '.join(args)}: no viewer URL (exit {proc.returncode})")
-
-
-def memory_kb(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
-    return fields
 
 
 def watch_errors(page: Page) -> list[str]:
