@@ -45,6 +45,14 @@ def test_report_json_gives_every_goal_its_target_measured_value_and_verdict() ->
     assert data["machine"]["cores"] >= 1
     table = report.table()
     assert "NOT MET: firmware: Uno flash" in table and "sim: skipped (no AVR toolchain)" in table
+    broken = Group("live")
+    broken.failed = "RuntimeError: the monitor exited with 2"
+    report = Report(quick=True, machine=machine(), groups=[ok, broken])
+    assert not report.met  # a group that could not measure is not a met goal
+    assert json.loads(report.json())["failed"] == {
+        "live": "RuntimeError: the monitor exited with 2"
+    }
+    assert "NOT MET: live: failed" in report.table()
 
 
 def test_line_rates_are_bytes_at_ten_bits_over_the_frame() -> None:

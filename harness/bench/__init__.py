@@ -57,7 +57,10 @@ def run_all(quick: bool = False, progress: Callable[[str], None] = lambda line: 
             t0 = time.perf_counter()
             folder = Path(scratch) / name
             folder.mkdir()
-            measure(group, folder)
+            try:
+                measure(group, folder)
+            except Exception as exc:  # one group's failure must not lose the others' figures
+                group.failed = f"{type(exc).__name__}: {exc}"
             group.seconds = time.perf_counter() - t0
             report.groups.append(group)
             progress(f"bench: {name} done in {group.seconds:.1f} s")

@@ -106,6 +106,8 @@ def bench_firmware(group: Group, tmp: Path, seconds: int) -> None:
             f"bench: the sim run ended {result.record['verdict']}: {result.record['error']}"
         )
     clock = contexts[0].target.clock
+    if "ratio" not in clock or not dt_ms:
+        raise RuntimeError("bench: the sim runner gave no time figures or no samples")
     rate = readings / (dt_ms / 1000)
     group.goal("readings per second (simavr)", rate, ">=", 500, "/s")
     group.goal("sim time / wall time off by", abs(clock["ratio"] - 1) * 100, "<=", 1, "%")

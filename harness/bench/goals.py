@@ -49,6 +49,8 @@ class Group:
     goals: list[Goal] = field(default_factory=list)
     figures: dict[str, float | str] = field(default_factory=dict)
     skipped: str | None = None
+    failed: str | None = None
+    """Why the group could not measure (it counts as a missed goal)."""
     seconds: float = 0.0
 
     def goal(
@@ -96,7 +98,7 @@ class Report:
 
     @property
     def met(self) -> bool:
-        return all(g.met for g in self.goals)
+        return all(g.met for g in self.goals) and not any(g.failed for g in self.groups)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +109,7 @@ class Report:
             "goals": [g.as_dict() for g in self.goals],
             "figures": {g.name: g.figures for g in self.groups if g.figures},
             "skipped": {g.name: g.skipped for g in self.groups if g.skipped},
+            "failed": {g.name: g.failed for g in self.groups if g.failed},
         }
 
     def json(self) -> str:
@@ -130,16 +133,16 @@ class Report:
         for group in self.groups:
             if group.skipped:
                 lines.append(f"{group.name}: skipped ({group.skipped})")
+            if group.failed:
+                lines.append(f"{group.name}: FAILED ({group.failed})")
         lines.append("")
         for group in self.groups:
             for key, value in group.figures.items():
                 shown = value if isinstance(value, str) else f"{value:,.{_decimals(value)}f}"
                 lines.append(f"{group.name:9} {key:34} {shown:>16}")
-        verdict = (
-            "every goal met"
-            if self.met
-            else "NOT MET: " + ", ".join(f"{g.group}: {g.name}" for g in self.goals if not g.met)
-        )
+        missed = [f"{g.group}: {g.name}" for g in self.goals if not g.met]
+        missed += [f"{g.name}: failed" for g in self.groups if g.failed]
+        verdict = "NOT MET: " + ", ".join(missed) if missed else "every goal met"
         lines += ["", f"{verdict} ({self.seconds:.0f} s)"]
         return "\n".join(lines)
 

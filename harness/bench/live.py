@@ -25,7 +25,7 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 
 from harness.bench.goals import Group
 from harness.link.commands import Settings
-from harness.link.device import DeviceLink, Readings
+from harness.link.device import DeviceLink, DeviceTiming, Readings
 from harness.link.events import SampleClosed
 from harness.transports.pty import Pty
 
@@ -37,6 +37,8 @@ LATENCY_RATE = 6.0
 FLOOD_RATE = 250.0
 """... and afterwards, when only the count matters (the window of 8 paces it)."""
 START_TIMEOUT = 20.0
+RUN_TIMEOUT = 600.0
+"""Longest the measurement may take once the monitor serves (100,000 samples take ~80 s)."""
 STEP = 0.001
 """Seconds between the device's ticks."""
 
@@ -67,7 +69,11 @@ class BenchDevice:
         self.pty = pty
         self.rate = LATENCY_RATE
         self.link = DeviceLink(
-            now=0.0, boot=1, settings=Settings(interval_ms=round(INTERVAL * 1000))
+            now=0.0,
+            boot=1,
+            settings=Settings(interval_ms=round(INTERVAL * 1000)),
+            # its timeout counts device time: at the flood's speed 0.3 s would be ~1 ms
+            timing=DeviceTiming(rto=0.3 * FLOOD_RATE, rto_max=2.0 * FLOOD_RATE),
         )
         self.device_now = 0.0
         self.written_at: dict[int, float] = {}
@@ -179,7 +185,7 @@ async def _measure(tmp: Path, group: Group, memory_after: int) -> None:
             nursery.start_soon(device.read)
             nursery.start_soon(device.tick)
             async with open_websocket_url(url) as ws:
-                with contextlib.suppress(ConnectionClosed):
+                with trio.fail_after(RUN_TIMEOUT), contextlib.suppress(ConnectionClosed):
                     while device.acked < memory_after:
                         message = json.loads(await ws.get_message())
                         if message["type"] != "measurement":
@@ -189,7 +195,9 @@ async def _measure(tmp: Path, group: Group, memory_after: int) -> None:
                         seq = message["data"]["seq"]
                         if seq in device.written_at:
                             latencies.append((time.time() - device.written_at.pop(seq)) * 1000)
-                    rss_kb = memory_kb(process.pid)
+                if device.acked < memory_after:
+                    raise RuntimeError(f"bench: the viewer closed after {device.acked} samples")
+                rss_kb = memory_kb(process.pid)
             # Ctrl-C: the monitor drains the link (the device still answers) and records the run
             process.send_signal(signal.SIGINT)
             with trio.fail_after(15):

@@ -68,8 +68,8 @@ class HostTiming:
     ack_delay: float = 0.02
     """An ACK goes out at most this long after an in-order sample..."""
     ack_every: int = 2
-    """... and at once when this many are unacknowledged (a quarter window: with a full
-    window's worth of margin, one lost ACK does not stall the device)."""
+    """... and at once when this many are unacknowledged (at most half the window): with the
+    rest of the window as margin, one lost ACK does not stall the device."""
     nack_holdoff: float = 0.1
     """A seq is NACKed again only after the holdoff: twice the smoothed time from a NACK to
     its resend arriving, within [nack_holdoff_min, nack_holdoff]; nack_holdoff until a resend
@@ -268,7 +268,7 @@ class HostLink:
         self.stats.samples += delivered
         self._delivered_any = True
         self._unacked += delivered
-        if self._unacked >= self.timing.ack_every:
+        if self._unacked >= min(self.timing.ack_every, max(1, self.win // 2)):
             self._ack_due = now
         elif self._ack_due is None:
             self._ack_due = now + self.timing.ack_delay
@@ -315,6 +315,7 @@ class HostLink:
         self._delivered_any = False
         self._unacked = 0
         self._ack_due = None
+        self._reack_at = None
         self._nacked_at.clear()
         self._nacked_twice.clear()
         self._gap_reported.clear()

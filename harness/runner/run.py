@@ -133,6 +133,8 @@ def _do(
             obs.issued(handle, name, args, step.number, now)
         case SetLink(faults=faults):
             relay.set_faults(faults)
+            if target.truth is not None:  # the mock's UART runs at the line's speed
+                target.truth.uart_rate = faults.to_host.rate
         case Outage(stop=True):
             relay.stop_outage()
         case Outage(duration=duration):
