@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from harness.bench.faults import FAULTS, SCENARIO
 from harness.bus import Published, RunEvent
 from harness.cli import main, shipped_scenarios
 from harness.runner.run import RunContext, RunOptions, run_scenario
@@ -235,28 +236,6 @@ async def test_a_one_hour_soak_runs_in_virtual_time(
     assert rec["link"]["delivered"] >= 3590
 
 
-SATURATED = """\
-[scenario]
-name = "saturated"
-duration = "30s"
-seed = 3
-[link]
-{faults}baud = 115200
-[[supply]]
-at = "0s"
-volts = 5.0
-amps = 0.25
-[[step]]
-at = "100ms"
-send = {{ cmd = "set_interval", value = 10 }}
-[[step]]
-at = "1s"
-send = {{ cmd = "ping" }}
-repeat = 25
-every = "1s"
-"""
-
-
 async def test_a_saturated_lossy_line_loses_nothing_and_keeps_most_of_its_goodput(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -264,10 +243,10 @@ async def test_a_saturated_lossy_line_loses_nothing_and_keeps_most_of_its_goodpu
     device folds. Samples still in flight when the time is up are not lost (they are drained);
     with 10 % drop, 5 % corrupt, 5 % reorder and 2 % duplicate the ARQ keeps at least 70 % of
     the clean line's samples (each lost frame costs line time: 80 % is the ceiling)."""
-    faults = "drop = 0.10\ncorrupt = 0.05\nreorder = 0.05\nreorder_gap = 2\nduplicate = 0.02\n"
     delivered = []
-    for name, text in (("clean", ""), ("lossy", faults)):
-        sc = parse(SATURATED.format(faults=text), tmp_path / f"{name}.toml")
+    for name, faults in (("clean", ""), ("lossy", FAULTS)):
+        text = SCENARIO.format(name=name, seconds=30, faults=faults, pings=25, interval=10)
+        sc = parse(text, tmp_path / f"{name}.toml")
         link = (await run_scenario(sc, options())).record["link"]
         assert (link["lost"], link["duplicated"], link["commands_failed"]) == (0, 0, 0)
         assert link["commands_executed_twice"] == 0

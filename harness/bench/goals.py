@@ -3,6 +3,7 @@ value, the other figures by group, and the machine they were measured on."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -67,13 +68,10 @@ class Group:
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     model = ""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(
-                (x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), ""
-            )
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        model = next(
+            (x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), ""
+        )
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     return {
         "cpu": model or platform.processor() or platform.machine(),

@@ -118,8 +118,9 @@ async def _pipeline(data: bytes, n: int, db: Path) -> tuple[float, float, int]:
     async def device() -> None:
         for i in range(0, len(data), CHUNK):
             await device_end.send_all(data[i : i + CHUNK])
-        while await device_end.receive_some():  # the host's ACKs
-            pass
+        acks = 0
+        while reply := await device_end.receive_some():  # the host's ACKs: read, not kept
+            acks += len(reply)
 
     async def viewer_client() -> None:
         nonlocal sent_to_client
