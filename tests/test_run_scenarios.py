@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ import trio
 from harness.bench.faults import FAULTS, SCENARIO
 from harness.bus import Published, RunEvent
 from harness.cli import main, shipped_scenarios
-from harness.runner.run import RunContext, RunOptions, run_scenario
+from harness.runner.run import RunOptions, run_scenario, tap
 from harness.scenario.load import load, parse
 
 FAILING = """\
@@ -109,17 +107,12 @@ def test_junit_has_a_testcase_per_expectation_with_the_measured_value(tmp_path: 
 async def faults_of(seed: int) -> list[tuple[float, str, str, str, int | None]]:
     seen: list[tuple[float, str, str, str, int | None]] = []
 
-    @asynccontextmanager
-    async def record_faults(ctx: RunContext) -> AsyncIterator[None]:
-        def take(item: Published) -> None:
-            if isinstance(item, RunEvent) and item.kind == "fault":
-                d = item.data
-                seen.append((round(item.at, 6), d["direction"], d["fault"], d["what"], d["seq"]))
+    def take(item: Published) -> None:
+        if isinstance(item, RunEvent) and item.kind == "fault":
+            d = item.data
+            seen.append((round(item.at, 6), d["direction"], d["fault"], d["what"], d["seq"]))
 
-        ctx.bus.subscribe(take)
-        yield
-
-    await run_scenario(load("scenarios/brownout.toml"), options(seed=seed), (record_faults,))
+    await run_scenario(load("scenarios/brownout.toml"), options(seed=seed), (tap(take),))
     return sorted(seen)
 
 

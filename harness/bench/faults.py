@@ -12,14 +12,12 @@ too, so about 0.80 is the ceiling any ARQ could reach (1 - 15 % lost - 5 % reord
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from harness.bench.goals import Group
 from harness.bus import Published, SampleEvent
-from harness.runner.run import RunContext, RunOptions, run
+from harness.runner.run import RunOptions, run, tap
 from harness.scenario.load import parse
 
 FAULTS = "drop = 0.10\ncorrupt = 0.05\nreorder = 0.05\nreorder_gap = 2\nduplicate = 0.02\n"
@@ -63,15 +61,7 @@ def _run(tmp: Path, name: str, faults: str, seconds: int, interval: int) -> tupl
         nonlocal in_time
         in_time += isinstance(item, SampleEvent) and item.end <= seconds
 
-    @asynccontextmanager
-    async def count(ctx: RunContext) -> AsyncIterator[None]:
-        unsubscribe = ctx.bus.subscribe(take)
-        try:
-            yield
-        finally:
-            unsubscribe()
-
-    record = run(scenario, RunOptions(fast=True, out=io.StringIO()), (count,)).record
+    record = run(scenario, RunOptions(fast=True, out=io.StringIO()), (tap(take),)).record
     return record, in_time / seconds
 
 

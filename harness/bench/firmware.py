@@ -8,14 +8,12 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from harness.bench.goals import Group
 from harness.bus import Published, SampleEvent
 from harness.errors import TargetError
-from harness.runner.run import RunContext, RunOptions, run
+from harness.runner.run import RunContext, RunOptions, run, tap
 from harness.scenario.load import parse
 from harness.targets.sim import ELF, source_root
 
@@ -90,17 +88,8 @@ def bench_firmware(group: Group, tmp: Path, seconds: int) -> None:
                 readings += item.sample.n
                 dt_ms += item.sample.dt
 
-    @asynccontextmanager
-    async def count(ctx: RunContext) -> AsyncIterator[None]:
-        contexts.append(ctx)
-        unsubscribe = ctx.bus.subscribe(take)
-        try:
-            yield
-        finally:
-            unsubscribe()
-
     scenario = parse(SCENARIO.format(seconds=seconds), tmp / "firmware.toml")
-    result = run(scenario, RunOptions(target="sim", out=io.StringIO()), (count,))
+    result = run(scenario, RunOptions(target="sim", out=io.StringIO()), (tap(take, contexts),))
     if result.exit_code != 0:
         raise RuntimeError(
             f"bench: the sim run ended {result.record['verdict']}: {result.record['error']}"

@@ -8,6 +8,7 @@ Times are scenario seconds. A sample covers [start, end] of scenario time (see
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from harness.link import Sample
 from harness.scenario.model import (
@@ -52,6 +53,17 @@ class Evaluator:
     @property
     def resolved(self) -> bool:
         return self.outcome.state != PENDING
+
+    def as_dict(self) -> dict[str, Any]:
+        """The expectation as the record and the live page show it."""
+        o = self.outcome
+        return {
+            "number": self.expect.number,
+            "label": self.label,
+            "state": o.state,
+            "measured": o.measured,
+            "detail": o.detail,
+        }
 
     def _resolve(self, ok: bool, measured: float | str | None, detail: str) -> None:
         if not self.resolved:

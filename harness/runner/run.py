@@ -9,8 +9,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import trio
 
-from harness.bus import Bus
+from harness.bus import Bus, Published
 from harness.errors import UserError, user_error_in
 from harness.faults import FaultConfig
 from harness.link import HostEvent, SampleReceived
@@ -41,6 +41,23 @@ bound is 3.5 s)."""
 Extension = Callable[["RunContext"], AbstractAsyncContextManager[None]]
 """Something that lives as long as a run (the store, the viewer): entered before the run starts
 (it may refuse with a UserError), left after the record is made (ctx.record is set then)."""
+
+
+def tap(take: Callable[[Published], None], seen: list[RunContext] | None = None) -> Extension:
+    """An extension that hands everything the run publishes to `take` (and appends the run's
+    context to `seen`, for what only the context holds, e.g. its target)."""
+
+    @asynccontextmanager
+    async def extension(ctx: RunContext) -> AsyncIterator[None]:
+        if seen is not None:
+            seen.append(ctx)
+        unsubscribe = ctx.bus.subscribe(take)
+        try:
+            yield
+        finally:
+            unsubscribe()
+
+    return extension
 
 
 @dataclass
@@ -323,16 +340,7 @@ def _record(
                 for r in obs.reset_log
             ],
         },
-        "expectations": [
-            {
-                "number": ev.expect.number,
-                "label": ev.label,
-                "state": ev.outcome.state,
-                "measured": ev.outcome.measured,
-                "detail": ev.outcome.detail,
-            }
-            for ev in obs.evaluators
-        ],
+        "expectations": [ev.as_dict() for ev in obs.evaluators],
         "link": link,
         "injected": injected,
         "injected_by_direction": {d: dict(c) for d, c in obs.injected_by_direction.items()},

@@ -324,16 +324,7 @@ class LiveState:
                 "next": None
                 if upcoming is None
                 else {"number": upcoming.number, "name": upcoming.name, "at": upcoming.at},
-                "expectations": [
-                    {
-                        "number": ev.expect.number,
-                        "label": ev.label,
-                        "state": ev.outcome.state,
-                        "measured": ev.outcome.measured,
-                        "detail": ev.outcome.detail,
-                    }
-                    for ev in obs.evaluators
-                ],
+                "expectations": [ev.as_dict() for ev in obs.evaluators],
             }
         )
 
