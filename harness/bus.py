@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.link import Sample
 
 
-@dataclass(frozen=True, slots=True)
-class SampleEvent:
-    """A delivered sample with where it sits in scenario time and when it arrived."""
+class SampleEvent(NamedTuple):
+    """A delivered sample with where it sits in scenario time and when it arrived. (A named
+    tuple: one is made per frame, see `Sample`.)"""
 
     sample: Sample
     start: float
@@ -54,13 +54,20 @@ Published = SampleEvent | RunEvent
 
 class Bus:
     def __init__(self) -> None:
-        self._subscribers: list[Callable[[Published], None]] = []
+        self._subscribers: tuple[Callable[[Published], None], ...] = ()
+        """A tuple, replaced on (un)subscribe: a subscriber may unsubscribe while called."""
 
     def subscribe(self, fn: Callable[[Published], None]) -> Callable[[], None]:
         """Call fn with everything published from now on; returns the unsubscribe function."""
-        self._subscribers.append(fn)
-        return lambda: self._subscribers.remove(fn)
+        self._subscribers += (fn,)
+
+        def unsubscribe() -> None:
+            subs = list(self._subscribers)
+            subs.remove(fn)
+            self._subscribers = tuple(subs)
+
+        return unsubscribe
 
     def publish(self, item: Published) -> None:
-        for fn in list(self._subscribers):
+        for fn in self._subscribers:
             fn(item)

@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.bench.faults import bench_faults
 from harness.bench.goals import Goal, Group, Report, machine
 from harness.bench.ingest import bench_ingest, frames, line_frames_per_s
+from harness.viewer.hub import SAMPLE_QUEUE
 
 
 def test_a_goal_is_met_by_its_operator() -> None:
@@ -64,7 +65,10 @@ def test_ingest_takes_every_frame_through_the_store_once(tmp_path: Path) -> None
     group = Group("ingest")
     bench_ingest(group, tmp_path, n=2000, naive_n=50)
     assert group.figures["frames"] == 2000
-    assert group.figures["viewer_messages"] == 2000  # the live client saw each sample
+    # Each sample reached the page or was counted missed, but for those still queued at the end.
+    told = group.figures["viewer_messages"] + group.figures["viewer_missed"]
+    assert 2000 - SAMPLE_QUEUE <= told <= 2000
+    assert len(group.figures["ingest_runs_frames_per_s"]) == 3
     assert [g.name for g in group.goals] == ["x a 2 Mbaud line", "x the naive loop"]
     assert len(frames(3).splitlines()) == 4  # a hello, then the samples
 

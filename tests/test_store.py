@@ -23,8 +23,17 @@ from harness.bus import RunEvent, SampleEvent
 from harness.cli import main
 from harness.link import Sample
 from harness.store import queries
-from harness.store.db import create_run, open_for_reading, open_for_writing
+from harness.store.db import (
+    SAMPLE_COLUMNS,
+    Batch,
+    create_run,
+    open_for_reading,
+    open_for_writing,
+    sample_row,
+    write_batch,
+)
 from harness.store.export import export_daily, export_run
+from harness.store.rollup import rollup_rows
 from harness.store.writer import Retention, StoreWriter
 
 WALL0 = 1_800_000_000.0  # 2027-01-15, a minute boundary
@@ -422,3 +431,21 @@ def test_kill_9_loses_at_most_the_last_batch(tmp_path: Path) -> None:
     assert verdict is None  # it never ended
     newest = conn.execute("SELECT max(arrived) FROM samples").fetchone()[0]
     assert killed_at - newest < 0.5  # the last batch (100 ms) plus scheduling slack
+
+
+@pytest.mark.parametrize("limit", [None, 32, 999])
+def test_every_row_of_a_batch_lands_whatever_sqlite_allows_a_statement(
+    tmp_path: Path, limit: int | None
+) -> None:
+    """Rows go in several to a statement: as many as the build of sqlite takes parameters for
+    (15 columns a row), in fixed sizes; none is left out or written twice."""
+    conn = open_for_writing(tmp_path / "log.db")
+    if limit is not None:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+    run = create_run(conn, "run", "x", "mock", 0, WALL0)
+    rows = [sample_row(run, sample(i, v=5.0 + i / 1000), WALL0 + i, WALL0 + i) for i in range(1001)]
+    for batch in (rows[:1], rows[1:78], rows[78:]):
+        write_batch(conn, Batch(batch, [], rollup_rows(batch)))
+    back = conn.execute(f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples ORDER BY seq").fetchall()
+    assert back == rows
+    conn.close()

@@ -19,7 +19,7 @@ from harness.runner.observer import Observer
 from harness.runner.run import RunContext, RunOptions
 from harness.scenario.load import load
 from harness.viewer.hub import Client, Hub, Item, dumps
-from harness.viewer.live import LiveState, sample_json
+from harness.viewer.live import LiveSample, LiveState, sample_json, sample_message
 from harness.viewer.server import parse_bind, warn_if_exposed
 from harness.viewer.stats import MOVING, WINDOW, RollingStats
 
@@ -259,22 +259,20 @@ def test_sample_messages_are_the_text_json_dumps_would_write() -> None:
     for i in range(500):
         v = rng.choice([5.0, 0.0, round(rng.uniform(0, 32), 3)])
         a = rng.choice([0.0, -0.25, round(rng.uniform(-3.2, 3.2), 4)])
-        data = {
-            "v": v,
-            "a": a,
-            "w": round(abs(v * a), 3),
-            "ts": rng.randrange(2**32),
-            "seq": i,
-            "status": rng.choice(["ok", "uv", "oc", "i2c"]),
-            "boot": rng.randrange(2**16),
-            "vmin": v,
-            "vmax": v + 0.004,
-            "amax": abs(a),
-            "n": rng.randrange(1, 200),
-            "dt": rng.randrange(10, 5000),
-            "t": round(1.8e9 + i / 7, 3),
-            "arrived": round(1.8e9 + i / 7, 6),
-        }
-        if i % 3 == 0:
-            data["outlier"] = rng.sample(["v", "a", "w"], rng.randrange(1, 4))
-        assert sample_json(data) == dumps(data)
+        s = Sample(
+            seq=i,
+            boot=rng.randrange(2**16),
+            ts=rng.randrange(2**32),
+            dt=rng.randrange(10, 5000),
+            v=v,
+            a=a,
+            w=round(abs(v * a), 3),
+            vmin=v,
+            vmax=v + 0.004,
+            amax=abs(a),
+            n=rng.randrange(1, 200),
+            status=rng.choice(["ok", "uv", "oc", "i2c"]),
+        )
+        outlier = tuple(rng.sample(["v", "a", "w"], rng.randrange(1, 4))) if i % 3 == 0 else ()
+        m = LiveSample(s, 1.8e9 + i / 7, 1.8e9 + i / 7 + 1e-4 / 3, outlier)
+        assert sample_json(m) == dumps(sample_message(m))

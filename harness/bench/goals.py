@@ -136,13 +136,21 @@ class Report:
         lines.append("")
         for group in self.groups:
             for key, value in group.figures.items():
-                shown = value if isinstance(value, str) else f"{value:,.{_decimals(value)}f}"
-                lines.append(f"{group.name:9} {key:34} {shown:>16}")
+                lines.append(f"{group.name:9} {key:34} {_shown(value):>16}")
         missed = [f"{g.group}: {g.name}" for g in self.goals if not g.met]
         missed += [f"{g.name}: failed" for g in self.groups if g.failed]
         verdict = "NOT MET: " + ", ".join(missed) if missed else "every goal met"
         lines += ["", f"{verdict} ({self.seconds:.0f} s)"]
         return "\n".join(lines)
+
+
+def _shown(value: object) -> str:
+    """A figure for the table: numbers with sensible decimals, lists of them comma-separated."""
+    if isinstance(value, list):
+        return " / ".join(_shown(x) for x in value)
+    if isinstance(value, int | float):
+        return f"{value:,.{_decimals(value)}f}"
+    return str(value)
 
 
 def _decimals(x: float) -> int:

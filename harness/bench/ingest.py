@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import trio
 
@@ -85,9 +85,25 @@ class _Context:
     origin: float
 
 
-async def _pipeline(data: bytes, n: int, db: Path) -> tuple[float, float, int]:
-    """The run's own pieces on an in-memory link: wall seconds and CPU seconds from the first
-    byte to the last row committed, and the messages the viewer client took."""
+RUNS = 3
+"""Pipeline runs; the fastest counts (as timeit takes the best: slower runs measure the
+machine's other load, not the code)."""
+
+
+class _Run(NamedTuple):
+    wall: float
+    """Seconds from the first byte to the last row committed."""
+    cpu: float
+    """CPU seconds of the process (both threads) over the same time."""
+    sent: int
+    """Sample messages the viewer's sender took."""
+    missed: int
+    """Sample messages the viewer dropped for it (its queue full: backpressure)."""
+
+
+async def _pipeline(data: bytes, n: int, db: Path) -> _Run:
+    """The run's own pieces on an in-memory link, with one viewer page whose sender is
+    scheduled as the server's is (a message, then its await)."""
     conn = open_for_writing(db)
     origin = trio.current_time()
     started = datetime.now(UTC)
@@ -108,7 +124,7 @@ async def _pipeline(data: bytes, n: int, db: Path) -> tuple[float, float, int]:
     def on_event(ev: HostEvent) -> None:
         nonlocal got
         if isinstance(ev, SampleReceived):
-            arrived = trio.current_time() - origin
+            arrived = ev.at - origin
             start, end = clock.span(ev.sample, arrived)
             bus.publish(SampleEvent(ev.sample, start, end, arrived))
             got += 1
@@ -123,11 +139,13 @@ async def _pipeline(data: bytes, n: int, db: Path) -> tuple[float, float, int]:
             acks += len(reply)
 
     async def viewer_client() -> None:
+        """The viewer's sender for one page (viewer.app), with a socket that never blocks."""
         nonlocal sent_to_client
         while True:
             await client.wait()
-            while client.take() is not None:
+            if client.take() is not None:
                 sent_to_client += 1
+            await trio.lowlevel.checkpoint()  # where the sender awaits ws.send
 
     async def store() -> None:
         await writer.run()
@@ -147,7 +165,7 @@ async def _pipeline(data: bytes, n: int, db: Path) -> tuple[float, float, int]:
     rows = conn.execute("SELECT count(*) FROM samples").fetchone()[0]
     conn.close()
     assert rows == n, (rows, n)
-    return wall, cpu, sent_to_client
+    return _Run(wall, cpu, sent_to_client, client.missed)
 
 
 def naive(lines: list[bytes], db: Path) -> float:
@@ -172,8 +190,9 @@ def bench_ingest(group: Group, tmp: Path, n: int, naive_n: int) -> None:
     data = frames(n)
     per_frame = len(data) / (n + 1)
     link_rate = link_only(data, n)
-    wall, cpu, to_client = trio.run(_pipeline, data, n, tmp / "ingest.db")
-    rate = n / wall
+    runs = [trio.run(_pipeline, data, n, tmp / f"ingest{i}.db") for i in range(RUNS)]
+    best = min(runs, key=lambda r: r.wall)
+    rate = n / best.wall
     naive_rate = naive(data.splitlines(keepends=True)[1 : naive_n + 1], tmp / "naive.db")
     two_mbaud = line_frames_per_s(LINES["2 Mbaud"], per_frame)
     group.goal("x a 2 Mbaud line", rate / two_mbaud, ">=", 20, "x")
@@ -183,11 +202,13 @@ def bench_ingest(group: Group, tmp: Path, n: int, naive_n: int) -> None:
             "frames": n,
             "bytes_per_frame": per_frame,
             "ingest_frames_per_s": rate,
-            "ingest_frames_per_cpu_s": n / cpu,
+            "ingest_runs_frames_per_s": [n / r.wall for r in runs],
+            "ingest_frames_per_cpu_s": n / best.cpu,
             "x_115200_line": rate / line_frames_per_s(LINES["115,200 baud"], per_frame),
             "line_2mbaud_frames_per_s": two_mbaud,
             "naive_frames_per_s": naive_rate,
             "link_core_frames_per_s": link_rate,
-            "viewer_messages": to_client,
+            "viewer_messages": best.sent,
+            "viewer_missed": best.missed,
         }
     )

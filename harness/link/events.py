@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 from harness.link.messages import Command, Hello, Reply, Sample
 
 # --- host side ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SampleReceived:
-    """A sample delivered to the application: in seq order, once."""
+class SampleReceived(NamedTuple):
+    """A sample delivered to the application: in seq order, once. (A named tuple: one is made
+    per frame, see `Sample`.)"""
 
     sample: Sample
     at: float

@@ -179,6 +179,18 @@ class LineSplitter:
             self._overflow = False
         self._last = now
         start = 0
+        if not self._buf and not self._overflow:
+            # Nothing pending: the complete lines are slices of `data` (the common case).
+            while (nl := data.find(b"\n", start)) >= 0:
+                out.append(
+                    data[start : nl + 1] if nl + 1 - start <= MAX_LINE else Broken("too_long")
+                )
+                start = nl + 1
+            if len(data) - start > MAX_LINE:
+                self._overflow = True
+            else:
+                self._buf += data[start:]
+            return out
         while True:
             nl = data.find(b"\n", start)
             chunk = data[start:] if nl < 0 else data[start : nl + 1]

@@ -40,6 +40,7 @@ from harness.link.messages import (
     Nack,
     Reply,
     Sample,
+    canonical_sample,
     decode,
     encode,
 )
@@ -125,10 +126,13 @@ class HostLink:
         """Take received bytes; return what happened, timers up to `now` included."""
         events: list[HostEvent] = []
         self.stats.bytes_in += len(data)
-        for line in self._splitter.lines(data, now):
+        for line in self._splitter.feed(data, now):
             if isinstance(line, Broken):
                 self._corrupt(FrameError(line.kind, "line dropped"), b"", now, events)
-            else:
+            elif (s := canonical_sample(line)) is not None:  # most lines: see its docstring
+                self.stats.frames_in += 1
+                self._on_sample(s, now, events)
+            elif line.strip(b"\r\n"):  # blank lines are not frames
                 self._on_line(line, now, events)
         self._tick(now, events)
         return events
@@ -206,10 +210,12 @@ class HostLink:
         except FrameError as exc:
             self._corrupt(exc, line, now, events)
             return
+        if type(msg) is Sample:
+            self.stats.frames_in += 1
+            self._on_sample(msg, now, events)
+            return
         self.stats.frames_in += not isinstance(msg, DeviceLog)
         match msg:
-            case Sample():
-                self._on_sample(msg, now, events)
             case Hello():
                 self._on_hello(msg, now, events)
             case Reply():
@@ -220,6 +226,17 @@ class HostLink:
 
     def _on_sample(self, s: Sample, now: float, events: list[HostEvent]) -> None:
         self._reack_at = None  # the device is sending: its window is not stuck on our ACK
+        if (
+            s.seq == self._expected
+            and s.boot == self.boot
+            and self.synced
+            and not (self._buffer or self._nacked_at or self._gap_reported)
+        ):
+            # The common case: the next seq of this boot, nothing missing, nothing asked for.
+            events.append(SampleReceived(s, now))
+            self._expected = seqnum.add(s.seq, 1)
+            self._delivered(1, now)
+            return
         if not self.synced or self.boot is None:
             return  # not acknowledged, so the device sends it again once we are in sync
         if s.boot != self.boot:
@@ -263,8 +280,10 @@ class HostLink:
             events.append(SampleReceived(s, now))
             self._expected = seqnum.add(self._expected, 1)
             delivered += 1
-        if not delivered:
-            return
+        if delivered:
+            self._delivered(delivered, now)
+
+    def _delivered(self, delivered: int, now: float) -> None:
         self.stats.samples += delivered
         self._delivered_any = True
         self._unacked += delivered

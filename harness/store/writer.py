@@ -7,9 +7,7 @@ small steps, each kept under 50 ms, between batches.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import sqlite3
 import time
 from collections import deque
@@ -60,8 +58,13 @@ class StoreWriter:
         self.origin = origin
         self.retention = retention
         self.on_problem = on_problem
-        self._send, self._receive = trio.open_memory_channel[Published](math.inf)
-        self._last_seq: dict[tuple[int, int], int] = {}
+        self._closed = False
+        self._first: float | None = None
+        """When the oldest row held arrived (trio time); None while nothing is held."""
+        self._wake = trio.Event()
+        """Set by `take` when a batch starts or fills, and by `close`."""
+        self._last_seq: dict[int, int] = {}
+        """The last seq written, by boot."""
         self.duplicates_dropped = 0
         self._samples: list[tuple[object, ...]] = []
         self._events: list[tuple[object, ...]] = []
@@ -88,22 +91,32 @@ class StoreWriter:
     # --- input (from the bus; never blocks) ------------------------------------------------
 
     def take(self, item: Published) -> None:
-        with contextlib.suppress(trio.ClosedResourceError):  # late events are not the run's
-            self._send.send_nowait(item)
+        """Hold the item's row for the next batch: constant work, no waiting (it runs inside the
+        link's call chain). The task is woken only when a batch starts or fills."""
+        if self._closed:
+            return  # late events are not the run's
+        self._add(item)
+        held = len(self._samples) + len(self._events)
+        if self._first is None and held:
+            self._first = trio.current_time()
+            self._wake.set()
+        elif held == BATCH_ROWS:
+            self._wake.set()
 
     def close(self) -> None:
         """No more input: `run` writes what it holds and returns."""
-        self._send.close()
+        self._closed = True
+        self._wake.set()
 
     def _add(self, item: Published) -> None:
         w0 = self.wall0
         if isinstance(item, SampleEvent):
             s = item.sample
-            last = self._last_seq.get((self.run_id, s.boot))
+            last = self._last_seq.get(s.boot)
             if last is not None and seqnum.diff(s.seq, last) <= 0:
                 self.duplicates_dropped += 1  # (run, boot, seq) is written once, whatever comes
                 return
-            self._last_seq[(self.run_id, s.boot)] = s.seq
+            self._last_seq[s.boot] = s.seq
             self._samples.append(sample_row(self.run_id, s, w0 + item.end, w0 + item.arrived))
         elif isinstance(item, RunEvent):
             self._events.append(
@@ -116,9 +129,8 @@ class StoreWriter:
 
     @property
     def pending_rows(self) -> int:
-        """Rows taken but not yet written: queued, in the open batch, or waiting to retry."""
-        queued = self._receive.statistics().current_buffer_used
-        return queued + self.held + self.backlog_rows
+        """Rows taken but not yet written: in the open batch, or waiting to retry."""
+        return self.held + self.backlog_rows
 
     @property
     def backlog_rows(self) -> int:
@@ -128,34 +140,19 @@ class StoreWriter:
     # --- the task --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        first: float | None = None
-        closed = False
         give_up_at: float | None = None
-        while not closed or self.held or self._backlog:
-            deadline = math.inf if first is None else first + BATCH_SECONDS
-            if self._backlog:
-                deadline = min(deadline, self._retry_at)
-            if self._retention_pending:
-                deadline = trio.current_time()
-            if not closed:
-                deadline = min(deadline, self._next_retention)
-                # no waiting while retention has a step to do
-                closed = not await self._take(deadline, wait=not self._retention_pending)
-                if self.held and first is None:
-                    first = trio.current_time()
+        while not self._closed or self.held or self._backlog:
             now = trio.current_time()
-            full = self.held >= BATCH_ROWS
-            if self.held and (
-                full or closed or (first is not None and now >= first + BATCH_SECONDS)
+            if self._first is not None and (
+                self._closed or self.held >= BATCH_ROWS or now >= self._first + BATCH_SECONDS
             ):
-                rollups = rollup_rows(self._samples)
-                self._backlog.append(Batch(self._samples, self._events, rollups))
-                self._samples, self._events, first = [], [], None
-                if not self._failing:
-                    self._retry_at = now
+                self._cut(now)
             if self._backlog and now >= self._retry_at:
                 await self._flush()
-            if closed and self._backlog:
+                continue  # rows may have come meanwhile
+            if self._closed:
+                if not self._backlog:
+                    continue
                 if give_up_at is None:
                     give_up_at = now + CLOSING_RETRIES
                 if now >= give_up_at:
@@ -163,22 +160,29 @@ class StoreWriter:
                     self.on_problem(f"store: gave up; {self.rows_dropped} rows not written")
                     return
                 await trio.sleep_until(min(self._retry_at, give_up_at))
-            if not closed and (now >= self._next_retention or self._retention_pending):
+                continue
+            if now >= self._next_retention or self._retention_pending:
                 await self._retention_step()
+                continue
+            deadline = self._next_retention
+            if self._first is not None:
+                deadline = min(deadline, self._first + BATCH_SECONDS)
+            if self._backlog:
+                deadline = min(deadline, self._retry_at)
+            with trio.move_on_at(deadline):
+                await self._wake.wait()
+            self._wake = trio.Event()
 
-    async def _take(self, deadline: float, *, wait: bool) -> bool:
-        """Take what is queued, up to a batch, first waiting until `deadline` for something if
-        `wait`. False once the input is closed and empty."""
-        with trio.move_on_at(deadline):
-            try:
-                self._add(await self._receive.receive() if wait else self._receive.receive_nowait())
-                while self.held < BATCH_ROWS:
-                    self._add(self._receive.receive_nowait())
-            except trio.WouldBlock:
-                return True  # all that was queued is taken
-            except trio.EndOfChannel:
-                return False
-        return True
+    def _cut(self, now: float) -> None:
+        """Close what is held into batches of at most BATCH_ROWS samples (the events go with
+        the first) for the backlog."""
+        samples, events = self._samples, self._events
+        for i in range(0, max(len(samples), 1), BATCH_ROWS):
+            chunk = samples[i : i + BATCH_ROWS]
+            self._backlog.append(Batch(chunk, events if i == 0 else [], rollup_rows(chunk)))
+        self._samples, self._events, self._first = [], [], None
+        if not self._failing:
+            self._retry_at = now
 
     async def _flush(self) -> None:
         while self._backlog:

@@ -13,11 +13,12 @@ import math
 import sys
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 import trio
 
 from harness.bus import Published, RunEvent, SampleEvent
+from harness.link import Sample
 from harness.viewer.hub import Hub
 from harness.viewer.stats import MEASURES, WINDOW, RollingStats
 
@@ -60,17 +61,58 @@ def clean(x: Any) -> Any:
     return x
 
 
-def sample_json(d: dict[str, Any]) -> str:
-    """`LiveState._sample`'s message as json.dumps writes it (floats by repr), without its
-    generic walk: it runs for every sample a page is sent. Every value is finite (checked when
-    the frame was decoded) and `status` and outlier names are plain lower-case words."""
-    outlier = d.get("outlier")
-    extra = "" if outlier is None else ',"outlier":["' + '","'.join(outlier) + '"]'
+class LiveSample(NamedTuple):
+    """A sample as the live page gets it."""
+
+    sample: Sample
+    t: float
+    """Unix seconds of its end (sent rounded to ms)."""
+    arrived: float
+    """Unix seconds when the host delivered it (sent rounded to µs)."""
+    outlier: tuple[str, ...]
+    """The measures that are outliers against the minute before."""
+
+
+_new_live_sample = tuple.__new__
+"""Builds a LiveSample from a tuple of its fields (skips the keyword-taking __new__)."""
+
+
+def sample_message(m: LiveSample) -> dict[str, Any]:
+    """The `data` of a `measurement` message (and `last` in the status)."""
+    s = m.sample
+    data: dict[str, Any] = {
+        "v": s.v,
+        "a": s.a,
+        "w": s.w,
+        "ts": s.ts,
+        "seq": s.seq,
+        "status": s.status,
+        "boot": s.boot,
+        "vmin": s.vmin,
+        "vmax": s.vmax,
+        "amax": s.amax,
+        "n": s.n,
+        "dt": s.dt,
+        "t": round(m.t, 3),
+        "arrived": round(m.arrived, 6),
+    }
+    if m.outlier:
+        data["outlier"] = list(m.outlier)
+    return data
+
+
+def sample_json(m: LiveSample) -> str:
+    """`sample_message(m)` as json.dumps writes it (floats by repr), without building the dict
+    or json's generic walk: it runs for every sample a page is sent. Every value is finite
+    (checked when the frame was decoded) and `status` and outlier names are plain lower-case
+    words. A test holds the two equal."""
+    s = m.sample
+    extra = "" if not m.outlier else ',"outlier":["' + '","'.join(m.outlier) + '"]'
     return (
-        f'{{"v":{d["v"]!r},"a":{d["a"]!r},"w":{d["w"]!r},"ts":{d["ts"]},"seq":{d["seq"]},'
-        f'"status":"{d["status"]}","boot":{d["boot"]},"vmin":{d["vmin"]!r},'
-        f'"vmax":{d["vmax"]!r},"amax":{d["amax"]!r},"n":{d["n"]},"dt":{d["dt"]},'
-        f'"t":{d["t"]!r},"arrived":{d["arrived"]!r}{extra}}}'
+        f'{{"v":{s.v!r},"a":{s.a!r},"w":{s.w!r},"ts":{s.ts},"seq":{s.seq},'
+        f'"status":"{s.status}","boot":{s.boot},"vmin":{s.vmin!r},'
+        f'"vmax":{s.vmax!r},"amax":{s.amax!r},"n":{s.n},"dt":{s.dt},'
+        f'"t":{round(m.t, 3)!r},"arrived":{round(m.arrived, 6)!r}{extra}}}'
     )
 
 
@@ -82,9 +124,11 @@ class LiveState:
         self.failed: str | None = None
         self.wall0 = ctx.started.timestamp()
         self.stats = RollingStats()
-        self.window: deque[tuple[Any, ...]] = deque(maxlen=BACKLOG_MAX)
+        self.window: deque[LiveSample] = deque(maxlen=BACKLOG_MAX)
         self.feed: deque[dict[str, Any]] = deque(maxlen=FEED)
-        self.last: dict[str, Any] | None = None
+        self.last: LiveSample | None = None
+        self._wall_at_0 = 0.0
+        self._wall_until = -math.inf
         self.ended = False
         self._rates: deque[tuple[float, int, int]] = deque(maxlen=8)
         self._finished = trio.Event()
@@ -95,7 +139,10 @@ class LiveState:
         if self.failed is not None:
             return
         try:
-            self._take(item)
+            if type(item) is SampleEvent:
+                self._sample(item)
+            else:
+                self._take(item)
         except Exception as exc:  # a viewer bug must not reach the link's call chain
             self.fail(exc)
 
@@ -111,9 +158,7 @@ class LiveState:
             self.hub.close_all()
 
     def _take(self, item: Published) -> None:
-        if isinstance(item, SampleEvent):
-            self._sample(item)
-        elif isinstance(item, RunEvent) and item.kind in FEED_KINDS:
+        if isinstance(item, RunEvent) and item.kind in FEED_KINDS:
             data = {
                 "kind": item.kind,
                 "at": round(item.at, 3),
@@ -126,35 +171,24 @@ class LiveState:
                 self.hub.slot("progress", self.progress())
 
     def _sample(self, ev: SampleEvent) -> None:
+        """Per sample, so kept to the minimum: statistics, the last minute, the clients'
+        queues. Rounding and JSON wait until a client sends it."""
         s = ev.sample
         t = self.wall0 + ev.end
         flagged = self.stats.add(t, s.v, s.a, s.w, s.vmin, s.vmax, s.amax, s.n, s.dt / 1000)
-        # When the frame came in, on the wall clock (the bus runs in the same call as the read).
-        arrived = time.time() - (trio.current_time() - (self.ctx.origin + ev.arrived))
-        data: dict[str, Any] = {
-            "v": s.v,
-            "a": s.a,
-            "w": s.w,
-            "ts": s.ts,
-            "seq": s.seq,
-            "status": s.status,
-            "boot": s.boot,
-            "vmin": s.vmin,
-            "vmax": s.vmax,
-            "amax": s.amax,
-            "n": s.n,
-            "dt": s.dt,
-            "t": round(t, 3),
-            "arrived": round(arrived, 6),
-        }
-        if flagged:
-            data["outlier"] = list(flagged)
-        self.last = data
+        if ev.arrived >= self._wall_until:
+            # Unix seconds at scenario time 0, read again every second (clocks drift apart)
+            self._wall_at_0 = time.time() - (trio.current_time() - self.ctx.origin)
+            self._wall_until = ev.arrived + 1.0
+        m = _new_live_sample(LiveSample, (s, t, self._wall_at_0 + ev.arrived, flagged))
+        self.last = m
         window = self.window
-        window.append((data["t"], s.v, s.a, s.w, s.vmin, s.vmax, s.amax, s.status, flagged))
-        while window and window[0][0] < t - WINDOW:
+        window.append(m)
+        horizon = t - WINDOW
+        while window[0].t < horizon:
             window.popleft()
-        self.hub.sample(data, sample_json)
+        if self.hub.clients:
+            self.hub.sample(m, sample_json)
 
     # --- snapshots ------------------------------------------------------------------------
 
@@ -185,11 +219,13 @@ class LiveState:
         names = ("t", "v", "a", "w", "vmin", "vmax", "amax", "status")
         columns: dict[str, list[Any]] = {name: [] for name in names}
         outliers = []
-        for row in self.window:
-            for name, value in zip(names, row[:-1], strict=True):
+        for m in self.window:
+            s = m.sample
+            row = (round(m.t, 3), s.v, s.a, s.w, s.vmin, s.vmax, s.amax, s.status)
+            for name, value in zip(names, row, strict=True):
                 columns[name].append(value)
-            for m in row[-1]:  # the measures flagged as outliers
-                outliers.append([row[0], m, row[1 + MEASURES.index(m)]])
+            for measure in m.outlier:
+                outliers.append([row[0], measure, row[1 + MEASURES.index(measure)]])
         return clean(
             {
                 "mode": "live",
@@ -335,7 +371,7 @@ class LiveState:
             "mode": "live",
             "run": self.run_info(),
             "link": stats.pop("link"),
-            "last": self.last,
+            "last": None if self.last is None else sample_message(self.last),
             "health": stats.pop("health"),
             "faults": stats.pop("faults"),
             "store": stats.pop("store"),

@@ -9,9 +9,11 @@ sample's end; averages are weighted by the readings a sample holds (`n`), as the
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from operator import mul
 from typing import Any
 
 MEASURES = ("v", "a", "w")
@@ -29,6 +31,8 @@ Z_FLOOR = {"v": 0.004, "a": 0.0001, "w": 0.002}
 
 @dataclass(slots=True)
 class _Bucket:
+    """One second's totals."""
+
     second: int
     samples: int = 0
     n: int = 0
@@ -38,29 +42,38 @@ class _Bucket:
     highs: list[float] = field(default_factory=lambda: [-math.inf] * 3)
     plain: list[float] = field(default_factory=lambda: [0.0] * 6)
     """Per-sample (unweighted) sum and sum of squares of v, a, w, for z-scores."""
+    wh: float = 0.0
+    mah: float = 0.0
+    covered: float = 0.0
 
-    def add(
-        self,
-        values: tuple[float, float, float],
-        lows: tuple[float, float, float],
-        highs: tuple[float, float, float],
-        n: int,
-    ) -> None:
-        self.samples += 1
-        self.n += n
-        v, a, w = values
-        sums, plain, lo, hi = self.sums, self.plain, self.lows, self.highs
-        sums[0] += v * n
-        sums[1] += a * n
-        sums[2] += w * n
-        plain[0] += v
-        plain[1] += v * v
-        plain[2] += a
-        plain[3] += a * a
-        plain[4] += w
-        plain[5] += w * w
-        lo[0], lo[1], lo[2] = min(lo[0], lows[0]), min(lo[1], lows[1]), min(lo[2], lows[2])
-        hi[0], hi[1], hi[2] = max(hi[0], highs[0]), max(hi[1], highs[1]), max(hi[2], highs[2])
+
+_Row = tuple[float, float, float, float, float, float, int, float]
+"""(v, a, w, vmin, vmax, amax, n, dt) of a sample in the open second."""
+
+
+def _totals(second: int, rows: list[_Row]) -> _Bucket:
+    """A second's totals from its samples, column by column (the loops run in C)."""
+    b = _Bucket(second)
+    if not rows:
+        return b
+    v, a, w, vmin, vmax, amax, n, dt = zip(*rows, strict=True)
+    k = list(map(max, n, itertools.repeat(1)))  # a failed read still weighs one
+    b.samples, b.n = len(rows), sum(k)
+    b.sums = [sum(map(mul, v, k)), sum(map(mul, a, k)), sum(map(mul, w, k))]
+    b.lows = [min(vmin), min(a), min(w)]
+    b.highs = [max(vmax), max(amax), max(w)]
+    b.plain = [
+        sum(v),
+        sum(map(mul, v, v)),
+        sum(a),
+        sum(map(mul, a, a)),
+        sum(w),
+        sum(map(mul, w, w)),
+    ]
+    b.wh = sum(map(mul, w, dt)) / 3600
+    b.mah = sum(map(mul, a, dt)) / 3.6
+    b.covered = sum(dt)
+    return b
 
 
 def _r(x: float, digits: int = 6) -> float | None:
@@ -71,12 +84,15 @@ def _r(x: float, digits: int = 6) -> float | None:
 class RollingStats:
     def __init__(self) -> None:
         self._buckets: deque[_Bucket] = deque()
-        self._closed_plain = [0.0] * 6
-        self._closed_samples = 0
-        self.energy_wh = 0.0
-        self.charge_mah = 0.0
-        self.covered = 0.0
-        """Seconds of device time the samples so far cover."""
+        """Closed seconds, oldest first, within the longest window."""
+        self._second: int | None = None
+        self._rows: list[_Row] = []
+        """The open second and its samples, totalled when it closes."""
+        self._bounds: tuple[float, float, float, float, float, float] | None = None
+        """(low, high) of v, a and w beyond which a sample of the open second is an outlier;
+        None while the minute before holds too few samples."""
+        self._closed = _Bucket(0)
+        """Energy, charge and time of every closed second, also those no longer kept."""
         self.outliers = 0
         self.samples = 0
         self.first: float | None = None
@@ -95,61 +111,88 @@ class RollingStats:
         dt: float,
     ) -> tuple[str, ...]:
         """Take one sample ending at t (unix seconds) covering dt seconds; returns the measures
-        whose value is an outlier against the minute before it (|z| > 3)."""
+        whose value is an outlier against the minute before its second (|z| > 3).
+
+        It runs for every sample, so it does the least it can: compare against the outlier
+        bounds (set once a second) and keep the values; a second is totalled when it closes.
+        A sample older than the open second counts in the open second."""
         second = math.floor(t)
-        if not self._buckets or second > self._buckets[-1].second:
+        if self._second is None or second > self._second:
             self._open(second)
-        bucket = self._buckets[-1]
-        values = (v, a, w)
-        flagged = self._outliers(values, bucket)
-        bucket.add(values, (vmin, a, w), (vmax, amax, w), max(n, 1))
-        self.energy_wh += w * dt / 3600
-        self.charge_mah += a * dt / 3.6
-        self.covered += dt
+        flagged: tuple[str, ...] = ()
+        if (bounds := self._bounds) is not None:
+            v_lo, v_hi, a_lo, a_hi, w_lo, w_hi = bounds
+            if not (v_lo <= v <= v_hi and a_lo <= a <= a_hi and w_lo <= w <= w_hi):
+                checks = (("v", v, v_lo, v_hi), ("a", a, a_lo, a_hi), ("w", w, w_lo, w_hi))
+                flagged = tuple(name for name, x, lo, hi in checks if not lo <= x <= hi)
+                self.outliers += 1
+        self._rows.append((v, a, w, vmin, vmax, amax, n, dt))
         self.samples += 1
-        self.outliers += bool(flagged)
-        self.first = t if self.first is None else self.first
+        if self.first is None:
+            self.first = t
         self.last = t
         return flagged
 
     def _open(self, second: int) -> None:
-        """A new second: drop buckets past the longest window, refold the z reference."""
-        self._buckets.append(_Bucket(second))
+        """A new second: total the one before, drop seconds past the longest window, and set
+        the outlier bounds from the seconds of the minute before."""
+        if self._second is not None:
+            b = _totals(self._second, self._rows)
+            self._buckets.append(b)
+            closed = self._closed
+            closed.wh += b.wh
+            closed.mah += b.mah
+            closed.covered += b.covered
+        self._second, self._rows = second, []
         horizon = second - max(MOVING)
-        while self._buckets[0].second <= horizon:
+        while self._buckets and self._buckets[0].second <= horizon:
             self._buckets.popleft()
-        plain = [0.0] * 6
-        count = 0
-        for b in self._buckets:
-            if second - WINDOW < b.second < second:
-                count += b.samples
-                for i in range(6):
-                    plain[i] += b.plain[i]
-        self._closed_plain, self._closed_samples = plain, count
-
-    def _outliers(self, values: tuple[float, float, float], open_: _Bucket) -> tuple[str, ...]:
-        count = self._closed_samples + open_.samples
+        recent = []
+        for b in reversed(self._buckets):
+            if b.second <= second - WINDOW:
+                break
+            recent.append(b)
+        count = sum(b.samples for b in recent)
         if count < Z_MIN_SAMPLES:
-            return ()
-        closed, plain = self._closed_plain, open_.plain
-        flagged: tuple[str, ...] = ()
+            self._bounds = None
+            return
+        plain = [sum(column) for column in zip(*(b.plain for b in recent), strict=True)]
+        bounds: list[float] = []
         for i, name in enumerate(MEASURES):
-            mean = (closed[2 * i] + plain[2 * i]) / count
-            var = (closed[2 * i + 1] + plain[2 * i + 1]) / count - mean * mean
-            std = max(math.sqrt(var) if var > 0.0 else 0.0, Z_FLOOR[name])
-            if abs(values[i] - mean) > Z_LIMIT * std:
-                flagged += (name,)
-        return flagged
+            mean = plain[2 * i] / count
+            var = plain[2 * i + 1] / count - mean * mean
+            reach = Z_LIMIT * max(math.sqrt(var) if var > 0.0 else 0.0, Z_FLOOR[name])
+            bounds += (mean - reach, mean + reach)
+        self._bounds = (bounds[0], bounds[1], bounds[2], bounds[3], bounds[4], bounds[5])
 
-    def _fold(self, seconds: int) -> dict[str, Any] | None:
-        if not self._buckets:
+    def _all(self) -> list[_Bucket]:
+        """The kept seconds, the open one totalled so far last."""
+        if self._second is None:
+            return []
+        return [*self._buckets, _totals(self._second, self._rows)]
+
+    @property
+    def energy_wh(self) -> float:
+        return self._closed.wh + _totals(self._second or 0, self._rows).wh
+
+    @property
+    def charge_mah(self) -> float:
+        return self._closed.mah + _totals(self._second or 0, self._rows).mah
+
+    @property
+    def covered(self) -> float:
+        """Seconds of device time the samples so far cover."""
+        return self._closed.covered + _totals(self._second or 0, self._rows).covered
+
+    def _fold(self, buckets: list[_Bucket], seconds: int) -> dict[str, Any] | None:
+        if not buckets:
             return None
-        newest = self._buckets[-1].second
+        newest = buckets[-1].second
         n = samples = 0
         sums = [0.0, 0.0, 0.0]
         lows = [math.inf] * 3
         highs = [-math.inf] * 3
-        for b in reversed(self._buckets):
+        for b in reversed(buckets):
             if b.second <= newest - seconds:
                 break
             n += b.n
@@ -171,8 +214,11 @@ class RollingStats:
         with the seconds of data each holds), `energy` since the first sample, `outliers`."""
         moving: dict[str, Any] = {}
         span = 0.0 if self.first is None or self.last is None else self.last - self.first
+        buckets = self._all()
+        open_ = buckets[-1] if buckets else _Bucket(0)
+        closed = self._closed
         for seconds in MOVING:
-            folded = self._fold(seconds)
+            folded = self._fold(buckets, seconds)
             label = f"{seconds // 60}m"
             if folded is None:
                 moving[label] = None
@@ -180,13 +226,13 @@ class RollingStats:
             moving[label] = {name: folded[name]["avg"] for name in MEASURES}
             moving[label]["seconds"] = round(min(span, seconds), 1)
         return {
-            "window": self._fold(WINDOW),
+            "window": self._fold(buckets, WINDOW),
             "window_seconds": WINDOW,
             "moving": moving,
             "energy": {
-                "wh": _r(self.energy_wh, 9),
-                "mah": _r(self.charge_mah, 6),
-                "seconds": round(self.covered, 3),
+                "wh": _r(closed.wh + open_.wh, 9),
+                "mah": _r(closed.mah + open_.mah, 6),
+                "seconds": round(closed.covered + open_.covered, 3),
             },
             "outliers": self.outliers,
             "samples": self.samples,
