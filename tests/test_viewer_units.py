@@ -100,6 +100,14 @@ def test_z_score_flags_a_spike_and_not_the_noise() -> None:
     assert stats.snapshot()["outliers"] == noise_flags + 1
 
 
+def test_a_spike_in_the_first_second_is_flagged() -> None:
+    """Before a minute of reference exists, the second's own samples so far are the reference."""
+    stats = RollingStats()
+    early = [stats.add(T0 + i / 100, 5.0, 0.25, 1.25, 5.0, 5.0, 0.25, 10, 0.01) for i in range(30)]
+    assert not any(early)
+    assert stats.add(T0 + 0.305, 6.0, 0.25, 1.5, 6.0, 6.0, 0.25, 10, 0.01) == ("v", "w")
+
+
 def test_z_score_needs_samples_and_a_floor() -> None:
     stats = RollingStats()
     early = [

@@ -234,6 +234,7 @@ class HostLink:
         ):
             # The common case: the next seq of this boot, nothing missing, nothing asked for.
             events.append(SampleReceived(s, now))
+            self._highest = s.seq
             self._expected = seqnum.add(s.seq, 1)
             self._delivered(1, now)
             return

@@ -149,7 +149,7 @@ class StoreWriter:
                 self._cut(now)
             if self._backlog and now >= self._retry_at:
                 await self._flush()
-                continue  # rows may have come meanwhile
+                now = trio.current_time()
             if self._closed:
                 if not self._backlog:
                     continue

@@ -65,12 +65,14 @@ class Client:
     # --- filled from bus callbacks: never blocks ------------------------------------------
 
     def push_sample(self, item: Item) -> None:
-        if len(self._samples) >= self.sample_queue:
-            self._samples.popleft()
+        samples = self._samples
+        if not samples:
+            self._wake.set()  # with samples queued the task is not waiting: it drains them first
+        elif len(samples) >= self.sample_queue:
+            samples.popleft()
             self._dropped += 1
             self.missed += 1
-        self._samples.append(item)
-        self._wake.set()
+        samples.append(item)
 
     def push_event(self, item: Item) -> None:
         if len(self._events) >= self.event_queue:

@@ -57,23 +57,38 @@ def _totals(second: int, rows: list[_Row]) -> _Bucket:
     if not rows:
         return b
     v, a, w, vmin, vmax, amax, n, dt = zip(*rows, strict=True)
-    k = list(map(max, n, itertools.repeat(1)))  # a failed read still weighs one
+    k = n if min(n) >= 1 else tuple(map(max, n, itertools.repeat(1)))  # a failed read weighs one
+    sv, sa, sw = sum(v), sum(a), sum(w)
     b.samples, b.n = len(rows), sum(k)
-    b.sums = [sum(map(mul, v, k)), sum(map(mul, a, k)), sum(map(mul, w, k))]
+    if min(k) == max(k):  # the usual second: every sample the same count of readings
+        b.sums = [sv * k[0], sa * k[0], sw * k[0]]
+    else:
+        b.sums = [sum(map(mul, v, k)), sum(map(mul, a, k)), sum(map(mul, w, k))]
     b.lows = [min(vmin), min(a), min(w)]
     b.highs = [max(vmax), max(amax), max(w)]
-    b.plain = [
-        sum(v),
-        sum(map(mul, v, v)),
-        sum(a),
-        sum(map(mul, a, a)),
-        sum(w),
-        sum(map(mul, w, w)),
-    ]
-    b.wh = sum(map(mul, w, dt)) / 3600
-    b.mah = sum(map(mul, a, dt)) / 3.6
-    b.covered = sum(dt)
+    b.plain = [sv, sum(map(mul, v, v)), sa, sum(map(mul, a, a)), sw, sum(map(mul, w, w))]
+    if min(dt) == max(dt):  # and the same length
+        b.wh, b.mah, b.covered = sw * dt[0] / 3600, sa * dt[0] / 3.6, dt[0] * len(dt)
+    else:
+        b.wh, b.mah = sum(map(mul, w, dt)) / 3600, sum(map(mul, a, dt)) / 3.6
+        b.covered = sum(dt)
     return b
+
+
+def _bounds(
+    plain: list[float], count: int
+) -> tuple[float, float, float, float, float, float] | None:
+    """(low, high) of v, a, w at Z_LIMIT standard deviations (each at least its Z_FLOOR) about
+    the mean, from plain sums and sums of squares; None below Z_MIN_SAMPLES samples."""
+    if count < Z_MIN_SAMPLES:
+        return None
+    out: list[float] = []
+    for i, name in enumerate(MEASURES):
+        mean = plain[2 * i] / count
+        var = plain[2 * i + 1] / count - mean * mean
+        reach = Z_LIMIT * max(math.sqrt(var) if var > 0.0 else 0.0, Z_FLOOR[name])
+        out += (mean - reach, mean + reach)
+    return (out[0], out[1], out[2], out[3], out[4], out[5])
 
 
 def _r(x: float, digits: int = 6) -> float | None:
@@ -91,6 +106,10 @@ class RollingStats:
         self._bounds: tuple[float, float, float, float, float, float] | None = None
         """(low, high) of v, a and w beyond which a sample of the open second is an outlier;
         None while the minute before holds too few samples."""
+        self._reference: tuple[list[float], int] = ([0.0] * 6, 0)
+        """Plain sums and count of the minute before the open second."""
+        self._cold = [0.0] * 6
+        """Plain sums of the open second so far, kept only while `_bounds` is None."""
         self._closed = _Bucket(0)
         """Energy, charge and time of every closed second, also those no longer kept."""
         self.outliers = 0
@@ -111,7 +130,8 @@ class RollingStats:
         dt: float,
     ) -> tuple[str, ...]:
         """Take one sample ending at t (unix seconds) covering dt seconds; returns the measures
-        whose value is an outlier against the minute before its second (|z| > 3).
+        whose value is an outlier (|z| > 3) against the minute before its second (and, while
+        that minute holds fewer than Z_MIN_SAMPLES samples, its second's samples before it).
 
         It runs for every sample, so it does the least it can: compare against the outlier
         bounds (set once a second) and keep the values; a second is totalled when it closes.
@@ -120,7 +140,10 @@ class RollingStats:
         if self._second is None or second > self._second:
             self._open(second)
         flagged: tuple[str, ...] = ()
-        if (bounds := self._bounds) is not None:
+        bounds = self._bounds
+        if bounds is None:  # too few samples in the minute before: count this second's too
+            bounds = self._cold_bounds(v, a, w)
+        if bounds is not None:
             v_lo, v_hi, a_lo, a_hi, w_lo, w_hi = bounds
             if not (v_lo <= v <= v_hi and a_lo <= a <= a_hi and w_lo <= w <= w_hi):
                 checks = (("v", v, v_lo, v_hi), ("a", a, a_lo, a_hi), ("w", w, w_lo, w_hi))
@@ -153,17 +176,24 @@ class RollingStats:
                 break
             recent.append(b)
         count = sum(b.samples for b in recent)
-        if count < Z_MIN_SAMPLES:
-            self._bounds = None
-            return
         plain = [sum(column) for column in zip(*(b.plain for b in recent), strict=True)]
-        bounds: list[float] = []
-        for i, name in enumerate(MEASURES):
-            mean = plain[2 * i] / count
-            var = plain[2 * i + 1] / count - mean * mean
-            reach = Z_LIMIT * max(math.sqrt(var) if var > 0.0 else 0.0, Z_FLOOR[name])
-            bounds += (mean - reach, mean + reach)
-        self._bounds = (bounds[0], bounds[1], bounds[2], bounds[3], bounds[4], bounds[5])
+        self._reference = (plain or [0.0] * 6, count)
+        self._bounds = _bounds(plain, count)
+        self._cold = [0.0] * 6
+
+    def _cold_bounds(
+        self, v: float, a: float, w: float
+    ) -> tuple[float, float, float, float, float, float] | None:
+        """Bounds for a second whose minute before holds too few samples: that minute and the
+        samples of this second before this one (as a rolling z-score would have it); then the
+        sample joins them. Only at the start and after a long silence."""
+        plain, count = self._reference
+        cold = self._cold
+        bounds = _bounds([p + c for p, c in zip(plain, cold, strict=True)], count + len(self._rows))
+        for i, x in enumerate((v, a, w)):
+            cold[2 * i] += x
+            cold[2 * i + 1] += x * x
+        return bounds
 
     def _all(self) -> list[_Bucket]:
         """The kept seconds, the open one totalled so far last."""
