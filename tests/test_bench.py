@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.bench.faults import bench_faults
 from harness.bench.goals import Goal, Group, Report, machine
-from harness.bench.ingest import bench_ingest, frames, line_frames_per_s
+from harness.bench.ingest import RUNS, bench_ingest, frames, line_frames_per_s
 from harness.viewer.hub import SAMPLE_QUEUE
 
 
@@ -68,7 +68,7 @@ def test_ingest_takes_every_frame_through_the_store_once(tmp_path: Path) -> None
     # Each sample reached the page or was counted missed, but for those still queued at the end.
     told = group.figures["viewer_messages"] + group.figures["viewer_missed"]
     assert 2000 - SAMPLE_QUEUE <= told <= 2000
-    assert len(group.figures["ingest_runs_frames_per_s"]) == 3
+    assert len(group.figures["ingest_runs_frames_per_s"]) == RUNS
     assert [g.name for g in group.goals] == ["x a 2 Mbaud line", "x the naive loop"]
     assert len(frames(3).splitlines()) == 4  # a hello, then the samples
 

@@ -85,8 +85,8 @@ class _Context:
     origin: float
 
 
-RUNS = 3
-"""Pipeline runs; the fastest counts (as timeit takes the best: slower runs measure the
+RUNS = 5
+"""Pipeline runs; the fastest counts (as timeit takes the best of five: slower runs measure the
 machine's other load, not the code)."""
 
 
