@@ -177,6 +177,42 @@ def _plausible(s: Sample) -> bool:
     )
 
 
+def _typed_sample(
+    seq: Any,
+    boot: Any,
+    ts: Any,
+    dt: Any,
+    v: Any,
+    a: Any,
+    w: Any,
+    vmin: Any,
+    vmax: Any,
+    amax: Any,
+    n: Any,
+    status: str,
+) -> Sample | None:
+    """A Sample of integers and floats read from JSON values or number text, if every value is
+    in range; None if not."""
+    s = _new_sample(
+        Sample,
+        (
+            int(seq),
+            int(boot),
+            int(ts),
+            int(dt),
+            float(v),
+            float(a),
+            float(w),
+            float(vmin),
+            float(vmax),
+            float(amax),
+            int(n),
+            status,
+        ),
+    )
+    return s if _plausible(s) else None
+
+
 def _sample(obj: Mapping[str, Any]) -> Sample:
     """The common case (every field present, well typed, in range) checked inline; anything
     else goes through the field-by-field check that names the first problem."""
@@ -200,21 +236,8 @@ def _sample(obj: Mapping[str, Any]) -> Sample:
         and type(amax) in _NUMBER
         and type(status) is str
     ):
-        s = Sample(
-            seq,
-            boot,
-            ts,
-            dt,
-            float(v),
-            float(a),
-            float(w),
-            float(vmin),
-            float(vmax),
-            float(amax),
-            n,
-            status,
-        )
-        if _plausible(s):
+        s = _typed_sample(seq, boot, ts, dt, v, a, w, vmin, vmax, amax, n, status)
+        if s is not None:
             return s
     return _sample_checked(obj)
 
@@ -254,24 +277,7 @@ def canonical_sample(line: bytes) -> Sample | None:
     body, seq, boot, ts, dt, v, a, w, vmin, vmax, amax, n, status, crc = m.groups()
     if int(crc, 16) != crc16(body) or b":-0," in body:  # json reads a bare -0 as the int 0
         return None
-    s = _new_sample(
-        Sample,
-        (
-            int(seq),
-            int(boot),
-            int(ts),
-            int(dt),
-            float(v),
-            float(a),
-            float(w),
-            float(vmin),
-            float(vmax),
-            float(amax),
-            int(n),
-            status.decode("ascii"),
-        ),
-    )
-    return s if _plausible(s) else None
+    return _typed_sample(seq, boot, ts, dt, v, a, w, vmin, vmax, amax, n, status.decode("ascii"))
 
 
 _NUMBER = frozenset((int, float))
