@@ -201,19 +201,6 @@ class RollingStats:
             return []
         return [*self._buckets, _totals(self._second, self._rows)]
 
-    @property
-    def energy_wh(self) -> float:
-        return self._closed.wh + _totals(self._second or 0, self._rows).wh
-
-    @property
-    def charge_mah(self) -> float:
-        return self._closed.mah + _totals(self._second or 0, self._rows).mah
-
-    @property
-    def covered(self) -> float:
-        """Seconds of device time the samples so far cover."""
-        return self._closed.covered + _totals(self._second or 0, self._rows).covered
-
     def _fold(self, buckets: list[_Bucket], seconds: int) -> dict[str, Any] | None:
         if not buckets:
             return None
