@@ -117,3 +117,14 @@ def test_lines_that_json_reads_differently_leave_the_fast_path() -> None:
         else:
             assert got == why, (line, got)
     assert either_path(good[:-5] + b"0000\n") == "bad_crc"
+
+
+def test_a_sample_keeps_its_fields_in_wire_order_where_it_is_read_by_position() -> None:
+    """The decoder builds a Sample, and the store and the live statistics unpack one, by
+    position: each value must land in its own column, whatever the field."""
+    from harness.store.db import SAMPLE_COLUMNS, sample_row
+
+    assert Sample._fields == f.SAMPLE_KEYS
+    s = Sample(1, 2, 3, 4, 5.5, 0.25, 1.375, 5.25, 5.75, 0.5, 7, "ok")
+    row = dict(zip(SAMPLE_COLUMNS, sample_row(9, s, 100.0, 101.0), strict=True))
+    assert row == {"run": 9, "t": 100.0, "arrived": 101.0} | s._asdict()

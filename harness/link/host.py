@@ -29,7 +29,7 @@ from harness.link.events import (
     RetransmissionSeen,
     SampleReceived,
 )
-from harness.link.fields import MAX_NACK_SEQS, WINDOW
+from harness.link.fields import MAX_NACK_SEQS, U32, WINDOW
 from harness.link.frame import Broken, FrameError, LineSplitter
 from harness.link.messages import (
     Ack,
@@ -40,6 +40,7 @@ from harness.link.messages import (
     Nack,
     Reply,
     Sample,
+    canonical_sample,
     decode,
     encode,
 )
@@ -92,6 +93,8 @@ class HostLink:
     def __init__(self, *, now: float, win: int = WINDOW, timing: HostTiming = HostTiming()) -> None:
         self.win = win
         self.timing = timing
+        self._ack_after = min(timing.ack_every, max(1, win // 2))
+        """Samples delivered that make an ACK due at once (else it waits `ack_delay`)."""
         self.stats = HostStats()
         self.synced = False
         self.boot: int | None = None
@@ -201,12 +204,16 @@ class HostLink:
         events.append(CorruptFrame(exc.kind, line, now))
 
     def _on_line(self, line: bytes, now: float, events: list[HostEvent]) -> None:
+        if (sample := canonical_sample(line)) is not None:  # most lines (what decode tries first)
+            self.stats.frames_in += 1
+            self._on_sample(sample, now, events)
+            return
         try:
             msg = decode(line, Direction.DEVICE_TO_HOST)
         except FrameError as exc:
             self._corrupt(exc, line, now, events)
             return
-        if type(msg) is Sample:  # most lines: dispatched before the match's isinstance chain
+        if type(msg) is Sample:  # a sample in another layout
             self.stats.frames_in += 1
             self._on_sample(msg, now, events)
             return
@@ -231,7 +238,7 @@ class HostLink:
             # The common case: the next seq of this boot, nothing missing, nothing asked for.
             events.append(SampleReceived(s, now))
             self._highest = s.seq
-            self._expected = seqnum.add(s.seq, 1)
+            self._expected = (s.seq + 1) & U32  # seqnum.add, inline
             self._delivered(1, now)
             return
         if not self.synced or self.boot is None:
@@ -284,7 +291,7 @@ class HostLink:
         self.stats.samples += delivered
         self._delivered_any = True
         self._unacked += delivered
-        if self._unacked >= min(self.timing.ack_every, max(1, self.win // 2)):
+        if self._unacked >= self._ack_after:
             self._ack_due = now
         elif self._ack_due is None:
             self._ack_due = now + self.timing.ack_delay

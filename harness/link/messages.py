@@ -160,21 +160,7 @@ def _opt_int(obj: Mapping[str, Any], key: str, lo: int, hi: int) -> int | None:
 
 
 _V_HI, _A_HI, _W_HI = f.VOLTS.hi, f.AMPS.hi, f.WATTS.hi
-
-
-def _plausible(s: Sample) -> bool:
-    """Every value of a well-typed sample in range (the checks `_sample_checked` names)."""
-    return (
-        0 <= s.seq <= f.U32
-        and 0 <= s.boot <= f.U16
-        and 0 <= s.ts <= f.U32
-        and 0 <= s.dt <= f.U32
-        and 0 <= s.n <= f.U32
-        and 0.0 <= s.vmin <= s.v <= s.vmax <= _V_HI
-        and -_A_HI <= s.a <= s.amax <= _A_HI
-        and 0.0 <= s.w <= _W_HI
-        and s.status in f.SEVERITY
-    )
+_U16, _U32, _SEVERITY = f.U16, f.U32, f.SEVERITY
 
 
 def _typed_sample(
@@ -192,25 +178,24 @@ def _typed_sample(
     status: str,
 ) -> Sample | None:
     """A Sample of integers and floats read from JSON values or number text, if every value is
-    in range; None if not."""
-    s = _new_sample(
-        Sample,
-        (
-            int(seq),
-            int(boot),
-            int(ts),
-            int(dt),
-            float(v),
-            float(a),
-            float(w),
-            float(vmin),
-            float(vmax),
-            float(amax),
-            int(n),
-            status,
-        ),
-    )
-    return s if _plausible(s) else None
+    in range (the checks `_sample_checked` names); None if not. Checked on locals before the
+    tuple is built: it runs for every frame."""
+    seq, boot, ts, dt, n = int(seq), int(boot), int(ts), int(dt), int(n)
+    v, a, w = float(v), float(a), float(w)
+    vmin, vmax, amax = float(vmin), float(vmax), float(amax)
+    if (
+        0 <= seq <= _U32
+        and 0 <= boot <= _U16
+        and 0 <= ts <= _U32
+        and 0 <= dt <= _U32
+        and 0 <= n <= _U32
+        and 0.0 <= vmin <= v <= vmax <= _V_HI
+        and -_A_HI <= a <= amax <= _A_HI
+        and 0.0 <= w <= _W_HI
+        and status in _SEVERITY
+    ):
+        return _new_sample(Sample, (seq, boot, ts, dt, v, a, w, vmin, vmax, amax, n, status))
+    return None
 
 
 def _sample(obj: Mapping[str, Any]) -> Sample:

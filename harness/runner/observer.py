@@ -48,9 +48,14 @@ class DeviceClock:
         self.offsets: dict[int, float] = {}
 
     def span(self, s: Sample, arrived: float) -> tuple[float, float]:
-        offset = min(self.offsets.get(s.boot, arrived), arrived - s.ts / 1000)
-        self.offsets[s.boot] = offset
-        return offset + (s.ts - s.dt) / 1000, offset + s.ts / 1000
+        ts = s.ts
+        offset = arrived - ts / 1000
+        known = self.offsets.get(s.boot)
+        if known is not None and known <= offset:
+            offset = known
+        else:
+            self.offsets[s.boot] = offset
+        return offset + (ts - s.dt) / 1000, offset + ts / 1000
 
 
 @dataclass(slots=True)

@@ -69,23 +69,8 @@ ON CONFLICT (width, bucket, run) DO UPDATE SET
 
 def sample_row(run: int, s: Sample, t: float, arrived: float) -> tuple[Any, ...]:
     """A sample as a `samples` row, in SAMPLE_COLUMNS order (t, arrived: unix seconds)."""
-    return (
-        run,
-        s.boot,
-        s.seq,
-        t,
-        arrived,
-        s.ts,
-        s.dt,
-        s.v,
-        s.a,
-        s.w,
-        s.vmin,
-        s.vmax,
-        s.amax,
-        s.n,
-        s.status,
-    )
+    seq, boot, ts, dt, v, a, w, vmin, vmax, amax, n, status = s  # one unpack, not 12 lookups
+    return (run, boot, seq, t, arrived, ts, dt, v, a, w, vmin, vmax, amax, n, status)
 
 
 def _user_error(path: Path, exc: sqlite3.Error) -> UserError:

@@ -7,6 +7,7 @@ small steps, each kept under 50 ms, between batches.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import time
@@ -30,6 +31,9 @@ RETRY_FIRST = 0.5
 RETRY_MAX = 10.0
 CLOSING_RETRIES = 10.0
 """After the run, how long the writer keeps retrying a failing database before giving up."""
+FLUSH_BATCHES = 8
+"""Batches one trip to the thread writes (each its own transaction): a backlog, as after a
+burst, costs one hand-off per 8,000 rows rather than per 1,000, and a trip stays ~20 ms."""
 BACKLOG_MAX = 2_000_000
 """Rows kept in memory while the database fails; beyond this the oldest batch is dropped."""
 
@@ -40,6 +44,19 @@ class Retention:
     """Samples, events and 10 s rollups are kept this long (seconds)."""
     rollups: float = 30 * 86400.0
     """One-minute rollups are kept this long."""
+
+
+def _write_batches(
+    conn: sqlite3.Connection, batches: list[Batch]
+) -> tuple[int, sqlite3.Error | None]:
+    """Write the batches in order, each in its own transaction, until one fails: how many were
+    written and the error that stopped the rest (None if none did)."""
+    for i, batch in enumerate(batches):
+        try:
+            write_batch(conn, batch)
+        except sqlite3.Error as exc:
+            return i, exc
+    return len(batches), None
 
 
 class StoreWriter:
@@ -95,33 +112,31 @@ class StoreWriter:
         link's call chain). The task is woken only when a batch starts or fills."""
         if self._closed:
             return  # late events are not the run's
-        self._add(item)
-        held = len(self._samples) + len(self._events)
-        if self._first is None and held:
-            self._first = trio.current_time()
-            self._wake.set()
-        elif held == BATCH_ROWS:
-            self._wake.set()
-
-    def close(self) -> None:
-        """No more input: `run` writes what it holds and returns."""
-        self._closed = True
-        self._wake.set()
-
-    def _add(self, item: Published) -> None:
-        w0 = self.wall0
-        if isinstance(item, SampleEvent):
+        if type(item) is SampleEvent:
             s = item.sample
             last = self._last_seq.get(s.boot)
             if last is not None and seqnum.diff(s.seq, last) <= 0:
                 self.duplicates_dropped += 1  # (run, boot, seq) is written once, whatever comes
                 return
             self._last_seq[s.boot] = s.seq
+            w0 = self.wall0
             self._samples.append(sample_row(self.run_id, s, w0 + item.end, w0 + item.arrived))
         elif isinstance(item, RunEvent):
             self._events.append(
-                (self.run_id, w0 + item.at, item.kind, json.dumps(item.data, default=str))
+                (self.run_id, self.wall0 + item.at, item.kind, json.dumps(item.data, default=str))
             )
+        else:
+            return
+        if self._first is None:
+            self._first = trio.current_time()
+            self._wake.set()
+        elif len(self._samples) + len(self._events) == BATCH_ROWS:
+            self._wake.set()
+
+    def close(self) -> None:
+        """No more input: `run` writes what it holds and returns."""
+        self._closed = True
+        self._wake.set()
 
     @property
     def held(self) -> int:
@@ -186,20 +201,19 @@ class StoreWriter:
 
     async def _flush(self) -> None:
         while self._backlog:
-            batch = self._backlog[0]
-            try:
-                await trio.to_thread.run_sync(write_batch, self.conn, batch)
-            except sqlite3.Error as exc:
+            batches = list(itertools.islice(self._backlog, FLUSH_BATCHES))
+            written, error = await trio.to_thread.run_sync(_write_batches, self.conn, batches)
+            for _ in range(written):
+                self.rows_written += len(self._backlog.popleft())
+            if error is not None:
                 self._failing = True
                 self._problem(
-                    f"store: cannot write ({exc}); {self.backlog_rows} rows kept, retrying in {self._retry_delay:g} s"
+                    f"store: cannot write ({error}); {self.backlog_rows} rows kept, retrying in {self._retry_delay:g} s"
                 )
                 self._retry_at = trio.current_time() + self._retry_delay
                 self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
                 self._trim_backlog()
                 return
-            self._backlog.popleft()
-            self.rows_written += len(batch)
             self._failing = False
             if self._last_problem:
                 lost = f"{self.rows_dropped} rows dropped" if self.rows_dropped else "nothing lost"

@@ -175,7 +175,8 @@ class LiveState:
         queues. Rounding and JSON wait until a client sends it."""
         s = ev.sample
         t = self.wall0 + ev.end
-        flagged = self.stats.add(t, s.v, s.a, s.w, s.vmin, s.vmax, s.amax, s.n, s.dt / 1000)
+        _, _, _, dt, v, a, w, vmin, vmax, amax, n, _ = s  # one unpack, not 8 lookups
+        flagged = self.stats.add(t, v, a, w, vmin, vmax, amax, n, dt / 1000)
         if ev.arrived >= self._wall_until:
             # Unix seconds at scenario time 0, read again every second (clocks drift apart)
             self._wall_at_0 = time.time() - (trio.current_time() - self.ctx.origin)

@@ -27,6 +27,7 @@ Z_MIN_SAMPLES = 10
 Z_FLOOR = {"v": 0.004, "a": 0.0001, "w": 0.002}
 """The smallest standard deviation a z-score divides by: one INA219 step (4 mV bus voltage,
 0.1 mA current, 2 mW power), so a perfectly steady rail does not flag a one-step change."""
+_V_FLOOR, _A_FLOOR, _W_FLOOR = (Z_FLOOR[name] for name in MEASURES)
 
 
 @dataclass(slots=True)
@@ -79,16 +80,18 @@ def _bounds(
     plain: list[float], count: int
 ) -> tuple[float, float, float, float, float, float] | None:
     """(low, high) of v, a, w at Z_LIMIT standard deviations (each at least its Z_FLOOR) about
-    the mean, from plain sums and sums of squares; None below Z_MIN_SAMPLES samples."""
+    the mean, from plain sums and sums of squares; None below Z_MIN_SAMPLES samples. Written
+    out per measure: while a run starts it is called for every sample."""
     if count < Z_MIN_SAMPLES:
         return None
-    out: list[float] = []
-    for i, name in enumerate(MEASURES):
-        mean = plain[2 * i] / count
-        var = plain[2 * i + 1] / count - mean * mean
-        reach = Z_LIMIT * max(math.sqrt(var) if var > 0.0 else 0.0, Z_FLOOR[name])
-        out += (mean - reach, mean + reach)
-    return (out[0], out[1], out[2], out[3], out[4], out[5])
+    sv, qv, sa, qa, sw, qw = plain
+    mv, ma, mw = sv / count, sa / count, sw / count
+    var_v, var_a, var_w = qv / count - mv * mv, qa / count - ma * ma, qw / count - mw * mw
+    sd_v = math.sqrt(var_v) if var_v > _V_FLOOR * _V_FLOOR else _V_FLOOR
+    sd_a = math.sqrt(var_a) if var_a > _A_FLOOR * _A_FLOOR else _A_FLOOR
+    sd_w = math.sqrt(var_w) if var_w > _W_FLOOR * _W_FLOOR else _W_FLOOR
+    rv, ra, rw = Z_LIMIT * sd_v, Z_LIMIT * sd_a, Z_LIMIT * sd_w
+    return (mv - rv, mv + rv, ma - ra, ma + ra, mw - rw, mw + rw)
 
 
 def _r(x: float, digits: int = 6) -> float | None:
@@ -106,10 +109,10 @@ class RollingStats:
         self._bounds: tuple[float, float, float, float, float, float] | None = None
         """(low, high) of v, a and w beyond which a sample of the open second is an outlier;
         None while the minute before holds too few samples."""
-        self._reference: tuple[list[float], int] = ([0.0] * 6, 0)
-        """Plain sums and count of the minute before the open second."""
         self._cold = [0.0] * 6
-        """Plain sums of the open second so far, kept only while `_bounds` is None."""
+        self._cold_count = 0
+        """Plain sums and count of the minute before the open second and of the open second's
+        samples so far; kept only while `_bounds` is None."""
         self._closed = _Bucket(0)
         """Energy, charge and time of every closed second, also those no longer kept."""
         self.outliers = 0
@@ -177,9 +180,9 @@ class RollingStats:
             recent.append(b)
         count = sum(b.samples for b in recent)
         plain = [sum(column) for column in zip(*(b.plain for b in recent), strict=True)]
-        self._reference = (plain or [0.0] * 6, count)
         self._bounds = _bounds(plain, count)
-        self._cold = [0.0] * 6
+        self._cold = plain or [0.0] * 6
+        self._cold_count = count
 
     def _cold_bounds(
         self, v: float, a: float, w: float
@@ -187,12 +190,15 @@ class RollingStats:
         """Bounds for a second whose minute before holds too few samples: that minute and the
         samples of this second before this one (as a rolling z-score would have it); then the
         sample joins them. Only at the start and after a long silence."""
-        plain, count = self._reference
         cold = self._cold
-        bounds = _bounds([p + c for p, c in zip(plain, cold, strict=True)], count + len(self._rows))
-        for i, x in enumerate((v, a, w)):
-            cold[2 * i] += x
-            cold[2 * i + 1] += x * x
+        bounds = _bounds(cold, self._cold_count)
+        cold[0] += v
+        cold[1] += v * v
+        cold[2] += a
+        cold[3] += a * a
+        cold[4] += w
+        cold[5] += w * w
+        self._cold_count += 1
         return bounds
 
     def _all(self) -> list[_Bucket]:
