@@ -131,7 +131,7 @@ class HostLink:
         for line in self._splitter.feed(data, now):
             if isinstance(line, Broken):
                 self._corrupt(FrameError(line.kind, "line dropped"), b"", now, events)
-            elif line.strip(b"\r\n"):  # blank lines are not frames
+            elif len(line) > 2 or line.strip(b"\r\n"):  # blank lines are not frames
                 self._on_line(line, now, events)
         self._tick(now, events)
         return events
