@@ -33,7 +33,6 @@ from harness.store.db import (
     write_batch,
 )
 from harness.store.export import export_daily, export_run
-from harness.store.rollup import rollup_rows
 from harness.store.writer import Retention, StoreWriter
 
 WALL0 = 1_800_000_000.0  # 2027-01-15, a minute boundary
@@ -445,7 +444,7 @@ def test_every_row_of_a_batch_lands_whatever_sqlite_allows_a_statement(
     run = create_run(conn, "run", "x", "mock", 0, WALL0)
     rows = [sample_row(run, sample(i, v=5.0 + i / 1000), WALL0 + i, WALL0 + i) for i in range(1001)]
     for batch in (rows[:1], rows[1:78], rows[78:]):
-        write_batch(conn, Batch(batch, [], rollup_rows(batch)))
+        write_batch(conn, Batch.of_rows(batch))
     back = conn.execute(f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples ORDER BY seq").fetchall()
     assert back == rows
     conn.close()

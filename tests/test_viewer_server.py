@@ -38,7 +38,14 @@ from harness.link import Sample
 from harness.runner.observer import Observer
 from harness.runner.run import RunContext, RunOptions, run_scenario
 from harness.scenario.load import parse
-from harness.store.db import Batch, create_run, open_for_reading, open_for_writing, write_batch
+from harness.store.db import (
+    Batch,
+    create_run,
+    flat,
+    open_for_reading,
+    open_for_writing,
+    write_batch,
+)
 from harness.store.export import export_run
 from harness.viewer import assets
 from harness.viewer.app import create_app
@@ -388,7 +395,7 @@ async def test_a_big_csv_streams(tmp_path: Path) -> None:
         )
         for i in range(120_000)
     ]
-    write_batch(conn, Batch(rows, [], []))
+    write_batch(conn, Batch(flat(rows), [], []))
     conn.execute("UPDATE runs SET ended = ?, verdict = 'pass' WHERE id = ?", (1.8e9 + 12_000, run))
     conn.commit()
     expected = io.StringIO()

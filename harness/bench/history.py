@@ -20,7 +20,6 @@ from harness.store.db import (
     sample_row,
     write_batch,
 )
-from harness.store.rollup import rollup_rows
 
 HOURS = 48.0
 RATE = 10.0
@@ -50,9 +49,9 @@ def _fill(db: Path, count: int) -> float:
     for i in range(count):
         rows.append(_row(run, i, T0 + i * step))
         if len(rows) == 1000:
-            write_batch(conn, Batch(rows, [], rollup_rows(rows)))
+            write_batch(conn, Batch.of_rows(rows))
             rows = []
-    write_batch(conn, Batch(rows, [], rollup_rows(rows)))
+    write_batch(conn, Batch.of_rows(rows))
     took = time.perf_counter() - start
     conn.close()
     return count / took

@@ -12,13 +12,14 @@ import itertools
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
 from harness.link import Sample
+from harness.store.rollup import rollup_rows
 from harness.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_S = 2.0
@@ -210,14 +211,36 @@ def finish_run(
         )
 
 
+ROW_VALUES = len(SAMPLE_COLUMNS)
+
+
+def flat(rows: Iterable[Sequence[Any]]) -> list[Any]:
+    """Sample rows as one flat list of values, a row after another (what a Batch holds)."""
+    return list(itertools.chain.from_iterable(rows))
+
+
+def rows_of(values: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows of a flat list of sample values."""
+    it = iter(values)
+    return zip(*[it] * ROW_VALUES, strict=True)
+
+
 @dataclass(slots=True)
 class Batch:
-    samples: list[tuple[Any, ...]]
+    samples: list[Any]
+    """Sample rows flat: ROW_VALUES values a row in SAMPLE_COLUMNS order, row after row. The
+    writer holds thousands while the link is busy; as a tuple each, every one is an object the
+    garbage collector walks."""
     events: list[tuple[Any, ...]]
     rollups: list[tuple[Any, ...]]
 
+    @classmethod
+    def of_rows(cls, rows: Sequence[Sequence[Any]]) -> Batch:
+        """A batch of these sample rows and their rollups."""
+        return cls(flat(rows), [], rollup_rows(rows))
+
     def __len__(self) -> int:
-        return len(self.samples) + len(self.events)
+        return len(self.samples) // ROW_VALUES + len(self.events)
 
 
 INSERT_ROWS_MAX = 64
@@ -234,20 +257,20 @@ def _insert_sql(rows: int) -> str:
     )
 
 
-def _insert_samples(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+def _insert_samples(conn: sqlite3.Connection, values: Sequence[Any]) -> None:
     """Many rows a statement, not one: more rows/s than executemany, and the writer's thread
     needs the GIL once a statement to bind it rather than once a row, which a busy link thread
-    would make it wait for (docs/performance.md)."""
-    most = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(SAMPLE_COLUMNS)
+    would make it wait for (docs/performance.md). `values` is flat (see Batch)."""
+    most = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // ROW_VALUES
     size = INSERT_ROWS_MAX
     while size > max(1, most):
         size //= 2
+    rows = len(values) // ROW_VALUES
     i = 0
-    while i < len(rows):
-        while size > len(rows) - i:
+    while i < rows:
+        while size > rows - i:
             size //= 2
-        chunk = rows[i : i + size]
-        conn.execute(_insert_sql(size), list(itertools.chain.from_iterable(chunk)))
+        conn.execute(_insert_sql(size), values[i * ROW_VALUES : (i + size) * ROW_VALUES])
         i += size
 
 

@@ -19,7 +19,7 @@ import trio
 
 from harness.bus import Published, RunEvent, SampleEvent
 from harness.link import seqnum
-from harness.store.db import Batch, delete_older, sample_row, write_batch
+from harness.store.db import ROW_VALUES, Batch, delete_older, rows_of, sample_row, write_batch
 from harness.store.rollup import rollup_rows
 
 BATCH_ROWS = 1000
@@ -83,7 +83,8 @@ class StoreWriter:
         self._last_seq: dict[int, int] = {}
         """The last seq written, by boot."""
         self.duplicates_dropped = 0
-        self._samples: list[tuple[object, ...]] = []
+        self._samples: list[object] = []
+        """Rows held for the next batch, flat (see Batch)."""
         self._events: list[tuple[object, ...]] = []
         self._backlog: deque[Batch] = deque()
         self._retry_at = 0.0
@@ -120,7 +121,7 @@ class StoreWriter:
                 return
             self._last_seq[s.boot] = s.seq
             w0 = self.wall0
-            self._samples.append(sample_row(self.run_id, s, w0 + item.end, w0 + item.arrived))
+            self._samples.extend(sample_row(self.run_id, s, w0 + item.end, w0 + item.arrived))
         elif isinstance(item, RunEvent):
             self._events.append(
                 (self.run_id, self.wall0 + item.at, item.kind, json.dumps(item.data, default=str))
@@ -130,7 +131,7 @@ class StoreWriter:
         if self._first is None:
             self._first = trio.current_time()
             self._wake.set()
-        elif len(self._samples) + len(self._events) == BATCH_ROWS:
+        elif len(self._samples) // ROW_VALUES + len(self._events) == BATCH_ROWS:
             self._wake.set()
 
     def close(self) -> None:
@@ -140,7 +141,8 @@ class StoreWriter:
 
     @property
     def held(self) -> int:
-        return len(self._samples) + len(self._events)
+        """Rows taken for the open batch."""
+        return len(self._samples) // ROW_VALUES + len(self._events)
 
     @property
     def pending_rows(self) -> int:
@@ -192,9 +194,11 @@ class StoreWriter:
         """Close what is held into batches of at most BATCH_ROWS samples (the events go with
         the first) for the backlog."""
         samples, events = self._samples, self._events
-        for i in range(0, max(len(samples), 1), BATCH_ROWS):
-            chunk = samples[i : i + BATCH_ROWS]
-            self._backlog.append(Batch(chunk, events if i == 0 else [], rollup_rows(chunk)))
+        step = BATCH_ROWS * ROW_VALUES
+        for i in range(0, max(len(samples), 1), step):
+            chunk = samples[i : i + step]
+            rollups = rollup_rows(rows_of(chunk))
+            self._backlog.append(Batch(chunk, events if i == 0 else [], rollups))
         self._samples, self._events, self._first = [], [], None
         if not self._failing:
             self._retry_at = now

@@ -48,19 +48,22 @@ class _Bucket:
     covered: float = 0.0
 
 
-_Row = tuple[float, float, float, float, float, float, int, float]
-"""(v, a, w, vmin, vmax, amax, n, dt) of a sample in the open second."""
+ROW = 8
+"""Values a sample of the open second keeps, one after another in one flat list:
+(v, a, w, vmin, vmax, amax, n, dt). Flat, so a sample adds no object the garbage collector
+must walk, and a column is a strided slice."""
 
 
-def _totals(second: int, rows: list[_Row]) -> _Bucket:
-    """A second's totals from its samples, column by column (the loops run in C)."""
+def _totals(second: int, rows: list[float]) -> _Bucket:
+    """A second's totals from its samples' values (ROW a sample, flat), column by column (the
+    loops run in C)."""
     b = _Bucket(second)
     if not rows:
         return b
-    v, a, w, vmin, vmax, amax, n, dt = zip(*rows, strict=True)
-    k = n if min(n) >= 1 else tuple(map(max, n, itertools.repeat(1)))  # a failed read weighs one
+    v, a, w, vmin, vmax, amax, n, dt = (rows[i::ROW] for i in range(ROW))
+    k = n if min(n) >= 1 else list(map(max, n, itertools.repeat(1)))  # a failed read weighs one
     sv, sa, sw = sum(v), sum(a), sum(w)
-    b.samples, b.n = len(rows), sum(k)
+    b.samples, b.n = len(v), sum(k)
     if min(k) == max(k):  # the usual second: every sample the same count of readings
         b.sums = [sv * k[0], sa * k[0], sw * k[0]]
     else:
@@ -104,7 +107,7 @@ class RollingStats:
         self._buckets: deque[_Bucket] = deque()
         """Closed seconds, oldest first, within the longest window."""
         self._second: int | None = None
-        self._rows: list[_Row] = []
+        self._rows: list[float] = []
         """The open second and its samples, totalled when it closes."""
         self._bounds: tuple[float, float, float, float, float, float] | None = None
         """(low, high) of v, a and w beyond which a sample of the open second is an outlier;
@@ -152,7 +155,7 @@ class RollingStats:
                 checks = (("v", v, v_lo, v_hi), ("a", a, a_lo, a_hi), ("w", w, w_lo, w_hi))
                 flagged = tuple(name for name, x, lo, hi in checks if not lo <= x <= hi)
                 self.outliers += 1
-        self._rows.append((v, a, w, vmin, vmax, amax, n, dt))
+        self._rows.extend((v, a, w, vmin, vmax, amax, n, dt))
         self.samples += 1
         if self.first is None:
             self.first = t
