@@ -338,11 +338,11 @@ def _host_message(obj: Mapping[str, Any]) -> Message:
 
 def decode(line: bytes, direction: Direction) -> Message:
     """Decode one received line (its newline optional). Raises FrameError."""
+    if direction is Direction.DEVICE_TO_HOST and (s := canonical_sample(line)) is not None:
+        return s  # most lines, so tried first (a log line fails it at its first byte)
     if is_log_line(line):
         return DeviceLog(line[1:].rstrip(b"\r\n").decode("ascii", "replace").strip())
     if direction is Direction.DEVICE_TO_HOST:
-        if (s := canonical_sample(line)) is not None:
-            return s
         return _device_message(unwrap(line))
     obj = unwrap(line)
     return _host_message(obj)

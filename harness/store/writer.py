@@ -131,7 +131,7 @@ class StoreWriter:
         if self._first is None:
             self._first = trio.current_time()
             self._wake.set()
-        elif len(self._samples) // ROW_VALUES + len(self._events) == BATCH_ROWS:
+        elif self.held == BATCH_ROWS:
             self._wake.set()
 
     def close(self) -> None:

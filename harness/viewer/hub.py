@@ -165,8 +165,7 @@ class Hub:
     def sample(self, data: Any, encode: Callable[[Any], str] = dumps) -> None:
         """`encode` turns `data` into JSON text, once, when a client first sends it."""
         if self.clients:
-            self._counter += 1
-            item = Item(self._counter, data, encode)
+            item = self._item(data, encode)
             for c in self.clients:
                 c.push_sample(item)
 
