@@ -15,7 +15,9 @@ from harness.store.writer import Retention
 from harness.targets import TARGETS
 
 if TYPE_CHECKING:
-    from harness.runner.run import RunOptions
+    from harness.runner.context import Extension, RunOptions
+    from harness.scenario.model import Scenario
+    from harness.targets import Target
 
 DEFAULT_DB = Path("data/harness.db")
 SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parent.parent / "scenarios")
@@ -41,28 +43,45 @@ def shipped_scenarios() -> list[Path]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.runner.run import run
     from harness.scenario.load import load
 
     scenario = load(resolve_scenario(args.file))
     options = _run_options(args, seed=args.seed, json=args.json, junit=args.junit, fast=args.fast)
-    return run(scenario, options).exit_code
+    return _compose_and_run(args, scenario, options)
 
 
 def _run_options(args: argparse.Namespace, **more: Any) -> RunOptions:
-    """The options run and monitor share (their _device_args and _store_args), plus `more`."""
-    from harness.runner.run import RunOptions
+    """The engine's options that run and monitor share (their _device_args), plus `more`."""
+    from harness.runner.context import RunOptions
 
-    return RunOptions(
-        target=args.target,
-        serial=args.serial,
-        db=args.db,
-        view=not args.no_view,
-        bind=args.bind,
-        status=sys.stdout.isatty(),
-        retention=_retention(args),
-        **more,
-    )
+    return RunOptions(target=args.target, serial=args.serial, status=sys.stdout.isatty(), **more)
+
+
+def _compose_and_run(args: argparse.Namespace, scenario: Scenario, options: RunOptions) -> int:
+    """The composition root of a run: its target and the extensions around it (the viewer,
+    then the store), each with its own settings from the command line."""
+    from harness.runner.run import run
+
+    extensions: list[Extension] = []
+    if not args.no_view:  # first: a port in use stops the run before the store records it
+        from harness.viewer.server import viewer
+
+        extensions.append(viewer(args.bind, args.db))
+    if args.db is not None:
+        from harness.store.recorder import recorder
+
+        extensions.append(recorder(args.db, _retention(args)))
+    return run(scenario, options, tuple(extensions), _target(args, scenario, options)).exit_code
+
+
+def _target(args: argparse.Namespace, scenario: Scenario, options: RunOptions) -> Target:
+    """The target the command line names; the sim keeps its EEPROM (its boot counter) beside
+    the log, so boots count on across runs as a board's do."""
+    from harness.targets import make_target
+
+    db: Path | None = args.db
+    eeprom = db.with_name(db.stem + "-sim.eeprom") if db is not None else None
+    return make_target(args.target, scenario, options.seed_for(scenario), args.serial, eeprom)
 
 
 def _open_for_writing(path: Path) -> TextIO:
@@ -84,9 +103,8 @@ def _retention(args: argparse.Namespace) -> Retention:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     from harness.runner.monitor import monitor_scenario
-    from harness.runner.run import run
 
-    return run(monitor_scenario(), _run_options(args)).exit_code
+    return _compose_and_run(args, monitor_scenario(), _run_options(args))
 
 
 def _when(text: str, now: float) -> float:
@@ -202,7 +220,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_mock(args: argparse.Namespace) -> int:
-    from harness.devices.serve import serve_mock
+    from harness.targets.mock.serve import serve_mock
 
     return serve_mock(args.scenario and resolve_scenario(args.scenario), args.seed)
 
@@ -315,7 +333,7 @@ def parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_mock)
 
     b = sub.add_parser(
-        "bench", help="measure design.md's numbers on this machine (exit 1 if a goal is missed)"
+        "bench", help="measure the harness's goals on this machine (exit 1 if a goal is missed)"
     )
     b.add_argument("--quick", action="store_true", help="smaller sizes: under a minute")
     b.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")

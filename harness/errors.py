@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
 
 class UserError(Exception):
     """A problem with the user's input or setup (bad scenario, missing port...).
@@ -14,12 +18,13 @@ class TargetError(UserError):
     """The device under test could not be reached or died."""
 
 
-def user_error_in(exc: BaseException) -> UserError | None:
-    """The UserError inside an exception group (trio wraps what a nursery's task raised)."""
-    if isinstance(exc, UserError):
+def found_in(exc: BaseException, kind: type[E]) -> E | None:
+    """The first `kind` in `exc` or, depth first, in the exception groups around it (trio wraps
+    what a nursery's task raised)."""
+    if isinstance(exc, kind):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            if (found := user_error_in(inner)) is not None:
+            if (found := found_in(inner, kind)) is not None:
                 return found
     return None

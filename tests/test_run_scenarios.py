@@ -11,9 +11,10 @@ import pytest
 import trio
 
 from harness.bench.faults import FAULTS, SCENARIO
-from harness.bus import Published, RunEvent
 from harness.cli import main, shipped_scenarios
-from harness.runner.run import RunOptions, run_scenario, tap
+from harness.runner.bus import Published, RunEvent
+from harness.runner.context import RunOptions, tap
+from harness.runner.run import run_scenario
 from harness.scenario.load import load, parse
 
 FAILING = """\
@@ -45,11 +46,11 @@ async def test_shipped_scenario_passes_on_the_mock(
 ) -> None:
     result = await run_scenario(load(path), options())
     rec = result.record
-    assert result.exit_code == 0, rec["expectations"]
-    assert rec["verdict"] == "pass"
-    assert rec["link"]["lost"] == 0 and rec["link"]["duplicated"] == 0
-    assert rec["link"]["commands_executed_twice"] == 0
-    assert rec["link"]["delivered"] > 0
+    assert result.exit_code == 0, rec.expectations
+    assert rec.verdict == "pass"
+    assert rec.link.lost == 0 and rec.link.duplicated == 0
+    assert rec.link.commands_executed_twice == 0
+    assert rec.link.delivered > 0
 
 
 async def test_failing_scenario_names_the_expectation_and_measured_value(
@@ -61,7 +62,7 @@ async def test_failing_scenario_names_the_expectation_and_measured_value(
     assert result.exit_code == 1
     table = out.getvalue()
     (line,) = [x for x in table.splitlines() if "FAIL" in x and "rail sags" in x]
-    measured = result.record["expectations"][0]["measured"]
+    measured = result.record.expectations[0].measured
     assert 4.98 < measured < 5.0 and f"{measured:.4g} V" in line
     assert "PASS  no uv alert" in table
 
@@ -127,10 +128,10 @@ def test_same_seed_gives_the_same_injected_faults() -> None:
 
 async def test_reset_is_seen_and_its_loss_accounted(autojump_clock: trio.testing.MockClock) -> None:
     rec = (await run_scenario(load("scenarios/reset.toml"), options())).record
-    (reset,) = rec["device"]["resets"]
-    assert (reset["old_boot"], reset["new_boot"]) == (1, 2)
-    assert reset["time_lost"] is not None and 0 < reset["time_lost"] < 0.3  # the pending sample
-    assert rec["device"]["hello"]["boot"] == 2
+    (reset,) = rec.device.resets
+    assert (reset.old_boot, reset.new_boot) == (1, 2)
+    assert reset.time_lost is not None and 0 < reset.time_lost < 0.3  # the pending sample
+    assert rec.device.hello.boot == 2
 
 
 SHARED_RAIL = """\
@@ -167,11 +168,11 @@ async def test_brownout_on_a_shared_rail_reboots_the_mock(
     sc = parse(SHARED_RAIL, tmp_path / "deep.toml")
     assert "brownout" in sc.needs
     rec = (await run_scenario(sc, options())).record
-    assert rec["verdict"] == "pass", rec["expectations"]
-    (reset,) = rec["device"]["resets"]
-    assert (reset["old_boot"], reset["new_boot"]) == (1, 2)
+    assert rec.verdict == "pass", rec.expectations
+    (reset,) = rec.device.resets
+    assert (reset.old_boot, reset.new_boot) == (1, 2)
     # Below 2.7 V from 6.53 s to 7.47 s; the last sample of boot 1 ended at 6 s.
-    assert abs(reset["time_lost"] - 1.467) < 0.01
+    assert abs(reset.time_lost - 1.467) < 0.01
 
 
 UNANSWERED = """\
@@ -209,11 +210,11 @@ async def test_a_command_never_answered_fails_the_run(
     """The device lost power at 3 s; the 6 s ping is still being retried when the run ends:
     it counts as failed ("unanswered"), not as passed."""
     rec = (await run_scenario(parse(UNANSWERED, tmp_path / "u.toml"), options())).record
-    assert rec["verdict"] == "fail"
-    assert [c["outcome"] for c in rec["commands"]] == ["done", "failed"]
-    assert rec["commands"][1]["reason"] in ("unanswered", "timeout")
-    assert rec["link"]["commands_failed"] == 1
-    assert [e["state"] for e in rec["expectations"]] == ["fail", "fail"]
+    assert rec.verdict == "fail"
+    assert [c.outcome for c in rec.commands] == ["done", "failed"]
+    assert rec.commands[1].reason in ("unanswered", "timeout")
+    assert rec.link.commands_failed == 1
+    assert [e.state for e in rec.expectations] == ["fail", "fail"]
 
 
 async def test_a_one_hour_soak_runs_in_virtual_time(
@@ -225,8 +226,8 @@ async def test_a_one_hour_soak_runs_in_virtual_time(
         tmp_path / "soak.toml",
     )
     rec = (await run_scenario(sc, options())).record
-    assert rec["verdict"] == "pass"
-    assert rec["link"]["delivered"] >= 3590
+    assert rec.verdict == "pass"
+    assert rec.link.delivered >= 3590
 
 
 async def test_a_saturated_lossy_line_loses_nothing_and_keeps_most_of_its_goodput(
@@ -240,10 +241,46 @@ async def test_a_saturated_lossy_line_loses_nothing_and_keeps_most_of_its_goodpu
     for name, faults in (("clean", ""), ("lossy", FAULTS)):
         text = SCENARIO.format(name=name, seconds=30, faults=faults, pings=25, interval=10)
         sc = parse(text, tmp_path / f"{name}.toml")
-        link = (await run_scenario(sc, options())).record["link"]
-        assert (link["lost"], link["duplicated"], link["commands_failed"]) == (0, 0, 0)
-        assert link["commands_executed_twice"] == 0
-        delivered.append(link["delivered"])
+        link = (await run_scenario(sc, options())).record.link
+        assert (link.lost, link.duplicated, link.commands_failed) == (0, 0, 0)
+        assert link.commands_executed_twice == 0
+        delivered.append(link.delivered)
     clean, lossy = delivered
     assert clean >= 0.95 * 30 * 11_520 / 140  # the clean line is full
     assert lossy >= 0.7 * clean
+
+
+def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
+    """The typed record serialises to the keys docs/scenarios.md documents, in this order."""
+    out = tmp_path / "r.json"
+    assert main(["run", "scenarios/reset.toml", "--fast", "--json", str(out), "--no-view"]) == 0
+    rec = json.loads(out.read_text())
+    assert list(rec) == [
+        "scenario",
+        "target",
+        "seed",
+        "started",
+        "wall_seconds",
+        "virtual_time",
+        "verdict",
+        "error",
+        "device",
+        "expectations",
+        "link",
+        "injected",
+        "injected_by_direction",
+        "commands",
+    ]
+    assert list(rec["scenario"]) == ["name", "file", "description", "duration"]
+    assert list(rec["device"]) == ["hello", "boots", "resets"]
+    assert list(rec["device"]["hello"]) == ["fw", "boot", "interval", "win"]
+    assert list(rec["device"]["resets"][0]) == [
+        "at",
+        "old_boot",
+        "new_boot",
+        "samples_lost",
+        "time_lost",
+    ]
+    assert list(rec["expectations"][0]) == ["number", "label", "state", "measured", "detail"]
+    assert list(rec["link"])[:3] == ["delivered", "lost", "lost_to_resets"]
+    assert "duplicates_dropped" in rec["link"]

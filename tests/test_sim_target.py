@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 import trio
 
-from harness.devices.ina219 import Ina219
 from harness.errors import TargetError
-from harness.runner.run import RunContext, RunOptions, run_scenario
+from harness.runner.context import RunContext, RunOptions
+from harness.runner.run import run_scenario
 from harness.scenario.load import load, parse
+from harness.store.recorder import recorder
 from harness.targets import sim
+from harness.targets.mock.ina219 import Ina219
 
 
 def options(**kw: object) -> RunOptions:
@@ -46,12 +48,12 @@ class Runner:
 async def test_shipped_scenario_passes_on_the_sim(name: str, tmp_path: Path) -> None:
     runner = Runner()
     result = await run_scenario(
-        load(f"scenarios/{name}.toml"), options(db=tmp_path / "s.db"), (runner,)
+        load(f"scenarios/{name}.toml"), options(), (recorder(tmp_path / "s.db"), runner)
     )
     rec = result.record
-    assert result.exit_code == 0, rec["expectations"]
-    assert rec["target"] == "sim" and rec["link"]["lost"] == 0
-    assert rec["device"]["hello"]["fw"] == "1.0.0"
+    assert result.exit_code == 0, rec.expectations
+    assert rec.target == "sim" and rec.link.lost == 0
+    assert rec.device.hello.fw == "1.0.0"
     assert runner.gone()
 
 
@@ -124,15 +126,15 @@ async def test_brownout_below_2v7_on_a_shared_rail_is_a_new_boot_with_its_loss_c
     tmp_path: Path,
 ) -> None:
     result = await run_scenario(
-        parse(SHARED_BROWNOUT, tmp_path / "b.toml"), options(db=tmp_path / "b.db")
+        parse(SHARED_BROWNOUT, tmp_path / "b.toml"), options(), (recorder(tmp_path / "b.db"),)
     )
     rec = result.record
-    assert result.exit_code == 0, rec["expectations"]
-    (reset,) = rec["device"]["resets"]
-    assert reset["new_boot"] == (reset["old_boot"] + 1) % 65536
+    assert result.exit_code == 0, rec.expectations
+    (reset,) = rec.device.resets
+    assert reset.new_boot == (reset.old_boot + 1) % 65536
     # Below 2.7 V from 4.77 s to 7.23 s; the last sample before it ended at a whole second.
-    assert 2.4 < reset["time_lost"] < 4.0
-    assert rec["link"]["lost"] == 0 and rec["link"]["duplicated"] == 0
+    assert 2.4 < reset.time_lost < 4.0
+    assert rec.link.lost == 0 and rec.link.duplicated == 0
 
 
 async def test_sim_dying_mid_run_fails_the_run_and_the_store_keeps_what_arrived(
@@ -151,13 +153,13 @@ async def test_sim_dying_mid_run_fails_the_run_and_the_store_keeps_what_arrived(
     db = tmp_path / "d.db"
     runner = Runner()
     result = await run_scenario(
-        load("scenarios/clean.toml"), options(db=db), (runner, kill_the_runner)
+        load("scenarios/clean.toml"), options(), (recorder(db), runner, kill_the_runner)
     )
     rec = result.record
-    assert result.exit_code == 2 and rec["verdict"] == "error"
-    assert rec["error"].startswith("the sim runner exited with status -9")
+    assert result.exit_code == 2 and rec.verdict == "error"
+    assert rec.error.startswith("the sim runner exited with status -9")
     stored = sqlite3.connect(db).execute("SELECT count(*) FROM samples").fetchone()[0]
-    assert stored == rec["link"]["delivered"] >= 2
+    assert stored == rec.link.delivered >= 2
     assert runner.gone()
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from harness.bus import RunEvent, SampleEvent
 from harness.cli import main
 from harness.link import Sample
+from harness.runner.bus import RunEvent, SampleEvent
 from harness.store import queries
 from harness.store.db import (
     SAMPLE_COLUMNS,

@@ -13,11 +13,12 @@ import serial
 import trio
 
 from harness.cli import main
-from harness.devices.mock import MockDevice
 from harness.link import Direction, Hello, Reply, Sample, decode
 from harness.link.frame import wrap
-from harness.runner.run import RunOptions, run_scenario
+from harness.runner.context import RunOptions
+from harness.runner.run import run_scenario
 from harness.scenario.load import load
+from harness.targets.mock.device import MockDevice
 from harness.transports.pty import Pty
 from harness.transports.serialport import SerialStream
 
@@ -152,7 +153,7 @@ async def test_brownout_passes_with_the_mock_on_a_pty_and_the_harness_on_pyseria
         pass
     await pty.aclose()
     rec = result.record
-    assert result.exit_code == 0, rec["expectations"]
-    assert rec["target"] == "board" and rec["link"]["lost"] == 0
-    assert sum(rec["injected"].values()) > 0
-    assert sum(device.produced.values()) == rec["link"]["delivered"]
+    assert result.exit_code == 0, rec.expectations
+    assert rec.target == "board" and rec.link.lost == 0
+    assert sum(rec.injected.values()) > 0
+    assert sum(device.produced.values()) == rec.link.delivered

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import trio
 
-from harness.bus import Bus, RunEvent, SampleEvent
 from harness.cli import main
 from harness.link import Sample
+from harness.runner.bus import Bus, RunEvent, SampleEvent
+from harness.runner.context import RunContext, RunOptions
 from harness.runner.observer import Observer
-from harness.runner.run import RunContext, RunOptions
 from harness.scenario.load import load
 from harness.store.db import open_for_reading
 from harness.store.export import export_run

@@ -32,11 +32,12 @@ from trio_websocket import (
     wrap_client_stream,
 )
 
-from harness.bus import Bus, SampleEvent
 from harness.cli import main
 from harness.link import Sample
+from harness.runner.bus import Bus, SampleEvent
+from harness.runner.context import RunContext, RunOptions
 from harness.runner.observer import Observer
-from harness.runner.run import RunContext, RunOptions, run_scenario
+from harness.runner.run import run_scenario
 from harness.scenario.load import parse
 from harness.store.db import (
     Batch,
@@ -47,6 +48,7 @@ from harness.store.db import (
     write_batch,
 )
 from harness.store.export import export_run
+from harness.store.recorder import recorder
 from harness.viewer import assets
 from harness.viewer.app import create_app
 from harness.viewer.hub import EVENT_QUEUE, SAMPLE_QUEUE
@@ -150,7 +152,8 @@ async def test_a_run_streams_every_sample_to_a_websocket_client(tmp_path: Path) 
     """The bar: during a run /api/status answers and a client on /ws gets a sample message
     every interval, in the seed's shape; then the run's end closes it and frees the port."""
     scenario = quick(tmp_path)
-    options = RunOptions(out=io.StringIO(), db=tmp_path / "h.db", bind="127.0.0.1:0")
+    options = RunOptions(out=io.StringIO())
+    db = tmp_path / "h.db"
     view = Viewer()
     seen: dict[str, Any] = {}
 
@@ -165,10 +168,12 @@ async def test_a_run_streams_every_sample_to_a_websocket_client(tmp_path: Path) 
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(client)
-        result = await run_scenario(scenario, options, (viewer(options, on_start=view.started),))
+        result = await run_scenario(
+            scenario, options, (viewer("127.0.0.1:0", db, on_start=view.started), recorder(db))
+        )
         returned = trio.current_time()
     record = result.record
-    assert result.exit_code == 0, record["expectations"]
+    assert result.exit_code == 0, record.expectations
 
     code, kind, body = seen["status"]
     status = json.loads(body)
@@ -186,7 +191,7 @@ async def test_a_run_streams_every_sample_to_a_websocket_client(tmp_path: Path) 
         assert {k: type(m["data"][k]) for k in SEED_SHAPE} == SEED_SHAPE
     seqs = [m["data"]["seq"] for _, m in samples]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # every one, in order, once
-    assert len(hello["backlog"]["t"]) + len(samples) == record["link"]["delivered"]
+    assert len(hello["backlog"]["t"]) + len(samples) == record.link.delivered
     # After set_interval 100 ms took effect, one every interval.
     fast = [t for t, m in samples if m["data"]["dt"] <= 110]
     gaps = [b - a for a, b in itertools.pairwise(fast)]
@@ -206,8 +211,8 @@ async def test_a_run_streams_every_sample_to_a_websocket_client(tmp_path: Path) 
     assert seen["close"].code == 1001 and seen["close"].reason == "the run has ended"
 
     # Nothing the client sent reached the device: only the scenario's two commands went out.
-    assert [c["name"] for c in record["commands"]] == ["set_interval", "set_threshold"]
-    assert record["link"]["commands_executed_twice"] == 0
+    assert [c.name for c in record.commands] == ["set_interval", "set_threshold"]
+    assert record.link.commands_executed_twice == 0
     # The run ends cleanly: the server is gone, its port free, soon after the close.
     assert returned - messages[-1][0] < 2.0
     with pytest.raises(OSError):
@@ -234,7 +239,7 @@ async def test_a_client_that_stops_reading_costs_the_run_nothing(tmp_path: Path)
     client that does read get everything."""
     scenario = quick(tmp_path, duration="4s", interval=10)
     db = tmp_path / "h.db"
-    options = RunOptions(out=io.StringIO(), db=db, bind="127.0.0.1:0")
+    options = RunOptions(out=io.StringIO())
     view = Viewer()
     stalled_result: dict[str, Any] = {}
     reader_result: dict[str, Any] = {}
@@ -266,13 +271,15 @@ async def test_a_client_that_stops_reading_costs_the_run_nothing(tmp_path: Path)
     started = trio.current_time()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(stalled)
-        result = await run_scenario(scenario, options, (viewer(options, on_start=view.started),))
+        result = await run_scenario(
+            scenario, options, (viewer("127.0.0.1:0", db, on_start=view.started), recorder(db))
+        )
     wall = trio.current_time() - started
     record = result.record
-    delivered = record["link"]["delivered"]
+    delivered = record.link.delivered
 
     # The run and the store never noticed.
-    assert result.exit_code == 0 and record["link"]["lost"] == 0
+    assert result.exit_code == 0 and record.link.lost == 0
     assert delivered > 250
     assert wall < 4.0 + 3.0
     stored = open_for_reading(db).execute("SELECT count(*) FROM samples").fetchone()[0]

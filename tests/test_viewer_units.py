@@ -12,11 +12,11 @@ import pytest
 import trio
 import trio.testing
 
-from harness.bus import Bus, SampleEvent
 from harness.errors import UserError
 from harness.link import Sample
+from harness.runner.bus import Bus, SampleEvent
+from harness.runner.context import RunContext, RunOptions
 from harness.runner.observer import Observer
-from harness.runner.run import RunContext, RunOptions
 from harness.scenario.load import load
 from harness.viewer.hub import Client, Hub, Item, dumps
 from harness.viewer.live import LiveSample, LiveState, sample_json, sample_message

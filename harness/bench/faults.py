@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 from harness.bench.goals import Group
-from harness.bus import Published, SampleEvent
-from harness.runner.run import RunOptions, run, tap
+from harness.runner.bus import Published, SampleEvent
+from harness.runner.context import RunOptions, tap
+from harness.runner.record import RunRecord
+from harness.runner.run import run
 from harness.scenario.load import parse
 
 FAULTS = "drop = 0.10\ncorrupt = 0.05\nreorder = 0.05\nreorder_gap = 2\nduplicate = 0.02\n"
@@ -48,7 +49,7 @@ GOAL_INTERVAL_MS = 20
 SATURATED_INTERVAL_MS = 10
 
 
-def _run(tmp: Path, name: str, faults: str, seconds: int, interval: int) -> tuple[Any, float]:
+def _run(tmp: Path, name: str, faults: str, seconds: int, interval: int) -> tuple[RunRecord, float]:
     """The run's record, and its goodput: samples delivered that end within the scenario's
     time, per second (the drain after it delivers what was still in flight)."""
     text = SCENARIO.format(
@@ -72,15 +73,15 @@ def bench_faults(group: Group, tmp: Path, seconds: int) -> None:
     full_lossy_record, full_lossy = _run(
         tmp, "lossy-saturated", FAULTS, seconds, SATURATED_INTERVAL_MS
     )
-    link = lossy["link"]
-    commands = lossy["commands"]
-    done = sum(c["outcome"] == "done" for c in commands)
+    link = lossy.link
+    commands = lossy.commands
+    done = sum(c.outcome == "done" for c in commands)
     group.goal("goodput lossy / clean", lossy_rate / clean_rate, ">=", 0.8, "x")
-    group.goal("samples lost", link["lost"], "==", 0)
-    group.goal("samples duplicated", link["duplicated"], "==", 0)
+    group.goal("samples lost", link.lost, "==", 0)
+    group.goal("samples duplicated", link.duplicated, "==", 0)
     group.goal(
         "commands not executed once",
-        len(commands) - done + link["commands_executed_twice"],
+        len(commands) - done + link.commands_executed_twice,
         "==",
         0,
     )
@@ -90,11 +91,11 @@ def bench_faults(group: Group, tmp: Path, seconds: int) -> None:
             "clean_samples_per_s": clean_rate,
             "lossy_samples_per_s": lossy_rate,
             "commands": len(commands),
-            "retransmissions": link["retransmissions"],
-            "corrupt_frames": link["corrupt"],
-            "faults_injected": sum(lossy["injected"].values()),
+            "retransmissions": link.retransmissions,
+            "corrupt_frames": link.corrupt,
+            "faults_injected": sum(lossy.injected.values()),
             "saturated_goodput_ratio": full_lossy / full_clean,
-            "saturated_lost": full_lossy_record["link"]["lost"],
-            "saturated_duplicated": full_lossy_record["link"]["duplicated"],
+            "saturated_lost": full_lossy_record.link.lost,
+            "saturated_duplicated": full_lossy_record.link.duplicated,
         }
     )

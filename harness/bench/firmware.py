@@ -11,9 +11,10 @@ import subprocess
 from pathlib import Path
 
 from harness.bench.goals import Group
-from harness.bus import Published, SampleEvent
 from harness.errors import TargetError
-from harness.runner.run import RunContext, RunOptions, run, tap
+from harness.runner.bus import Published, SampleEvent
+from harness.runner.context import RunContext, RunOptions, tap
+from harness.runner.run import run
 from harness.scenario.load import parse
 from harness.targets.sim import ELF, source_root
 
@@ -92,7 +93,7 @@ def bench_firmware(group: Group, tmp: Path, seconds: int) -> None:
     result = run(scenario, RunOptions(target="sim", out=io.StringIO()), (tap(take, contexts),))
     if result.exit_code != 0:
         raise RuntimeError(
-            f"bench: the sim run ended {result.record['verdict']}: {result.record['error']}"
+            f"bench: the sim run ended {result.record.verdict}: {result.record.error}"
         )
     clock = contexts[0].target.clock
     if "ratio" not in clock or not dt_ms:

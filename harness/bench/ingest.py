@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 import trio
 
 from harness.bench.goals import Group
-from harness.bus import Bus, SampleEvent
 from harness.link import Hello, HostEvent, HostLink, Sample, SampleReceived, encode
+from harness.runner.bus import Bus, SampleEvent
 from harness.runner.observer import DeviceClock
 from harness.runner.session import HostSession
 from harness.store.db import create_run, open_for_writing
@@ -27,7 +27,7 @@ from harness.transports.memory import memory_stream_pair
 from harness.viewer.live import LiveState
 
 if TYPE_CHECKING:
-    from harness.runner.run import RunContext
+    from harness.runner.context import RunContext
 
 LINES = {"2 Mbaud": 2_000_000, "115,200 baud": 115_200}
 """Serial lines the ingest rate is set against (8N1: 10 bits a byte)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from harness.link.messages import Command, Hello, Reply, Sample
@@ -139,7 +139,7 @@ DeviceEvent = CommandExecuted | SampleClosed | Resent | CorruptFrame
 
 @dataclass(slots=True)
 class HostStats:
-    """Running totals a HostLink keeps; `as_dict` gives them by name for stores and viewers."""
+    """Running totals a HostLink keeps."""
 
     frames_in: int = 0
     bytes_in: int = 0
@@ -160,6 +160,3 @@ class HostStats:
     commands_failed: int = 0
     log_lines: int = 0
     corrupt_by_kind: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, int]:
-        return {x.name: getattr(self, x.name) for x in fields(self) if x.name != "corrupt_by_kind"}

@@ -367,7 +367,7 @@ class HostLink:
         if cur is None or cur.command is None:
             return
         if r.seq == -1:  # the device could not read a line: maybe our command
-            self._transmit(cur, now, resend=True)
+            self._transmit(cur, resend=True)
             return
         if cur.name == "hello" or r.seq != cur.command.seq:
             return  # a late answer to an earlier attempt or command
@@ -392,7 +392,7 @@ class HostLink:
         assert item.command is not None
         return item.command
 
-    def _transmit(self, item: _Outgoing, now: float, *, resend: bool) -> None:
+    def _transmit(self, item: _Outgoing, *, resend: bool) -> None:
         assert item.command is not None
         self._out += encode(item.command)
         if resend:
@@ -409,7 +409,7 @@ class HostLink:
         item.timeout = self.timing.cmd_timeout
         item.deadline = now + item.timeout
         self._current = item
-        self._transmit(item, now, resend=False)
+        self._transmit(item, resend=False)
 
     def _finish(self, outcome: CommandDone | CommandFailed, events: list[HostEvent]) -> None:
         cur = self._current
@@ -445,7 +445,7 @@ class HostLink:
                 cur.attempts += 1
                 cur.timeout = min(cur.timeout * 2, self.timing.cmd_timeout_max)
                 cur.deadline = now + cur.timeout
-                self._transmit(cur, now, resend=True)
+                self._transmit(cur, resend=True)
         while self._current is None and self._queue:
             if not self.synced and self._queue[0].reported:
                 break  # user commands wait until we know the device

@@ -44,11 +44,6 @@ class Sample(NamedTuple):
     n: int
     status: str
 
-    @property
-    def key(self) -> tuple[int, int]:
-        """(boot, seq) identifies a sample for ever."""
-        return (self.boot, self.seq)
-
 
 @dataclass(frozen=True, slots=True)
 class Hello:

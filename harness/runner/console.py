@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, TextIO
+from typing import TextIO
 
 import trio
 
 from harness.runner.expectations import FAIL, PASS
 from harness.runner.observer import Observer
+from harness.runner.record import RunRecord
 from harness.runner.session import HostSession
 
 MARK = {PASS: "PASS", FAIL: "FAIL", "pending": "----"}
@@ -53,32 +54,27 @@ async def show_status(
         out.flush()
 
 
-def verdict_table(record: dict[str, Any]) -> str:
-    sc = record["scenario"]
-    verdict = record["verdict"].upper()
+def verdict_table(record: RunRecord) -> str:
+    sc = record.scenario
     lines = [
-        f"{sc['name']}: {verdict}   ({sc['duration']:g} s scenario, seed {record['seed']}, "
-        f"{record['target']}, {record['wall_seconds']:.1f} s wall)"
+        f"{sc.name}: {record.verdict.upper()}   ({sc.duration:g} s scenario, seed {record.seed}, "
+        f"{record.target}, {record.wall_seconds:.1f} s wall)"
     ]
-    width = max([len(e["label"]) for e in record["expectations"]] + [20])
-    for e in record["expectations"]:
-        measured = (
-            e["detail"] if e["detail"] else ("" if e["measured"] is None else str(e["measured"]))
-        )
-        lines.append(f"  {MARK[e['state']]}  {e['label']:<{width}}  {measured}")
-    if not record["expectations"]:
+    width = max([len(e.label) for e in record.expectations] + [20])
+    for e in record.expectations:
+        measured = e.detail if e.detail else ("" if e.measured is None else str(e.measured))
+        lines.append(f"  {MARK[e.state]}  {e.label:<{width}}  {measured}")
+    if not record.expectations:
         lines.append("  (no expectations)")
-    link = record["link"]
+    link = record.link
     lines.append(
-        "  link      delivered {delivered}  lost {lost}  duplicated {duplicated}  "
-        "retransmissions {retransmissions}  corrupt {corrupt}  gaps {gaps}  "
-        "commands {commands_done}/{commands_sent} ({commands_failed} failed)  resets {resets}".format(
-            **link
-        )
+        f"  link      delivered {link.delivered}  lost {link.lost}  duplicated {link.duplicated}  "
+        f"retransmissions {link.retransmissions}  corrupt {link.corrupt}  gaps {link.gaps}  "
+        f"commands {link.commands_done}/{link.commands_sent} ({link.commands_failed} failed)  "
+        f"resets {link.resets}"
     )
-    injected = record["injected"]
-    shown = "  ".join(f"{k} {v}" for k, v in injected.items() if v) or "none"
+    shown = "  ".join(f"{k} {v}" for k, v in record.injected.items() if v) or "none"
     lines.append(f"  injected  {shown}")
-    if record.get("error"):
-        lines.append(f"  error     {record['error']}")
+    if record.error:
+        lines.append(f"  error     {record.error}")
     return "\n".join(lines)

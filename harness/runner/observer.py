@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from harness.bus import Bus, RunEvent, SampleEvent
-from harness.devices.mock import MockDevice, MockEvent, PowerChange
 from harness.faults import FaultEvent
 from harness.link import (
     CommandDone,
@@ -26,8 +24,11 @@ from harness.link import (
     seqnum,
 )
 from harness.link import fields as f
+from harness.runner.bus import Bus, RunEvent, SampleEvent
 from harness.runner.expectations import PASS, Evaluator, evaluator
+from harness.runner.record import HelloInfo, LinkTotals
 from harness.scenario.model import Outage, Scenario, SetLink, Step
+from harness.targets import PortChange, PowerChange, TargetEvent, Truth
 
 INJECTED_KINDS = (
     "drop",
@@ -98,31 +99,9 @@ class _BootTally:
     duplicated: int = 0
 
 
-@dataclass(slots=True)
-class Totals:
-    delivered: int = 0
-    lost: int = 0
-    lost_to_resets: int = 0
-    duplicated: int = 0
-    commands_sent: int = 0
-    commands_done: int = 0
-    commands_failed: int = 0
-    commands_executed_twice: int = 0
-    retransmissions: int = 0
-    corrupt: int = 0
-    gaps: int = 0
-    resets: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, int]:
-        out = {k: getattr(self, k) for k in self.__slots__ if k != "extra"}
-        out.update(self.extra)
-        return out
-
-
 class Observer:
     def __init__(
-        self, scenario: Scenario, origin: float, bus: Bus, truth: MockDevice | None = None
+        self, scenario: Scenario, origin: float, bus: Bus, truth: Truth | None = None
     ) -> None:
         self.scenario = scenario
         self.origin = origin
@@ -132,7 +111,7 @@ class Observer:
         self.evaluators: list[Evaluator] = [evaluator(e) for e in scenario.expects]
         self.boots: dict[int, _BootTally] = {}
         self.current_boot: int | None = None
-        self.hello: dict[str, Any] | None = None
+        self.hello: HelloInfo | None = None
         self.resets = 0
         self.reset_losses = 0
         self.reset_log: list[ResetRecord] = []
@@ -143,7 +122,6 @@ class Observer:
         self.last_status = f.STATUS_OK
         self.bursts = self._bursts(scenario.steps)
         self.steps_done = 0
-        self.power_events: list[PowerChange] = []
         self.produced_at_end: dict[int, int] | None = None
         """The mock's samples per boot when the scenario's time ran out: the drain waits for
         these, and only these can be lost (later ones were still in flight when it stopped)."""
@@ -200,10 +178,14 @@ class Observer:
             self.injected_by_direction.setdefault(e.direction, Counter())[e.kind] += 1
         self.emit("fault", t, direction=e.direction, fault=e.kind, what=e.what, seq=e.seq)
 
-    def on_device(self, e: MockEvent) -> None:
-        if isinstance(e, PowerChange):
-            self.power_events.append(e)
-            self.emit("power", self.now(e.at), boot=e.boot, cause=e.cause)
+    def on_target(self, e: TargetEvent) -> None:
+        match e:
+            case PowerChange():
+                self.emit("power", self.now(e.at), boot=e.boot, cause=e.cause)
+            case PortChange():
+                self.emit(
+                    "fault", self.now(e.at), direction="both", fault=e.state, what="port", seq=None
+                )
 
     def on_host(self, e: HostEvent) -> None:
         match e:
@@ -211,10 +193,12 @@ class Observer:
                 self._on_sample(e.sample, self.now(e.at))
             case DeviceHello():
                 h = e.hello
-                self.hello = {"fw": h.fw, "boot": h.boot, "interval": h.interval, "win": h.win}
+                self.hello = HelloInfo(h.fw, h.boot, h.interval, h.win)
                 if self.current_boot is None:
                     self.current_boot = h.boot
-                self.emit("hello", self.now(e.at), **self.hello)
+                self.emit(
+                    "hello", self.now(e.at), fw=h.fw, boot=h.boot, interval=h.interval, win=h.win
+                )
             case DeviceReset():
                 self.resets += 1
                 self.reset_losses += e.lost
@@ -315,9 +299,9 @@ class Observer:
 
     # --- end -------------------------------------------------------------------------------
 
-    def totals(self, link: HostLink) -> Totals:
+    def totals(self, link: HostLink) -> LinkTotals:
         s = link.stats
-        t = Totals()
+        t = LinkTotals()
         t.delivered = sum(b.delivered for b in self.boots.values())
         t.duplicated = sum(b.duplicated for b in self.boots.values())
         live = self.current_boot
@@ -343,11 +327,9 @@ class Observer:
         t.corrupt = s.corrupt
         t.gaps = s.gaps
         t.resets = self.resets
-        t.extra = {
-            "nacks_sent": s.nacks_sent,
-            "acks_sent": s.acks_sent,
-            "duplicates_dropped": s.duplicates,
-        }
+        t.nacks_sent = s.nacks_sent
+        t.acks_sent = s.acks_sent
+        t.duplicates_dropped = s.duplicates
         return t
 
     def end_of_time(self) -> None:
@@ -362,7 +344,7 @@ class Observer:
             return dict(self.truth.produced)
         return {boot: self.produced_at_end.get(boot, 0) for boot in self.truth.produced}
 
-    def finish(self, link: HostLink, end: float) -> Totals:
+    def finish(self, link: HostLink, end: float) -> LinkTotals:
         for handle, c in self.commands.items():
             if c.outcome == "pending":  # never answered before the run ended: not a pass
                 self._finish_command(handle, end, "unanswered")

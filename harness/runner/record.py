@@ -1,57 +1,172 @@
-"""The run record: everything a run concluded, as JSON (`--json`) and JUnit XML (`--junit`)."""
+"""The run record: everything a run concluded, typed, and written as JSON (`--json`, the keys
+docs/scenarios.md documents) and JUnit XML (`--junit`)."""
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
 
 
-def write_json(record: dict[str, Any], path: Path) -> None:
-    _write(path, json.dumps(record, indent=2, default=str) + "\n")
+@dataclass(frozen=True, slots=True)
+class ScenarioInfo:
+    name: str
+    file: str
+    description: str
+    duration: float
 
 
-def junit_xml(record: dict[str, Any]) -> str:
+@dataclass(frozen=True, slots=True)
+class HelloInfo:
+    """The device's last hello."""
+
+    fw: str
+    boot: int
+    interval: int
+    """Milliseconds between reports."""
+    win: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResetInfo:
+    at: float
+    """Scenario seconds when the host saw the new boot."""
+    old_boot: int
+    new_boot: int
+    samples_lost: int
+    time_lost: float | None
+    """Device time with no sample across the reset; None until the new boot's first sample."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    hello: HelloInfo | None
+    boots: list[int]
+    resets: list[ResetInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectationResult:
+    number: int
+    label: str
+    state: str
+    """pending, pass or fail."""
+    measured: float | str | None
+    detail: str
+
+
+@dataclass(slots=True)
+class LinkTotals:
+    """The link's totals at the run's end (docs/scenarios.md, "Link totals")."""
+
+    delivered: int = 0
+    lost: int = 0
+    lost_to_resets: int = 0
+    duplicated: int = 0
+    commands_sent: int = 0
+    commands_done: int = 0
+    commands_failed: int = 0
+    commands_executed_twice: int = 0
+    retransmissions: int = 0
+    corrupt: int = 0
+    gaps: int = 0
+    resets: int = 0
+    nacks_sent: int = 0
+    acks_sent: int = 0
+    duplicates_dropped: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    handle: int
+    name: str
+    args: dict[str, Any]
+    step: int | None
+    """The [[step]] number that sent it."""
+    issued: float
+    outcome: str
+    """pending, done or failed."""
+    latency: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    scenario: ScenarioInfo
+    target: str
+    seed: int
+    started: str
+    """ISO 8601, seconds, UTC."""
+    wall_seconds: float
+    virtual_time: bool
+    verdict: str
+    """pass, fail, error, interrupted or stopped."""
+    error: str | None
+    device: DeviceInfo
+    expectations: list[ExpectationResult]
+    link: LinkTotals
+    injected: dict[str, int] = field(default_factory=dict)
+    injected_by_direction: dict[str, dict[str, int]] = field(default_factory=dict)
+    commands: list[CommandRecord] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as JSON holds it."""
+        return asdict(self)
+
+
+def write_json(record: RunRecord, path: Path) -> None:
+    _write(path, json.dumps(record.as_dict(), indent=2, default=str) + "\n")
+
+
+def junit_xml(record: RunRecord) -> str:
     """One testsuite (the scenario), one testcase per expectation; a failure carries the
     measured value. Jenkins and GitLab read this shape."""
-    scenario = record["scenario"]
-    expectations = record["expectations"]
-    failures = sum(e["state"] != "pass" for e in expectations)
+    expectations = record.expectations
+    failures = sum(e.state != "pass" for e in expectations)
     suite = ET.Element(
         "testsuite",
-        name=scenario["name"],
+        name=record.scenario.name,
         tests=str(len(expectations)),
         failures=str(failures),
         errors="0",
-        time=f"{record['wall_seconds']:.3f}",
+        time=f"{record.wall_seconds:.3f}",
     )
     props = ET.SubElement(suite, "properties")
-    for key in ("target", "seed", "verdict"):
-        ET.SubElement(props, "property", name=key, value=str(record[key]))
+    for key, value in (
+        ("target", record.target),
+        ("seed", record.seed),
+        ("verdict", record.verdict),
+    ):
+        ET.SubElement(props, "property", name=key, value=str(value))
     for e in expectations:
         case = ET.SubElement(
-            suite, "testcase", classname=f"powerhil.{scenario['name']}", name=e["label"], time="0"
+            suite,
+            "testcase",
+            classname=f"powerhil.{record.scenario.name}",
+            name=e.label,
+            time="0",
         )
-        if e["state"] != "pass":
+        if e.state != "pass":
             failure = ET.SubElement(
-                case,
-                "failure",
-                message=f"measured: {e['detail'] or e['measured']}",
-                type=e["state"],
+                case, "failure", message=f"measured: {e.detail or e.measured}", type=e.state
             )
-            failure.text = json.dumps(e)
+            failure.text = json.dumps(asdict(e))
     out = ET.SubElement(suite, "system-out")
-    out.text = json.dumps({"link": record["link"], "injected": record["injected"]})
+    out.text = json.dumps({"link": record.link.as_dict(), "injected": record.injected})
     ET.indent(suite)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
     )
 
 
-def write_junit(record: dict[str, Any], path: Path) -> None:
+def write_junit(record: RunRecord, path: Path) -> None:
     _write(path, junit_xml(record))
 
 

@@ -5,130 +5,46 @@ time). At the scenario's end the faults stop and the link drains; then the verdi
 from __future__ import annotations
 
 import math
-import signal
-import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, TextIO
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
 import trio
 
-from harness.bus import Bus, Published
-from harness.errors import UserError, user_error_in
+from harness.errors import UserError, found_in
 from harness.faults import FaultConfig
 from harness.link import HostEvent, SampleReceived
 from harness.relay import FaultRelay
+from harness.runner.bus import Bus
 from harness.runner.console import show_status, verdict_table
+from harness.runner.context import Extension, RunContext, RunOptions
 from harness.runner.observer import Observer
-from harness.runner.record import write_json, write_junit
+from harness.runner.record import (
+    CommandRecord,
+    DeviceInfo,
+    ExpectationResult,
+    LinkTotals,
+    ResetInfo,
+    RunRecord,
+    ScenarioInfo,
+    write_json,
+    write_junit,
+)
 from harness.runner.session import HostSession
 from harness.scenario.model import LinkFaults, Outage, Reset, Scenario, Send, SetLink, Step
-from harness.store.writer import Retention
-from harness.targets import TARGETS, Target
-from harness.targets.board import BoardTarget
-from harness.targets.mock import MockTarget
+from harness.signals import stop_on_signal
+from harness.targets import Target, make_target
 from harness.transports.memory import memory_stream_pair
 
 DRAIN_MAX = 5.0
 """Seconds the run waits after the scenario for what is still in flight (the link's recovery
 bound is 3.5 s)."""
 
-Extension = Callable[["RunContext"], AbstractAsyncContextManager[None]]
-"""Something that lives as long as a run (the store, the viewer): entered before the run starts
-(it may refuse with a UserError), left after the record is made (ctx.record is set then)."""
 
-
-def tap(take: Callable[[Published], None], seen: list[RunContext] | None = None) -> Extension:
-    """An extension that hands everything the run publishes to `take` (and appends the run's
-    context to `seen`, for what only the context holds, e.g. its target)."""
-
-    @asynccontextmanager
-    async def extension(ctx: RunContext) -> AsyncIterator[None]:
-        if seen is not None:
-            seen.append(ctx)
-        unsubscribe = ctx.bus.subscribe(take)
-        try:
-            yield
-        finally:
-            unsubscribe()
-
-    return extension
-
-
-@dataclass
-class RunOptions:
-    target: str = "mock"
-    serial: str | None = None
-    seed: int | None = None
-    db: Path | None = None
-    json: Path | None = None
-    junit: Path | None = None
-    fast: bool = False
-    view: bool = False
-    bind: str = "127.0.0.1:8000"
-    status: bool = False
-    retention: Retention = field(default_factory=Retention)
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-
-
-@dataclass
-class RunContext:
-    """What extensions (the store, the viewer) get to see of a run."""
-
-    scenario: Scenario
-    options: RunOptions
-    seed: int
-    origin: float
-    bus: Bus
-    observer: Observer
-    session: HostSession | None = None
-    started: datetime = field(default_factory=lambda: datetime.now(UTC))
-    record: dict[str, Any] | None = None
-    run_id: int | None = None
-    store: Any = None
-    """The store's writer while one is attached (for its counters)."""
-    target: Any = None
-    """The Target the run talks to."""
-
-
-@dataclass
+@dataclass(frozen=True, slots=True)
 class RunResult:
-    record: dict[str, Any]
+    record: RunRecord
     exit_code: int
-
-
-def make_target(
-    options: RunOptions, scenario: Scenario, seed: int, observer_ref: list[Observer]
-) -> Target:
-    if options.target not in TARGETS:
-        raise UserError(
-            f"--target {options.target}: unknown target; choose one of {', '.join(TARGETS)}"
-        )
-    if options.target == "mock":
-        return MockTarget(scenario, seed, lambda e: observer_ref[0].on_device(e))
-    if options.target == "board":
-
-        def on_outage(start: float, end: float | None) -> None:
-            obs = observer_ref[0]
-            obs.emit(
-                "fault",
-                obs.now(end or start),
-                direction="both",
-                fault="unplugged" if end is None else "replugged",
-                what="port",
-                seq=None,
-            )
-
-        return BoardTarget(options.serial, on_outage)
-    from harness.targets.sim import SimTarget
-
-    eeprom = options.db.with_name(options.db.stem + "-sim.eeprom") if options.db else None
-    return SimTarget(scenario, seed, eeprom)
 
 
 async def _steps(scenario: Scenario, ctx: RunContext, target: Target, relay: FaultRelay) -> None:
@@ -150,8 +66,7 @@ def _do(
             obs.issued(handle, name, args, step.number, now)
         case SetLink(faults=faults):
             relay.set_faults(faults)
-            if target.truth is not None:  # the mock's UART runs at the line's speed
-                target.truth.uart_rate = faults.to_host.rate
+            target.set_line_rate(faults.to_host.rate)
         case Outage(stop=True):
             relay.stop_outage()
         case Outage(duration=duration):
@@ -174,30 +89,6 @@ def _drained(obs: Observer, session: HostSession, target: Target, delivered_at_s
     return link.stats.samples > delivered_at_start
 
 
-async def _watch_signals(stop: trio.Event) -> None:
-    """Ctrl-C or SIGTERM ends the run early but cleanly: the link drains, the store and the
-    reports get the record. (Only the main thread can receive signals.)"""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            stop.set()
-            return
-
-
-def _default_extensions(options: RunOptions) -> tuple[Extension, ...]:
-    found: list[Extension] = []
-    if options.view:  # first: a port in use stops the run before the store records it
-        from harness.viewer.server import viewer
-
-        found.append(viewer(options))
-    if options.db is not None:
-        from harness.store.recorder import recorder
-
-        found.append(recorder(options.db, options.retention))
-    return tuple(found)
-
-
 def _clean(faults: LinkFaults) -> LinkFaults:
     """No faults, but the same line rate (a baud rate is not a fault)."""
     return LinkFaults(
@@ -206,12 +97,16 @@ def _clean(faults: LinkFaults) -> LinkFaults:
 
 
 async def run_scenario(
-    scenario: Scenario, options: RunOptions, extensions: tuple[Extension, ...] = ()
+    scenario: Scenario,
+    options: RunOptions,
+    extensions: tuple[Extension, ...] = (),
+    target: Target | None = None,
 ) -> RunResult:
-    seed = scenario.seed if options.seed is None else options.seed
-    bus = Bus()
-    observer_ref: list[Observer] = []
-    target = make_target(options, scenario, seed, observer_ref)
+    """Run `scenario` on `target` (default: the one `options.target` names, with no extra
+    settings), with `extensions` entered in order around it."""
+    seed = options.seed_for(scenario)
+    if target is None:
+        target = make_target(options.target, scenario, seed, options.serial)
     for need in scenario.needs:
         if need not in target.capabilities and not (need == "supply" and target.name == "board"):
             raise UserError(
@@ -222,9 +117,9 @@ async def run_scenario(
             f"--fast runs in virtual time, which needs the mock target (not {target.name})"
         )
     origin = trio.current_time()
+    bus = Bus()
     observer = Observer(scenario, origin, bus, target.truth)
-    observer_ref.append(observer)
-    ctx = RunContext(scenario, options, seed, origin, bus, observer, target=target)
+    ctx = RunContext(scenario, options, seed, origin, bus, observer, target)
     stop = trio.Event()
     wall = time.monotonic()
     error: str | None = None
@@ -236,10 +131,10 @@ async def run_scenario(
         flush=True,
     )
     async with AsyncExitStack() as stack:
-        for ext in (*_default_extensions(options), *extensions):
+        for ext in extensions:
             await stack.enter_async_context(ext(ctx))
         async with trio.open_nursery() as nursery:
-            device_stream = await target.start(nursery, origin)
+            device_stream = await target.start(nursery, origin, observer.on_target)
             stack.push_async_callback(device_stream.aclose)  # a board's port is unlocked
             host_end, relay_end = memory_stream_pair()
             relay = FaultRelay(scenario.link, seed, observer.on_fault)
@@ -255,8 +150,7 @@ async def run_scenario(
             async def relay_then_stop() -> None:
                 nonlocal error
                 await relay.run(device_stream, relay_end)
-                why = getattr(target, "why_it_ended", None)
-                reason = await why() if why is not None else None
+                reason = await target.why_it_ended()
                 ended = f"the device's stream ended at {trio.current_time() - origin:.1f} s"
                 error = error or reason or ended
                 nursery.cancel_scope.cancel()
@@ -269,7 +163,7 @@ async def run_scenario(
             observer.emit(
                 "run", 0.0, state="started", scenario=scenario.name, target=target.name, seed=seed
             )
-            nursery.start_soon(_watch_signals, stop)
+            nursery.start_soon(stop_on_signal, stop)
             with trio.move_on_at(origin + scenario.duration):
                 await stop.wait()
             observer.end_of_time()
@@ -286,9 +180,7 @@ async def run_scenario(
         if stop.is_set():
             verdict = "stopped" if scenario.duration == math.inf else "interrupted"
         observer.emit("run", end, state="ended", verdict=verdict)
-        record = _record(
-            scenario, target, seed, options, observer, totals.as_dict(), ctx, wall, verdict, error
-        )
+        record = _record(ctx, target, totals, time.monotonic() - wall, verdict, error)
         ctx.record = record
         if options.json:
             write_json(record, options.json)
@@ -300,80 +192,76 @@ async def run_scenario(
 
 
 def _record(
-    scenario: Scenario,
-    target: Target,
-    seed: int,
-    options: RunOptions,
-    obs: Observer,
-    link: dict[str, int],
     ctx: RunContext,
-    wall: float,
+    target: Target,
+    link: LinkTotals,
+    wall_seconds: float,
     verdict: str,
     error: str | None,
-) -> dict[str, Any]:
-    injected = {k: obs.injected.get(k, 0) for k in sorted(obs.injected)}
-    return {
-        "scenario": {
-            "name": scenario.name,
-            "file": str(scenario.path),
-            "description": scenario.description,
-            "duration": scenario.duration,
-        },
-        "target": target.name,
-        "seed": seed,
-        "started": ctx.started.isoformat(timespec="seconds"),
-        "wall_seconds": round(time.monotonic() - wall, 3),
-        "virtual_time": options.fast,
-        "verdict": verdict,
-        "error": error,
-        "device": {
-            "hello": obs.hello,
-            "boots": sorted(obs.boots),
-            "resets": [
-                {
-                    "at": round(r.at, 3),
-                    "old_boot": r.old_boot,
-                    "new_boot": r.new_boot,
-                    "samples_lost": r.samples_lost,
-                    "time_lost": None if r.time_lost is None else round(r.time_lost, 3),
-                }
+) -> RunRecord:
+    scenario, obs = ctx.scenario, ctx.observer
+    return RunRecord(
+        scenario=ScenarioInfo(
+            scenario.name, str(scenario.path), scenario.description, scenario.duration
+        ),
+        target=target.name,
+        seed=ctx.seed,
+        started=ctx.started.isoformat(timespec="seconds"),
+        wall_seconds=round(wall_seconds, 3),
+        virtual_time=ctx.options.fast,
+        verdict=verdict,
+        error=error,
+        device=DeviceInfo(
+            hello=obs.hello,
+            boots=sorted(obs.boots),
+            resets=[
+                ResetInfo(
+                    round(r.at, 3),
+                    r.old_boot,
+                    r.new_boot,
+                    r.samples_lost,
+                    None if r.time_lost is None else round(r.time_lost, 3),
+                )
                 for r in obs.reset_log
             ],
-        },
-        "expectations": [ev.as_dict() for ev in obs.evaluators],
-        "link": link,
-        "injected": injected,
-        "injected_by_direction": {d: dict(c) for d, c in obs.injected_by_direction.items()},
-        "commands": [
-            {
-                "handle": h,
-                "name": c.name,
-                "args": c.args,
-                "step": c.step,
-                "issued": round(c.issued, 4),
-                "outcome": c.outcome,
-                "latency": None if c.latency is None else round(c.latency, 4),
-                "reason": c.reason,
-            }
+        ),
+        expectations=[ExpectationResult(**ev.as_dict()) for ev in obs.evaluators],
+        link=link,
+        injected={k: obs.injected.get(k, 0) for k in sorted(obs.injected)},
+        injected_by_direction={d: dict(c) for d, c in obs.injected_by_direction.items()},
+        commands=[
+            CommandRecord(
+                handle=h,
+                name=c.name,
+                args=c.args,
+                step=c.step,
+                issued=round(c.issued, 4),
+                outcome=c.outcome,
+                latency=None if c.latency is None else round(c.latency, 4),
+                reason=c.reason,
+            )
             for h, c in obs.commands.items()
         ],
-    }
+    )
 
 
 def run(
-    scenario: Scenario, options: RunOptions, extensions: tuple[Extension, ...] = ()
+    scenario: Scenario,
+    options: RunOptions,
+    extensions: tuple[Extension, ...] = (),
+    target: Target | None = None,
 ) -> RunResult:
     """Run in a fresh trio loop: under a MockClock that jumps ahead whenever every task waits
     when `options.fast` (virtual time), else in real time."""
     clock = None
     if options.fast:
-        from trio.testing import MockClock  # only here: it imports pytest when installed (~6 MB)
+        from trio.testing import MockClock  # only here: it imports pytest when installed
 
         clock = MockClock(autojump_threshold=0)
     try:
-        return trio.run(run_scenario, scenario, options, extensions, clock=clock)
+        return trio.run(run_scenario, scenario, options, extensions, target, clock=clock)
     except BaseExceptionGroup as group:
-        if (error := user_error_in(group)) is not None:
+        if (error := found_in(group, UserError)) is not None:
             raise error from None
         if group.subgroup(KeyboardInterrupt) is not None:  # Ctrl-C while the target started
             raise KeyboardInterrupt from None

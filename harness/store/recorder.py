@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import trio
 
-from harness.bus import RunEvent
-from harness.runner.run import RunContext
+from harness.runner.bus import RunEvent
+from harness.runner.context import Extension, RunContext
 from harness.store.db import create_run, finish_run, open_for_writing
 from harness.store.writer import Retention, StoreWriter
 
 
-def recorder(
-    path: Path, retention: Retention = Retention()
-) -> Callable[[RunContext], AbstractAsyncContextManager[None]]:
+def recorder(path: Path, retention: Retention = Retention()) -> Extension:
     """An extension for run_scenario that logs the run to the database at `path`."""
 
     @asynccontextmanager
@@ -28,8 +26,8 @@ def recorder(
         conn = open_for_writing(path)
         wall0 = ctx.started.timestamp()
         kind = "monitor" if ctx.scenario.duration == math.inf else "run"
-        run_id = create_run(conn, kind, ctx.scenario.name, ctx.options.target, ctx.seed, wall0)
-        ctx.run_id = run_id
+        target = ctx.target.name if ctx.target is not None else ctx.options.target
+        run_id = create_run(conn, kind, ctx.scenario.name, target, ctx.seed, wall0)
 
         def report(message: str) -> None:
             print(message, file=sys.stderr, flush=True)
@@ -49,12 +47,12 @@ def recorder(
                     unsubscribe()
                     writer.close()
         finally:
-            record = ctx.record or {}  # none: the run stopped on an error before its end
+            record = ctx.record  # None: the run stopped on an error before its end
             ended = wall0 + (trio.current_time() - ctx.origin)
+            verdict = "error" if record is None else record.verdict
+            stored = {} if record is None else record.as_dict()
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(
-                    finish_run, conn, run_id, ended, record.get("verdict", "error"), record
-                )
+                await trio.to_thread.run_sync(finish_run, conn, run_id, ended, verdict, stored)
             conn.close()
 
     return extension

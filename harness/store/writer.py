@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import trio
 
-from harness.bus import Published, RunEvent, SampleEvent
 from harness.link import seqnum
+from harness.runner.bus import Published, RunEvent, SampleEvent
 from harness.store.db import ROW_VALUES, Batch, delete_older, rows_of, sample_row, write_batch
 from harness.store.rollup import rollup_rows
 

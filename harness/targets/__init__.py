@@ -1,33 +1,55 @@
 """Where the device under test runs: `mock` (Python, in process), `sim` (the firmware in
-simavr), `board` (a real Arduino on a serial port). Each gives the runner a byte stream."""
+simavr), `board` (a real Arduino on a serial port). Each gives the runner a byte stream and
+reports power and port changes through one callback (`harness.targets.base`)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from pathlib import Path
 
-import trio
-
-from harness.devices.mock import MockDevice
+from harness.errors import UserError
+from harness.scenario.model import Scenario
+from harness.targets.base import (
+    OnTargetEvent,
+    PortChange,
+    PowerChange,
+    Target,
+    TargetEvent,
+    Truth,
+)
 
 TARGETS = ("mock", "sim", "board")
 
+__all__ = [
+    "TARGETS",
+    "OnTargetEvent",
+    "PortChange",
+    "PowerChange",
+    "Target",
+    "TargetEvent",
+    "Truth",
+    "make_target",
+]
 
-class Target(Protocol):
-    name: str
-    capabilities: frozenset[str]
-    """What it can do beyond talking: "supply" (follow the profile), "reset", "brownout",
-    "virtual_time" (run under a MockClock)."""
-    truth: MockDevice | None
-    """The device itself when the harness can look inside it (the mock), else None."""
 
-    async def start(self, nursery: trio.Nursery, origin: float) -> trio.abc.Stream:
-        """Start the device (scenario time 0 is `origin`) and return the stream to it."""
-        ...
+def make_target(
+    name: str,
+    scenario: Scenario,
+    seed: int,
+    serial: str | None = None,
+    sim_eeprom: Path | None = None,
+) -> Target:
+    """The target called `name`: the board on `serial` (None: found by its USB id); the sim
+    with its EEPROM in `sim_eeprom` (None: a scratch one for this run)."""
+    if name == "mock":
+        from harness.targets.mock import MockTarget
 
-    def reset(self) -> None:
-        """Reset the MCU."""
-        ...
+        return MockTarget(scenario, seed)
+    if name == "board":
+        from harness.targets.board import BoardTarget
 
-    def describe(self) -> str:
-        """One line: what the run talks to."""
-        ...
+        return BoardTarget(serial)
+    if name == "sim":
+        from harness.targets.sim import SimTarget
+
+        return SimTarget(scenario, seed, sim_eeprom)
+    raise UserError(f"--target {name}: unknown target; choose one of {', '.join(TARGETS)}")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import trio
 
+from harness.targets.base import OnTargetEvent, PortChange
 from harness.transports.serialport import BAUD, SerialStream, find_arduino
 
 
@@ -14,22 +13,32 @@ class BoardTarget:
     capabilities = frozenset({"reset"})
     truth = None
 
-    def __init__(
-        self, path: str | None, on_outage: Callable[[float, float | None], None], baud: int = BAUD
-    ) -> None:
+    def __init__(self, path: str | None, baud: int = BAUD) -> None:
         self.path = path
         self.baud = baud
-        self._on_outage = on_outage
         self._stream: SerialStream | None = None
 
-    async def start(self, nursery: trio.Nursery, origin: float) -> trio.abc.Stream:
+    async def start(
+        self, nursery: trio.Nursery, origin: float, on_event: OnTargetEvent
+    ) -> trio.abc.Stream:
+        def on_outage(start: float, end: float | None) -> None:
+            on_event(
+                PortChange(start, "unplugged") if end is None else PortChange(end, "replugged")
+            )
+
         self.path = self.path or find_arduino()
-        self._stream = SerialStream(self.path, self.baud, self._on_outage)
+        self._stream = SerialStream(self.path, self.baud, on_outage)
         return self._stream
 
     def reset(self) -> None:
         if self._stream is not None:
             self._stream.pulse_dtr()
 
+    def set_line_rate(self, rate: float | None) -> None:
+        """The board's UART runs at its own baud; a link step's rate paces only the relay."""
+
     def describe(self) -> str:
         return f"board on {self.path or '(auto)'} at {self.baud} baud"
+
+    async def why_it_ended(self) -> str | None:
+        return None

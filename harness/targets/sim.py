@@ -22,6 +22,7 @@ import trio
 
 from harness.errors import TargetError
 from harness.scenario.model import Scenario
+from harness.targets.base import OnTargetEvent
 from harness.transports.pty import open_pty_client
 
 RAMP_STEP = 0.01
@@ -113,7 +114,11 @@ class SimTarget:
     def describe(self) -> str:
         return f"firmware in simavr ({ELF})"
 
-    async def start(self, nursery: trio.Nursery, origin: float) -> trio.abc.Stream:
+    async def start(
+        self, nursery: trio.Nursery, origin: float, on_event: OnTargetEvent
+    ) -> trio.abc.Stream:
+        """The runner reports brown-outs as resets the host sees in the firmware's hello, so
+        `on_event` has nothing of its own to hear."""
         root = source_root()
         await build(root)
         self._nursery = nursery
@@ -156,6 +161,9 @@ class SimTarget:
     def reset(self) -> None:
         if self._nursery is not None:
             self._nursery.start_soon(self._command, "reset")
+
+    def set_line_rate(self, rate: float | None) -> None:
+        """The simulated UART runs at the firmware's own baud; a link step paces the relay."""
 
     async def _command(self, line: str) -> str:
         assert self._control is not None

@@ -19,8 +19,8 @@ from quart import Response, abort, redirect, render_template, request, send_from
 from quart import websocket as ws
 from quart_trio import QuartTrio
 
-from harness import bus
 from harness.errors import UserError
+from harness.runner import bus
 from harness.store.queries import MAX_POINTS
 from harness.viewer import assets
 from harness.viewer.archive import Archive

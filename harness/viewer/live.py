@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 import trio
 
-from harness.bus import Published, RunEvent, SampleEvent
 from harness.link import Sample
+from harness.runner.bus import Published, RunEvent, SampleEvent
 from harness.viewer.hub import Hub
 from harness.viewer.stats import MEASURES, WINDOW, RollingStats
 
 if TYPE_CHECKING:
-    from harness.runner.run import RunContext
+    from harness.runner.context import RunContext
 
 TICK = 0.5
 """Seconds between stats and progress messages."""
@@ -200,19 +200,26 @@ class LiveState:
     def run_info(self) -> dict[str, Any]:
         ctx = self.ctx
         sc = ctx.scenario
-        record = ctx.record or {}
         return {
             "scenario": sc.name,
             "description": sc.description,
             "file": sc.file,
-            "target": ctx.options.target,
+            "target": self.target(),
             "seed": ctx.seed,
             "started": round(self.wall0, 3),
             "duration": sc.duration if math.isfinite(sc.duration) else None,
             "run_id": ctx.run_id,
             "state": "ended" if self.ended else "running",
-            "verdict": record.get("verdict"),
+            "verdict": self.verdict(),
         }
+
+    def target(self) -> str:
+        target = self.ctx.target
+        return self.ctx.options.target if target is None else target.name
+
+    def verdict(self) -> str | None:
+        record = self.ctx.record
+        return None if record is None else record.verdict
 
     def hello(self) -> dict[str, Any]:
         """Everything a new page needs at once: the run, its plan, the last minute."""
@@ -244,11 +251,10 @@ class LiveState:
     def link(self) -> dict[str, Any]:
         ctx = self.ctx
         obs = ctx.observer
-        hello = obs.hello or {}
         out: dict[str, Any] = {
             "state": "starting",
-            "target": ctx.options.target,
-            "fw": hello.get("fw"),
+            "target": self.target(),
+            "fw": None if obs.hello is None else obs.hello.fw,
             "boot": obs.current_boot,
             "interval": None,
             "last_age": None,
@@ -316,13 +322,13 @@ class LiveState:
         return {"injected": dict(sorted(obs.injected.items())), "observed": observed}
 
     def store(self) -> dict[str, Any] | None:
-        writer = self.ctx.store
-        if writer is None:
+        store = self.ctx.store
+        if store is None:
             return None
         return {
-            "run_id": self.ctx.run_id,
-            "rows_written": writer.rows_written,
-            "pending": writer.pending_rows,
+            "run_id": store.run_id,
+            "rows_written": store.rows_written,
+            "pending": store.pending_rows,
         }
 
     def stats_message(self) -> dict[str, Any]:
@@ -352,7 +358,7 @@ class LiveState:
                 "t": round(t, 3),
                 "duration": sc.duration if math.isfinite(sc.duration) else None,
                 "state": "ended" if self.ended else "running",
-                "verdict": (ctx.record or {}).get("verdict"),
+                "verdict": self.verdict(),
                 "steps_done": done,
                 "steps_total": len(sc.steps),
                 "step": None
@@ -413,6 +419,6 @@ class LiveState:
                 "kind": "viewer",
                 "at": round(self.now(), 3),
                 "t": round(time.time(), 3),
-                "data": {"state": "closing", "verdict": (self.ctx.record or {}).get("verdict")},
+                "data": {"state": "closing", "verdict": self.verdict()},
             }
         )

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import signal
 import socket
 import sys
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +18,9 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
-from harness.errors import UserError
+from harness.errors import UserError, found_in
+from harness.runner.context import Extension, RunContext
+from harness.signals import stop_on_signal
 from harness.viewer import assets
 from harness.viewer.app import create_app
 from harness.viewer.archive import Archive
@@ -28,8 +28,6 @@ from harness.viewer.live import LiveState
 
 if TYPE_CHECKING:
     from quart_trio import QuartTrio
-
-    from harness.runner.run import Extension, RunContext, RunOptions
 
 CLOSE_WAIT = 0.5
 """Seconds the pages get to take their last messages when the run ends."""
@@ -84,16 +82,6 @@ def _config(host: str, port: int) -> Config:
     config.loglevel = "WARNING"
     config.graceful_timeout = GRACEFUL
     return config
-
-
-def _os_error(exc: BaseException) -> OSError | None:
-    if isinstance(exc, OSError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            if (found := _os_error(inner)) is not None:
-                return found
-    return None
 
 
 def _bind_error(host: str, port: int, exc: OSError) -> UserError:
@@ -157,7 +145,7 @@ async def start_server(
     try:
         binds = await nursery.start(_serve, app, _config(host, port), stop)
     except BaseException as exc:
-        found = _os_error(exc)
+        found = found_in(exc, OSError)
         if found is None:
             raise
         raise _bind_error(host, port, found) from None
@@ -175,17 +163,20 @@ def _warn_missing_assets(err: TextIO) -> None:
 
 
 def viewer(
-    options: RunOptions,
+    bind: str,
+    db: Path | None = None,
     err: TextIO | None = None,
     on_start: Callable[[str, LiveState], None] | None = None,
 ) -> Extension:
-    """The run extension: serve the live viewer on options.bind while the run lasts.
-    `on_start(url, live)` is told where it listens (tests bind port 0)."""
+    """The run extension: serve the live viewer on `bind` while the run lasts, with the history
+    and past runs of the log at `db`. `on_start(url, live)` is told where it listens (tests bind
+    port 0)."""
+    host, port = parse_bind(bind)
 
     @asynccontextmanager
     async def extension(ctx: RunContext) -> AsyncIterator[None]:
-        out = options.out
-        if options.fast:
+        out = ctx.options.out
+        if ctx.options.fast:
             print(
                 "viewer: not served in virtual time (--fast); browse the run afterwards with `harness view`",
                 file=out,
@@ -194,11 +185,10 @@ def viewer(
             yield
             return
         errors = err or sys.stderr
-        host, port = parse_bind(options.bind)
         warn_if_exposed(host, port, errors)
         _warn_missing_assets(errors)
         live = LiveState(ctx)
-        app = create_app(live, options.db, hosts={host})
+        app = create_app(live, db, hosts={host})
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
             url = await start_server(nursery, app, host, port, stop)
@@ -243,20 +233,10 @@ async def serve_archive(
         print(f"viewer: {url} (history and runs from {db}; Ctrl-C stops)", file=out, flush=True)
         task_status.started(url)
         async with trio.open_nursery() as waiting:
-            waiting.start_soon(_stop_on_signal, stop)
+            await waiting.start(stop_on_signal, stop)
             await stop.wait()
             waiting.cancel_scope.cancel()
         nursery.cancel_scope.deadline = trio.current_time() + GRACEFUL + 1
-
-
-async def _stop_on_signal(stop: trio.Event) -> None:
-    """Ctrl-C or SIGTERM sets `stop` (only the main thread receives signals)."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            stop.set()
-            return
 
 
 def view(db: Path, bind: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

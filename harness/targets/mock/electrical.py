@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 import random
 
-from harness.devices.ina219 import Ina219
 from harness.link import Readings
 from harness.link import fields as f
 from harness.scenario.model import DeviceSpec
 from harness.scenario.profile import Profile
+from harness.targets.mock.ina219 import Ina219
 
 
 class Electrical:

@@ -11,25 +11,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import trio
 
-from harness.devices.electrical import Electrical
 from harness.link import CommandExecuted, DeviceEvent, DeviceLink, SampleClosed, Settings
 from harness.scenario.model import DeviceSpec
 from harness.scenario.profile import Profile
+from harness.targets.base import PowerChange
+from harness.targets.mock.electrical import Electrical
 from harness.transports.wakeable import Wakeable
-
-
-@dataclass(frozen=True, slots=True)
-class PowerChange:
-    """The mock's MCU lost power (boot is None) or booted (boot is its new counter)."""
-
-    at: float
-    boot: int | None
-    cause: str
-
 
 MockEvent = DeviceEvent | PowerChange
 
@@ -56,7 +46,8 @@ class MockDevice:
         """Samples closed, by boot: what the host should receive."""
         self.executed: Counter[tuple[int, int]] = Counter()
         """Commands executed, by (boot, seq): never more than 1 each."""
-        self._on_event = on_event or (lambda event: None)
+        self.on_event: Callable[[MockEvent], None] = on_event or (lambda event: None)
+        """Told of every device event and power change as it happens."""
         self._origin = 0.0
         self._last = 0.0
         self._reset_requested = False
@@ -156,12 +147,12 @@ class MockDevice:
     def _power_up(self, t: float, cause: str) -> None:
         self.settings = Settings()
         self.link = DeviceLink(now=self._origin + t, boot=self.next_boot, settings=self.settings)
-        self._on_event(PowerChange(self._origin + t, self.next_boot, cause))
+        self.on_event(PowerChange(self._origin + t, self.next_boot, cause))
         self.next_boot = (self.next_boot + 1) & 0xFFFF
 
     def _power_down(self, t: float, cause: str) -> None:
         self.link = None
-        self._on_event(PowerChange(self._origin + t, None, cause))
+        self.on_event(PowerChange(self._origin + t, None, cause))
 
     def _emit(self, events: list[DeviceEvent]) -> None:
         assert self.link is not None
@@ -171,4 +162,4 @@ class MockDevice:
                 self.produced[event.sample.boot] += 1
             elif isinstance(event, CommandExecuted):
                 self.executed[(self.link.boot, event.command.seq)] += 1
-            self._on_event(event)
+            self.on_event(event)

@@ -1,1 +1,0 @@
-"""Devices the harness can talk to without hardware: the mock (Python) lives here."""

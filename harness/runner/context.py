@@ -1,0 +1,110 @@
+"""The contracts a run offers its consumers: the engine's own options, the context an extension
+sees, what the store shows of itself to the others, and the extension's shape. The engine
+(`run.py`) and every consumer (store, viewer, bench, tests) import these; the engine imports no
+consumer, and `harness.cli` composes them."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+from harness.runner.bus import Bus, Published
+from harness.runner.observer import Observer
+from harness.runner.session import HostSession
+from harness.scenario.model import Scenario
+from harness.targets import Target
+
+if TYPE_CHECKING:
+    from harness.runner.record import RunRecord
+
+
+@dataclass
+class RunOptions:
+    """What the engine itself needs; each consumer takes its own settings as arguments."""
+
+    target: str = "mock"
+    serial: str | None = None
+    seed: int | None = None
+    json: Path | None = None
+    junit: Path | None = None
+    fast: bool = False
+    """Virtual time: a MockClock that jumps ahead whenever every task waits."""
+    status: bool = False
+    """Draw the live status line on `out`."""
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+    def seed_for(self, scenario: Scenario) -> int:
+        return scenario.seed if self.seed is None else self.seed
+
+
+class StoreView(Protocol):
+    """What the store shows of itself to the run's other consumers (the live page's store
+    panel) while it is attached."""
+
+    @property
+    def run_id(self) -> int: ...
+
+    @property
+    def rows_written(self) -> int: ...
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows taken but not yet committed."""
+        ...
+
+    @property
+    def rows_dropped(self) -> int:
+        """Rows given up (the database failed past what the writer holds)."""
+        ...
+
+
+@dataclass
+class RunContext:
+    """What extensions (the store, the viewer) get to see of a run."""
+
+    scenario: Scenario
+    options: RunOptions
+    seed: int
+    origin: float
+    """Trio time of scenario second 0."""
+    bus: Bus
+    observer: Observer
+    target: Target | None = None
+    session: HostSession | None = None
+    """The host end of the link, once the target's stream is open."""
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    record: RunRecord | None = None
+    """Set when the run has ended, before the extensions are left."""
+    store: StoreView | None = None
+    """The store, while one is attached."""
+
+    @property
+    def run_id(self) -> int | None:
+        return None if self.store is None else self.store.run_id
+
+
+Extension = Callable[[RunContext], AbstractAsyncContextManager[None]]
+"""Something that lives as long as a run (the store, the viewer): entered before the run starts
+(it may refuse with a UserError), left after the record is made (ctx.record is set then)."""
+
+
+def tap(take: Callable[[Published], None], seen: list[RunContext] | None = None) -> Extension:
+    """An extension that hands everything the run publishes to `take` (and appends the run's
+    context to `seen`, for what only the context holds, e.g. its target)."""
+
+    @asynccontextmanager
+    async def extension(ctx: RunContext) -> AsyncIterator[None]:
+        if seen is not None:
+            seen.append(ctx)
+        unsubscribe = ctx.bus.subscribe(take)
+        try:
+            yield
+        finally:
+            unsubscribe()
+
+    return extension
