@@ -27,7 +27,7 @@ run: $(STAMP) $(RUN_DEPS)
 lint: $(STAMP)
 	$(BIN)/ruff check harness tests
 	$(BIN)/ruff format --check harness tests
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 
 test: $(STAMP) $(TEST_DEPS) lint
 	$(BIN)/pytest

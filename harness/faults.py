@@ -70,6 +70,14 @@ class FaultConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkFaults:
+    """The faults of both directions of a link."""
+
+    to_host: FaultConfig = FaultConfig()
+    to_device: FaultConfig = FaultConfig()
+
+
+@dataclass(frozen=True, slots=True)
 class FaultEvent:
     """One injected fault. `what` names the frame (sample, ack, cmd...) and `seq` its number."""
 

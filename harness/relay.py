@@ -7,8 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from harness.faults import FaultEvent, FaultyPipe
-from harness.scenario.model import LinkFaults
+from harness.faults import FaultEvent, FaultyPipe, LinkFaults
 from harness.transports.wakeable import RECEIVE_SIZE, Wakeable
 
 TO_HOST = "to_host"

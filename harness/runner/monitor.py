@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from harness.scenario.model import DeviceSpec, LinkFaults, Scenario
+from harness.faults import LinkFaults
+from harness.scenario.model import DeviceSpec, Scenario
 from harness.scenario.profile import Profile
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import trio
 
 from harness.errors import UserError, found_in
-from harness.faults import FaultConfig
+from harness.faults import FaultConfig, LinkFaults
 from harness.link import HostEvent, SampleReceived
 from harness.relay import FaultRelay
 from harness.runner.bus import Bus
@@ -31,7 +31,7 @@ from harness.runner.record import (
     write_junit,
 )
 from harness.runner.session import HostSession
-from harness.scenario.model import LinkFaults, Outage, Reset, Scenario, Send, SetLink, Step
+from harness.scenario.model import Outage, Reset, Scenario, Send, SetLink, Step
 from harness.signals import stop_on_signal
 from harness.targets import Target, make_target
 from harness.transports.memory import memory_stream_pair

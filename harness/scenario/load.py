@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.errors import UserError
-from harness.faults import FaultConfig, GilbertElliott
+from harness.faults import FaultConfig, GilbertElliott, LinkFaults
 from harness.link import fields
 from harness.link.commands import COMMANDS, check
 from harness.scenario.model import (
@@ -28,7 +28,6 @@ from harness.scenario.model import (
     DeviceSpec,
     Expect,
     LinkExpect,
-    LinkFaults,
     Outage,
     RecoveryExpect,
     Reset,

@@ -6,17 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.faults import FaultConfig
+from harness.faults import LinkFaults
 from harness.scenario.profile import Profile
 from harness.scenario.units import format_duration
 
 Window = tuple[float, float]
-
-
-@dataclass(frozen=True, slots=True)
-class LinkFaults:
-    to_host: FaultConfig = FaultConfig()
-    to_device: FaultConfig = FaultConfig()
 
 
 @dataclass(frozen=True, slots=True)
