@@ -8,9 +8,9 @@ from typing import Any, TextIO
 
 import trio
 
-from harness.runner.expectations import FAIL, PASS
 from harness.runner.observer import Observer
 from harness.runner.session import HostSession
+from harness.scenario.expect import FAIL, PASS
 
 MARK = {PASS: "PASS", FAIL: "FAIL", "pending": "----"}
 

@@ -26,7 +26,7 @@ from harness.link import (
     seqnum,
 )
 from harness.link import fields as f
-from harness.runner.expectations import PASS, Evaluator, evaluator
+from harness.scenario.expect import PASS, Evaluator, RunFacts, evaluator
 from harness.scenario.model import Outage, Scenario, SetLink, Step
 
 INJECTED_KINDS = (
@@ -370,9 +370,10 @@ class Observer:
         recovery: dict[str, float | None] = {}
         for b in self.bursts:
             recovery.setdefault(b.name, b.recovered_after)
+        facts = RunFacts(totals.as_dict(), self.resets, recovery)
         for ev in self.evaluators:
             was = ev.resolved
-            ev.finish(totals.as_dict(), self.resets, recovery)
+            ev.finish(facts)
             if not was:
                 self._announce(ev, end)
         return totals
