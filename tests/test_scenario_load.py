@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main, shipped_scenarios
+from harness.scenario.expect.acked import AckExpect
 from harness.scenario.load import load
-from harness.scenario.model import AckExpect, Outage, Send, SetLink
+from harness.scenario.model import Outage, Send, SetLink
 from harness.scenario.units import parse_duration
 
 GOOD = """\

@@ -52,6 +52,8 @@ OP: Final = "op"
 
 SAMPLE_KEYS: Final = (SEQ, BOOT, TS, DT, V, A, W, VMIN, VMAX, AMAX, N, STATUS)
 """Sample keys in the order senders write them."""
+MEASURES: Final = (V, A, W)
+"""The quantities a sample measures, as scenarios' `measure` and the live statistics name them."""
 
 # --- status -------------------------------------------------------------------------------
 STATUS_OK: Final = "ok"

@@ -8,10 +8,10 @@ from typing import TextIO
 
 import trio
 
-from harness.runner.expectations import FAIL, PASS
 from harness.runner.observer import Observer
 from harness.runner.record import RunRecord
 from harness.runner.session import HostSession
+from harness.scenario.expect import FAIL, PASS
 
 MARK = {PASS: "PASS", FAIL: "FAIL", "pending": "----"}
 

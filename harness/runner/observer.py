@@ -25,8 +25,8 @@ from harness.link import (
 )
 from harness.link import fields as f
 from harness.runner.bus import Bus, RunEvent, SampleEvent
-from harness.runner.expectations import PASS, Evaluator, evaluator
 from harness.runner.record import HelloInfo, LinkTotals
+from harness.scenario.expect import PASS, Evaluator, RunFacts, evaluator
 from harness.scenario.model import Outage, Scenario, SetLink, Step
 from harness.targets import PortChange, PowerChange, TargetEvent, Truth
 
@@ -352,9 +352,10 @@ class Observer:
         recovery: dict[str, float | None] = {}
         for b in self.bursts:
             recovery.setdefault(b.name, b.recovered_after)
+        facts = RunFacts(totals.as_dict(), self.resets, recovery)
         for ev in self.evaluators:
             was = ev.resolved
-            ev.finish(totals.as_dict(), self.resets, recovery)
+            ev.finish(facts)
             if not was:
                 self._announce(ev, end)
         return totals

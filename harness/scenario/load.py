@@ -8,42 +8,33 @@ Array entries are numbered from 1, as a person counts them in the file.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from harness.errors import UserError
 from harness.faults import FaultConfig, GilbertElliott, LinkFaults
 from harness.link import fields
 from harness.link.commands import COMMANDS, check
+from harness.scenario.expect import Context, entry_keys, kinds
+from harness.scenario.expect.acked import AckExpect
 from harness.scenario.model import (
-    LINK_TOTALS,
-    AckExpect,
     Action,
-    AlertExpect,
     Check,
     DeviceSpec,
     Expect,
-    LinkExpect,
     Outage,
-    RecoveryExpect,
     Reset,
-    ResetsExpect,
     Scenario,
     Send,
     SetLink,
-    StatExpect,
     Step,
     Wait,
 )
 from harness.scenario.profile import Profile, SupplyPoint
-from harness.scenario.units import format_duration, parse_duration
-
-T = TypeVar("T")
-Path_ = tuple[str | int, ...]
+from harness.scenario.reader import Path_, Reader, show, suggest
+from harness.scenario.units import format_duration
 
 SECTIONS = ("scenario", "device", "link", "supply", "step", "expect")
 SCENARIO_KEYS = ("name", "description", "duration", "seed")
@@ -55,33 +46,6 @@ BURST_KEYS = ("p", "r", "bad_loss", "good_loss")
 SUPPLY_KEYS = ("at", "volts", "amps")
 ACTIONS = ("send", "link", "outage", "reset", "wait")
 STEP_KEYS = ("at", "name", *ACTIONS, "ack_within", "repeat", "every")
-EXPECT_KINDS = ("alert", "measure", "acked_within", "link", "resets", "recovered_within")
-EXPECT_KEYS = (
-    "name",
-    *EXPECT_KINDS,
-    "within",
-    "absent",
-    "stat",
-    "over",
-    "below",
-    "above",
-    "command",
-    "after",
-)
-MEASURES = ("v", "a", "w")
-STATS = ("min", "max", "avg")
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
-
-
-def dotted(path: Path_) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
 
 
 class _Locator:
@@ -121,96 +85,10 @@ class _Locator:
         return start + 1
 
 
-class _Reader:
-    def __init__(self, path: Path, text: str) -> None:
-        self.file = path.name
-        self.locator = _Locator(text)
-
-    def fail(self, path: Path_, message: str) -> UserError:
-        line = self.locator.line_of(path)
-        where = f"{self.file}:{line}" if line else self.file
-        return UserError(f"{where}: {dotted(path)}: {message}")
-
-    def table(self, value: Any, path: Path_, allowed: Iterable[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected a table, got {_show(value)}")
-        allowed = tuple(allowed)
-        for key in value:
-            if key not in allowed:
-                raise self.fail(
-                    (*path, key),
-                    f"unknown key{suggest(key, allowed)}; expected one of: " + ", ".join(allowed),
-                )
-        return value
-
-    def array(self, value: Any, path: Path_) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(
-                path, f"expected an array of tables ([[{path[-1]}]]), got {_show(value)}"
-            )
-        return value
-
-    def convert(self, value: Any, path: Path_, fn: Callable[[Any], T]) -> T:
-        try:
-            return fn(value)
-        except ValueError as exc:
-            raise self.fail(path, str(exc)) from None
-
-    def duration(self, value: Any, path: Path_) -> float:
-        return self.convert(value, path, parse_duration)
-
-    def number(self, value: Any, path: Path_, lo: float, hi: float, unit: str = "") -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(path, f"expected a number, got {_show(value)}")
-        if not lo <= value <= hi:
-            raise self.fail(path, f"{value:g}{unit} is outside {lo:g}..{hi:g}{unit}")
-        return float(value)
-
-    def integer(self, value: Any, path: Path_, lo: int, hi: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"expected an integer, got {_show(value)}")
-        if not lo <= value <= hi:
-            raise self.fail(path, f"{value} is outside {lo}..{hi}")
-        return value
-
-    def string(self, value: Any, path: Path_, choices: Iterable[str] | None = None) -> str:
-        if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {_show(value)}")
-        if choices is not None and value not in (choices := tuple(choices)):
-            raise self.fail(
-                path,
-                f'unknown value "{value}"{suggest(value, choices)}; expected one of: '
-                + ", ".join(choices),
-            )
-        return value
-
-    def boolean(self, value: Any, path: Path_) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(path, f"expected true or false, got {_show(value)}")
-        return value
-
-    def window(self, value: Any, path: Path_, duration: float) -> tuple[float, float]:
-        if not isinstance(value, list) or len(value) != 2:
-            raise self.fail(path, f'expected ["from", "to"], e.g. ["5s", "7s"], got {_show(value)}')
-        lo, hi = (self.duration(v, (*path, i + 1)) for i, v in enumerate(value))
-        if hi < lo:
-            raise self.fail(
-                path, f"ends ({format_duration(hi)}) before it starts ({format_duration(lo)})"
-            )
-        if lo > duration:
-            raise self.fail(path, f"starts after the scenario ends ({format_duration(duration)})")
-        return lo, hi
-
-
-def _show(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else f'"{value}"'
-    return text if len(text) < 40 else text[:37] + "..."
-
-
 # --- sections -----------------------------------------------------------------------------
 
 
-def _faults(r: _Reader, raw: dict[str, Any], path: Path_, base: FaultConfig) -> FaultConfig:
+def _faults(r: Reader, raw: dict[str, Any], path: Path_, base: FaultConfig) -> FaultConfig:
     changes: dict[str, Any] = {}
     for key, value in raw.items():
         kp = (*path, key)
@@ -235,7 +113,7 @@ def _faults(r: _Reader, raw: dict[str, Any], path: Path_, base: FaultConfig) -> 
     return base.with_changes(**changes)
 
 
-def _link(r: _Reader, raw: Any, path: Path_, base: LinkFaults) -> LinkFaults:
+def _link(r: Reader, raw: Any, path: Path_, base: LinkFaults) -> LinkFaults:
     t = r.table(raw, path, (*LINK_KEYS, *DIRECTIONS))
     both_host = _faults(r, t, path, base.to_host)
     both_device = _faults(r, t, path, base.to_device)
@@ -254,7 +132,7 @@ def _link(r: _Reader, raw: Any, path: Path_, base: LinkFaults) -> LinkFaults:
     return LinkFaults(to_host=to_host, to_device=to_device)
 
 
-def _supply(r: _Reader, raw: Any) -> Profile:
+def _supply(r: Reader, raw: Any) -> Profile:
     if raw is None:
         return Profile.constant(5.0, 0.25)
     points: list[SupplyPoint] = []
@@ -288,9 +166,9 @@ def _supply(r: _Reader, raw: Any) -> Profile:
     return Profile(points)
 
 
-def _send(r: _Reader, raw: Any, path: Path_) -> tuple[str, dict[str, Any]]:
+def _send(r: Reader, raw: Any, path: Path_) -> tuple[str, dict[str, Any]]:
     if not isinstance(raw, dict):
-        raise r.fail(path, f'expected a table like {{ cmd = "ping" }}, got {_show(raw)}')
+        raise r.fail(path, f'expected a table like {{ cmd = "ping" }}, got {show(raw)}')
     if "cmd" not in raw:
         raise r.fail(path, 'missing "cmd" (the command to send)')
     name = r.string(raw["cmd"], (*path, "cmd"))
@@ -311,7 +189,7 @@ def _send(r: _Reader, raw: Any, path: Path_) -> tuple[str, dict[str, Any]]:
         for key, value in args.items():
             arg_err = spec.args[key].check(value)
             if arg_err == "arg":
-                raise r.fail((*path, key), f"expected a number, got {_show(value)}")
+                raise r.fail((*path, key), f"expected a number, got {show(value)}")
             if arg_err == "range":
                 a = spec.args[key]
                 allowed = (
@@ -321,11 +199,11 @@ def _send(r: _Reader, raw: Any, path: Path_) -> tuple[str, dict[str, Any]]:
                     if a.quantity
                     else f"{a.lo}..{a.hi}"
                 )
-                raise r.fail((*path, key), f"{_show(value)} is out of range for {name} ({allowed})")
+                raise r.fail((*path, key), f"{show(value)} is out of range for {name} ({allowed})")
     return name, args
 
 
-def _step_action(r: _Reader, t: dict[str, Any], path: Path_, link: LinkFaults) -> Action:
+def _step_action(r: Reader, t: dict[str, Any], path: Path_, link: LinkFaults) -> Action:
     present = [a for a in ACTIONS if a in t]
     if len(present) != 1:
         what = "none" if not present else " and ".join(present)
@@ -354,7 +232,7 @@ def _step_action(r: _Reader, t: dict[str, Any], path: Path_, link: LinkFaults) -
     return Wait(r.duration(t["wait"], kp))
 
 
-def _steps(r: _Reader, raw: Any, base_link: LinkFaults, duration: float) -> tuple[Step, ...]:
+def _steps(r: Reader, raw: Any, base_link: LinkFaults, duration: float) -> tuple[Step, ...]:
     if raw is None:
         return ()
     steps: list[Step] = []
@@ -404,95 +282,34 @@ def _default_name(action: Action) -> str:
     raise TypeError(action)
 
 
-def _expect(
-    r: _Reader, t: dict[str, Any], path: Path_, duration: float, steps: tuple[Step, ...]
-) -> Check:
-    kinds = [k for k in EXPECT_KINDS if k in t]
-    if len(kinds) != 1:
-        what = "none" if not kinds else " and ".join(kinds)
-        raise r.fail(
-            path, f"an expectation is exactly one of: {', '.join(EXPECT_KINDS)} (this one: {what})"
-        )
-    kind = kinds[0]
-    allowed = {
-        "alert": ("within", "absent"),
-        "measure": ("stat", "over", "below", "above"),
-        "acked_within": ("command",),
-        "link": (),
-        "resets": (),
-        "recovered_within": ("after",),
-    }[kind]
+def _expect(cx: Context, t: dict[str, Any], path: Path_) -> Check:
+    """The check of one [[expect]] entry, read by the kind whose key it has."""
+    r = cx.reader
+    registered = kinds()
+    present = [kind for kind in registered if kind.key in t]
+    if len(present) != 1:
+        what = "none" if not present else " and ".join(kind.key for kind in present)
+        listed = ", ".join(kind.key for kind in registered)
+        raise r.fail(path, f"an expectation is exactly one of: {listed} (this one: {what})")
+    kind = present[0]
     for key in t:
-        if key not in (kind, "name", *allowed):
+        if key not in (kind.key, "name", *kind.takes):
             raise r.fail(
                 (*path, key),
-                f"does not go with {kind} (it takes: {', '.join(allowed) or 'nothing else'})",
+                f"does not go with {kind.key} (it takes: {', '.join(kind.takes) or 'nothing else'})",
             )
-    kp = (*path, kind)
-    if kind == "alert":
-        statuses = [s for s in fields.STATUSES if s != fields.STATUS_OK]
-        status = r.string(t["alert"], kp, statuses)
-        window = r.window(t["within"], (*path, "within"), duration) if "within" in t else None
-        absent = r.boolean(t.get("absent", False), (*path, "absent"))
-        return AlertExpect(status, window, absent)
-    if kind == "measure":
-        measure = r.string(t["measure"], kp, MEASURES)
-        if "stat" not in t:
-            raise r.fail(path, 'missing "stat" (min, max or avg)')
-        stat = r.string(t["stat"], (*path, "stat"), STATS)
-        window = r.window(t["over"], (*path, "over"), duration) if "over" in t else None
-        if "below" not in t and "above" not in t:
-            raise r.fail(path, 'needs "below" or "above" (or both)')
-        below = r.number(t["below"], (*path, "below"), -1e9, 1e9) if "below" in t else None
-        above = r.number(t["above"], (*path, "above"), -1e9, 1e9) if "above" in t else None
-        return StatExpect(measure, stat, window, below, above)
-    if kind == "acked_within":
-        within = r.duration(t["acked_within"], kp)
-        command = None
-        if "command" in t:
-            command = r.string(t["command"], (*path, "command"))
-            if command not in COMMANDS:
-                raise r.fail(
-                    (*path, "command"), f'unknown command "{command}"{suggest(command, COMMANDS)}'
-                )
-        return AckExpect(within, command)
-    if kind == "link":
-        limits = r.table(t["link"], kp, LINK_TOTALS)
-        return LinkExpect({k: r.integer(v, (*kp, k), 0, 10**9) for k, v in limits.items()})
-    if kind == "resets":
-        return ResetsExpect(r.integer(t["resets"], kp, 0, 10**6))
-    within = r.duration(t["recovered_within"], kp)
-    if "after" not in t:
-        raise r.fail(path, 'missing "after" (the name of the step whose faults it recovers from)')
-    after = r.string(t["after"], (*path, "after"))
-    bursts = [
-        s
-        for s in steps
-        if isinstance(s.action, SetLink) or (isinstance(s.action, Outage) and not s.action.stop)
-    ]
-    faulty = {s.name for s in bursts}
-    if len({s.number for s in bursts if s.name == after}) > 1:
-        raise r.fail(
-            (*path, "after"),
-            f'several fault steps are named "{after}": give the one you mean a name = "..."',
-        )
-    if after not in faulty:
-        names = sorted(faulty) or ["(no step changes link faults or starts an outage)"]
-        raise r.fail(
-            (*path, "after"),
-            f'no fault step named "{after}"{suggest(after, faulty)}; '
-            f"fault steps: {', '.join(names)}",
-        )
-    return RecoveryExpect(after, within)
+    return kind.parse(cx, t, path)
 
 
-def _expects(r: _Reader, raw: Any, duration: float, steps: tuple[Step, ...]) -> tuple[Expect, ...]:
+def _expects(r: Reader, raw: Any, duration: float, steps: tuple[Step, ...]) -> tuple[Expect, ...]:
+    cx = Context(r, duration, steps)
+    allowed = entry_keys()
     out: list[Expect] = []
     for i, entry in enumerate(r.array(raw, ("expect",)) if raw is not None else [], 1):
         path: Path_ = ("expect", i)
-        t = r.table(entry, path, EXPECT_KEYS)
+        t = r.table(entry, path, allowed)
         name = r.string(t["name"], (*path, "name")) if "name" in t else ""
-        out.append(Expect(i, _expect(r, t, path, duration, steps), name))
+        out.append(Expect(i, _expect(cx, t, path), name))
     n = len(out)
     seen: set[int] = set()
     for s in steps:
@@ -504,7 +321,7 @@ def _expects(r: _Reader, raw: Any, duration: float, steps: tuple[Step, ...]) -> 
 
 
 def parse(text: str, path: Path) -> Scenario:
-    r = _Reader(path, text)
+    r = Reader(path.name, _Locator(text).line_of)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.faults import LinkFaults
 from harness.scenario.profile import Profile
-from harness.scenario.units import format_duration
-
-Window = tuple[float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,63 +76,12 @@ class Step:
 # --- expectations -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class AlertExpect:
-    status: str
-    window: Window | None
-    absent: bool = False
+class Check(Protocol):
+    """What one expectation checks: its kind's frozen dataclass (harness.scenario.expect)."""
 
-
-@dataclass(frozen=True, slots=True)
-class StatExpect:
-    measure: str
-    """v, a or w."""
-    stat: str
-    """min, max or avg."""
-    window: Window | None
-    below: float | None
-    above: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class AckExpect:
-    within: float
-    command: str | None = None
-    step: int | None = None
-    """Only the command of this [[step]] number (from a step's ack_within)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LinkExpect:
-    limits: dict[str, int]
-    """Link totals and their upper bounds."""
-
-
-@dataclass(frozen=True, slots=True)
-class ResetsExpect:
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class RecoveryExpect:
-    after: str
-    """Name of the step whose fault burst it measures from."""
-    within: float
-
-
-Check = AlertExpect | StatExpect | AckExpect | LinkExpect | ResetsExpect | RecoveryExpect
-
-LINK_TOTALS = (
-    "lost",
-    "duplicated",
-    "commands_failed",
-    "commands_executed_twice",
-    "retransmissions",
-    "corrupt",
-    "gaps",
-    "lost_to_resets",
-)
-"""Link totals an expectation may bound (names as in the run record)."""
+    def describe(self) -> str:
+        """The expectation's label when the file gives it no name."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,38 +92,7 @@ class Expect:
 
     @property
     def label(self) -> str:
-        return self.name or describe(self.check)
-
-
-def _window(w: Window | None) -> str:
-    return "whole run" if w is None else f"{format_duration(w[0])}..{format_duration(w[1])}"
-
-
-def describe(c: Check) -> str:
-    match c:
-        case AlertExpect(absent=True):
-            return f"no {c.status} alert ({_window(c.window)})"
-        case AlertExpect():
-            return f"{c.status} alert within {_window(c.window)}"
-        case StatExpect():
-            bounds = []
-            if c.below is not None:
-                bounds.append(f"< {c.below:g}")
-            if c.above is not None:
-                bounds.append(f"> {c.above:g}")
-            return f"{c.stat} {c.measure} over {_window(c.window)} {' and '.join(bounds)}"
-        case AckExpect(step=int()):
-            return f"step[{c.step}] {c.command} acknowledged within {format_duration(c.within)}"
-        case AckExpect():
-            what = c.command or "every command"
-            return f"{what} acknowledged within {format_duration(c.within)}"
-        case LinkExpect():
-            return "link: " + ", ".join(f"{k} <= {v}" for k, v in c.limits.items())
-        case ResetsExpect():
-            return f"device resets seen = {c.count}"
-        case RecoveryExpect():
-            return f"recovered within {format_duration(c.within)} after {c.after}"
-    raise TypeError(c)
+        return self.name or self.check.describe()
 
 
 @dataclass(frozen=True, slots=True)

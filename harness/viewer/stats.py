@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from operator import mul
 from typing import Any
 
-MEASURES = ("v", "a", "w")
+from harness.link.fields import MEASURES
+
 WINDOW = 60
 """Seconds of the min/max/avg panel and of the z-score reference."""
 MOVING = (60, 300, 900)

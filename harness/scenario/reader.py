@@ -1,0 +1,119 @@
+"""Reading the values of a scenario file: each reader checks one value's type and range and, when
+it is wrong, gives the one-line error that names the file, the line and the key path.
+
+The scenario loader and every expectation kind (harness.scenario.expect) read through it, so
+every section words its problems the same way.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from harness.errors import UserError
+from harness.scenario.units import format_duration, parse_duration
+
+T = TypeVar("T")
+Path_ = tuple[str | int, ...]
+"""A key path in the file: table keys, and array entries numbered from 1."""
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    return text if len(text) < 40 else text[:37] + "..."
+
+
+class Reader:
+    """Reads the values of one file; `locate` gives the line of a key path (None: not found)."""
+
+    def __init__(self, file: str, locate: Callable[[Path_], int | None]) -> None:
+        self.file = file
+        self.locate = locate
+
+    def fail(self, path: Path_, message: str) -> UserError:
+        line = self.locate(path)
+        where = f"{self.file}:{line}" if line else self.file
+        return UserError(f"{where}: {dotted(path)}: {message}")
+
+    def table(self, value: Any, path: Path_, allowed: Iterable[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected a table, got {show(value)}")
+        allowed = tuple(allowed)
+        for key in value:
+            if key not in allowed:
+                raise self.fail(
+                    (*path, key),
+                    f"unknown key{suggest(key, allowed)}; expected one of: " + ", ".join(allowed),
+                )
+        return value
+
+    def array(self, value: Any, path: Path_) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(
+                path, f"expected an array of tables ([[{path[-1]}]]), got {show(value)}"
+            )
+        return value
+
+    def convert(self, value: Any, path: Path_, fn: Callable[[Any], T]) -> T:
+        try:
+            return fn(value)
+        except ValueError as exc:
+            raise self.fail(path, str(exc)) from None
+
+    def duration(self, value: Any, path: Path_) -> float:
+        return self.convert(value, path, parse_duration)
+
+    def number(self, value: Any, path: Path_, lo: float, hi: float, unit: str = "") -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path, f"expected a number, got {show(value)}")
+        if not lo <= value <= hi:
+            raise self.fail(path, f"{value:g}{unit} is outside {lo:g}..{hi:g}{unit}")
+        return float(value)
+
+    def integer(self, value: Any, path: Path_, lo: int, hi: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(path, f"expected an integer, got {show(value)}")
+        if not lo <= value <= hi:
+            raise self.fail(path, f"{value} is outside {lo}..{hi}")
+        return value
+
+    def string(self, value: Any, path: Path_, choices: Iterable[str] | None = None) -> str:
+        if not isinstance(value, str):
+            raise self.fail(path, f"expected a string, got {show(value)}")
+        if choices is not None and value not in (choices := tuple(choices)):
+            raise self.fail(
+                path,
+                f'unknown value "{value}"{suggest(value, choices)}; expected one of: '
+                + ", ".join(choices),
+            )
+        return value
+
+    def boolean(self, value: Any, path: Path_) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(path, f"expected true or false, got {show(value)}")
+        return value
+
+    def window(self, value: Any, path: Path_, duration: float) -> tuple[float, float]:
+        if not isinstance(value, list) or len(value) != 2:
+            raise self.fail(path, f'expected ["from", "to"], e.g. ["5s", "7s"], got {show(value)}')
+        lo, hi = (self.duration(v, (*path, i + 1)) for i, v in enumerate(value))
+        if hi < lo:
+            raise self.fail(
+                path, f"ends ({format_duration(hi)}) before it starts ({format_duration(lo)})"
+            )
+        if lo > duration:
+            raise self.fail(path, f"starts after the scenario ends ({format_duration(duration)})")
+        return lo, hi
