@@ -92,7 +92,7 @@ USER_LIB_PATH := $(realpath ../lib)
 ARDUINO_LIBS := Wire EEPROM powerlink ina219
 # Debian's avr-libc lacks DECIMAL_DIG, which the Arduino core's headers use.
 CXXFLAGS += -DDECIMAL_DIG=__DECIMAL_DIG__
-# Shared prologue/epilogue code: about 300 bytes less flash (platformio.ini sets it too).
+# Shared prologue/epilogue code: less flash for a few cycles a call (platformio.ini sets it too).
 CPPFLAGS += -mcall-prologues
 include $(ARDMK_DIR)/Arduino.mk
 endif

@@ -1,5 +1,6 @@
-"""`harness bench [--quick] [--json PATH]`: the numbers design.md holds us to, measured in one
-run on this machine, each goal with its target, its measured value and whether it is met.
+"""`harness bench [--quick] [--json PATH]`: the numbers the architecture holds us to
+(docs/architecture.md), measured in one run on this machine, each goal with its target, its
+measured value and whether it is met.
 
 Groups, each in its own module: `ingest` (decode + HostLink + store + fan-out against line rates
 and a naive loop), `history` (48 h at 10 Hz drawn at 2,000 points), `live` (frame -> WebSocket

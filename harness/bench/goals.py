@@ -1,5 +1,6 @@
-"""What `harness bench` reports: each goal from design.md with its target and the measured
-value, the other figures by group, and the machine they were measured on."""
+"""What `harness bench` reports: each goal the architecture holds us to (docs/architecture.md)
+with its target and the measured value, the other figures by group, and the machine they were
+measured on."""
 
 from __future__ import annotations
 

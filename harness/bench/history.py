@@ -41,8 +41,8 @@ def _fill(db: Path, count: int) -> float:
     step = 1 / RATE
     rows: list[tuple[Any, ...]] = []
     start = time.perf_counter()
-    # Rows as sample_row builds them, without a Sample each (2 µs apiece, a third of the fill):
-    # the first is checked against sample_row so the two cannot drift apart.
+    # Rows as sample_row builds them, without a Sample each (the fill measures the writer, not
+    # building Samples): the first is checked against sample_row so the two cannot drift apart.
     first = Sample(0, 1, 0, 100, 5.0, 0.25, 1.25, 4.998, 5.002, 0.26, 50, "ok")
     if _row(run, 0, T0) != sample_row(run, first, T0, T0):
         raise RuntimeError("bench: history rows no longer match the samples table's columns")

@@ -38,7 +38,8 @@ FLOOD_RATE = 250.0
 """... and afterwards, when only the count matters (the window of 8 paces it)."""
 START_TIMEOUT = 20.0
 RUN_TIMEOUT = 600.0
-"""Longest the measurement may take once the monitor serves (100,000 samples take ~80 s)."""
+"""Longest the measurement may take once the monitor serves: the full run's 100,000 samples
+with a wide margin for a slow machine."""
 STEP = 0.001
 """Seconds between the device's ticks."""
 

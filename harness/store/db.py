@@ -245,8 +245,8 @@ class Batch:
 
 INSERT_ROWS_MAX = 64
 """Most sample rows one INSERT statement carries. A batch is cut in powers of two up to this,
-so sqlite compiles and caches seven fixed statements; 64 rows wrote as fast as 512 and keep
-those statements small (1.4 MB of memory against 2.9 MB)."""
+so sqlite compiles and caches seven fixed statements. Longer statements write no faster and
+cost more memory to keep compiled (docs/performance.md)."""
 
 
 @functools.lru_cache(maxsize=16)

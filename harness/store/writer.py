@@ -33,7 +33,8 @@ CLOSING_RETRIES = 10.0
 """After the run, how long the writer keeps retrying a failing database before giving up."""
 FLUSH_BATCHES = 8
 """Batches one trip to the thread writes (each its own transaction): a backlog, as after a
-burst, costs one hand-off per 8,000 rows rather than per 1,000, and a trip stays ~20 ms."""
+burst, costs one hand-off to the thread per 8,000 rows rather than per 1,000, and a trip stays
+short enough that the task soon sees new input and retention again."""
 BACKLOG_MAX = 2_000_000
 """Rows kept in memory while the database fails; beyond this the oldest batch is dropped."""
 

@@ -10,8 +10,8 @@ namespace {
 
 uint8_t slot_bit(uint32_t seq) { return static_cast<uint8_t>(1u << (seq % kWindow)); }
 
-// 64-bit arithmetic is bulky on AVR (libgcc's takes a kilobyte, and gcc's inline 64-bit code
-// is no smaller): sums are two 32-bit words, handled in these two functions only.
+// 64-bit arithmetic is bulky on AVR (libgcc's routines and gcc's inline 64-bit code alike):
+// sums are two 32-bit words, handled in these two functions only.
 
 // *sum += x * n, or -= when `subtract` (two's complement).
 void accumulate(Sum* sum, uint32_t x, uint32_t n, bool subtract) __attribute__((noinline));

@@ -30,7 +30,7 @@ struct Event {
 };
 
 // Where events go, chosen at compile time: the firmware reports none, so it carries no code
-// for them (about 650 bytes of flash on an Uno).
+// for them (an Uno's flash is the tightest budget the core has).
 struct NoEvents {
   static const bool kEnabled = false;
   void emit(const Event&) const {}
