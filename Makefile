@@ -11,7 +11,7 @@ RUN_DEPS :=
 -include firmware/sim/sim.mk
 -include web/web.mk
 
-.PHONY: run test lint venv clean
+.PHONY: run test check deps lint venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check harness tests
 	$(BIN)/lint-imports --no-cache
 
-test: $(STAMP) $(TEST_DEPS) lint
+# The Debian packages first (installed as root, else one line naming them), then the rest.
+test: deps
+	@$(MAKE) --no-print-directory check
+
+deps:
+	@scripts/debian-deps
+
+check: $(STAMP) $(TEST_DEPS) lint
 	$(BIN)/pytest
 
 clean:
