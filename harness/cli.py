@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from harness.errors import UserError
 from harness.store.writer import Retention
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from harness.targets import Target
 
 DEFAULT_DB = Path("data/harness.db")
+DEFAULT_BIND = "127.0.0.1:8000"
+RETENTION_MIN = 3600.0
+RETENTION_MIN_TEXT = "1h"
+"""The shortest retention accepted: a typo ("0s", "1s") would otherwise delete the log."""
 SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parent.parent / "scenarios")
 
 
@@ -46,8 +50,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.scenario.load import load
 
     scenario = load(resolve_scenario(args.file))
+    for flag, path in (("--json", args.json), ("--junit", args.junit)):
+        if path is not None:
+            _check_writable(flag, path)
     options = _run_options(args, seed=args.seed, json=args.json, junit=args.junit, fast=args.fast)
     return _compose_and_run(args, scenario, options)
+
+
+def _check_writable(flag: str, path: Path) -> None:
+    """A report the run would write at its end, refused before it starts if it cannot be."""
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a folder; name a file, e.g. {path / 'report.xml'}")
+    folder = path.parent if str(path.parent) else Path(".")
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the folders the report needs are made when it is written
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"{flag} {path}: cannot write in {folder}")
 
 
 def _run_options(args: argparse.Namespace, **more: Any) -> RunOptions:
@@ -95,10 +113,21 @@ def _open_for_writing(path: Path) -> TextIO:
 def _retention(args: argparse.Namespace) -> Retention:
     from harness.scenario.units import parse_duration
 
-    try:
-        return Retention(parse_duration(args.retention), parse_duration(args.rollup_retention))
-    except ValueError as exc:
-        raise UserError(f"--retention/--rollup-retention: {exc}") from None
+    values = {}
+    for flag, text in (
+        ("--retention", args.retention),
+        ("--rollup-retention", args.rollup_retention),
+    ):
+        try:
+            values[flag] = parse_duration(text)
+        except ValueError as exc:
+            raise UserError(f"{flag} {text}: {exc}") from None
+        if values[flag] < RETENTION_MIN:
+            raise UserError(
+                f"{flag} {text}: at least {RETENTION_MIN_TEXT} (it deletes older data of every "
+                f"run in the log, not only this one's)"
+            )
+    return Retention(values["--retention"], values["--rollup-retention"])
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -107,7 +136,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return _compose_and_run(args, monitor_scenario(), _run_options(args))
 
 
-def _when(text: str, now: float) -> float:
+def _when(flag: str, text: str, now: float) -> float:
     """Unix seconds for "2h" (that long ago) or an ISO time ("2026-11-22T08:00", local)."""
     from datetime import datetime
 
@@ -119,7 +148,7 @@ def _when(text: str, now: float) -> float:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
         raise UserError(
-            f'{text}: expected a duration ago ("2h") or a time ("2026-11-22T08:00")'
+            f'{flag} {text}: expected a duration ago ("2h") or a local time ("2026-11-22T08:00")'
         ) from None
 
 
@@ -129,6 +158,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from harness.store.db import open_for_reading
     from harness.store.export import export_daily, export_run, export_span
 
+    if args.until and args.since is None:
+        raise UserError("--until goes with --since (a run's samples are all of them: --run ID)")
     conn = open_for_reading(args.db)
     if args.daily:
         try:
@@ -149,8 +180,14 @@ def cmd_export(args: argparse.Namespace) -> int:
             count = export_run(conn, args.run, out)
         else:
             now = time.time()
-            t_to = _when(args.until, now) if args.until else now
-            count = export_span(conn, _when(args.since, now), t_to, out)
+            t_from = _when("--since", args.since, now)
+            t_to = _when("--until", args.until, now) if args.until else now
+            if t_to < t_from:
+                raise UserError(
+                    f"--since {args.since} --until {args.until}: the span ends before it "
+                    "starts (--since is the earlier time)"
+                )
+            count = export_span(conn, t_from, t_to, out)
     finally:
         if out is not sys.stdout:
             out.close()
@@ -167,13 +204,24 @@ def cmd_db_info(args: argparse.Namespace) -> int:
         if key.startswith(("oldest", "newest")) and value is not None:
             value = iso(value)
         if key == "bytes":
-            value = f"{value / 1e6:.1f} MB"
+            key, value = "size", _size(value)
         print(f"{key:15} {value}")
     print(
         "retention       set by each run/monitor: --retention (raw samples, events, 10 s "
         "rollups; default 48h), --rollup-retention (1 min rollups; default 30d)"
     )
     return 0
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def cmd_view(args: argparse.Namespace) -> int:
@@ -200,7 +248,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     for name in args.files:
         sc = load(resolve_scenario(name))
         print(
-            f"{sc.file}: ok — {sc.name}, {sc.duration:g} s, {len(sc.steps)} steps, {len(sc.expects)} expectations"
+            f"{sc.file}: ok — {sc.name}, {sc.duration:g} s, {_plural(len(sc.steps), 'step')}, "
+            f"{_plural(len(sc.expects), 'expectation')}"
         )
     return 0
 
@@ -226,9 +275,18 @@ def cmd_mock(args: argparse.Namespace) -> int:
 
 
 def cmd_frame(args: argparse.Namespace) -> int:
+    import json
+
     from harness.link.frame import FrameError, wrap
 
-    body = args.json.strip().encode("ascii", "replace")
+    text = args.json.strip()
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"frame: not JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise UserError('frame: expected a JSON object, e.g. \'{"cmd":"ping","seq":1}\'')
+    body = text.encode("ascii", "replace")
     try:
         sys.stdout.write(wrap(body).decode("ascii"))
     except FrameError as exc:
@@ -247,30 +305,56 @@ def _device_args(p: argparse.ArgumentParser, default_target: str) -> None:
     p.add_argument(
         "--serial", metavar="PATH", help="the board's port (default: find an Arduino by USB id)"
     )
+    _db_arg(p)
+    p.add_argument("--no-view", action="store_true", help="do not serve the live viewer")
+    _bind_arg(p)
+
+
+def _db_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db", type=Path, default=DEFAULT_DB, help=f"SQLite log (default: {DEFAULT_DB})"
     )
-    p.add_argument("--no-view", action="store_true", help="do not serve the live viewer")
+
+
+def _bind_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--bind", default="127.0.0.1:8000", help="viewer address (default: 127.0.0.1:8000)"
+        "--bind",
+        default=DEFAULT_BIND,
+        metavar="HOST:PORT",
+        help=f"viewer address (default: {DEFAULT_BIND}; port 0: any free one; "
+        "0.0.0.0:PORT serves other machines too)",
     )
 
 
 def _store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--retention", default="48h", help="keep raw samples and events this long (default: 48h)"
+        "--retention",
+        default="48h",
+        metavar="DURATION",
+        help=f"keep raw samples and events this long, e.g. 48h, 90m, 2d (default: 48h; at "
+        f"least {RETENTION_MIN_TEXT})",
     )
     p.add_argument(
-        "--rollup-retention", default="30d", help="keep 1-minute rollups this long (default: 30d)"
+        "--rollup-retention",
+        default="30d",
+        metavar="DURATION",
+        help="keep 1-minute rollups this long (default: 30d)",
     )
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error a user can cause (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="harness",
         description="Hardware-in-the-loop harness for an Arduino + INA219 power monitor.",
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     r = sub.add_parser("run", help="run a scenario against a target")
     r.add_argument("file", help="scenario file, or the name of a shipped one (brownout)")
@@ -294,19 +378,17 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser(
         "view", help="serve the viewer over the log: history and past runs, no device"
     )
-    v.add_argument(
-        "--db", type=Path, default=DEFAULT_DB, help=f"SQLite log (default: {DEFAULT_DB})"
-    )
-    v.add_argument(
-        "--bind", default="127.0.0.1:8000", help="viewer address (default: 127.0.0.1:8000)"
-    )
+    _db_arg(v)
+    _bind_arg(v)
     v.set_defaults(func=cmd_view)
 
     ex = sub.add_parser("export", help="write logged samples as CSV")
-    ex.add_argument("--db", type=Path, default=DEFAULT_DB)
+    _db_arg(ex)
     which = ex.add_mutually_exclusive_group(required=True)
     which.add_argument("--run", type=int, metavar="ID", help="one run's samples")
-    which.add_argument("--since", metavar="WHEN", help='samples since "2h" ago or a time')
+    which.add_argument(
+        "--since", metavar="WHEN", help='samples since "2h" ago or a local time "2026-11-22T08:00"'
+    )
     which.add_argument("--daily", type=Path, metavar="DIR", help="one CSV per day into DIR")
     ex.add_argument("--until", metavar="WHEN", help="with --since: up to this (default: now)")
     ex.add_argument("--csv", type=Path, metavar="PATH", help="file to write (default: stdout)")
@@ -315,11 +397,13 @@ def parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the log database")
     dbsub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     dbi = dbsub.add_parser("info", help="size, row counts, oldest and newest, retention")
-    dbi.add_argument("--db", type=Path, default=DEFAULT_DB)
+    _db_arg(dbi)
     dbi.set_defaults(func=cmd_db_info)
 
     c = sub.add_parser("check", help="validate scenario files without running them")
-    c.add_argument("files", nargs="+")
+    c.add_argument(
+        "files", nargs="+", metavar="FILE", help="scenario files, or names of shipped ones"
+    )
     c.set_defaults(func=cmd_check)
 
     ls = sub.add_parser("list", help="show the shipped scenarios")
@@ -329,7 +413,7 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--scenario", help="follow this scenario's supply profile (default: 5 V, 0.25 A)"
     )
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     m.set_defaults(func=cmd_mock)
 
     b = sub.add_parser(
@@ -348,8 +432,30 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+VALUE_OPTIONS = ("--since", "--until")
+"""Options whose value may start with "-" (a mistyped "-5h"): taken as the value, so the
+mistake is explained, not reported as a missing argument."""
+
+
+def _join_values(argv: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in VALUE_OPTIONS and arg.startswith("-") and not arg.startswith("--"):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    try:
+        args = p.parse_args(_join_values(sys.argv[1:] if argv is None else argv))
+    except SystemExit as done:  # --help, or a usage error already printed in one line
+        return done.code if isinstance(done.code, int) else 2
+    if args.command is None:
+        p.print_help()
+        return 0
     try:
         return int(args.func(args))
     except UserError as exc:

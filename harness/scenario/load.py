@@ -38,6 +38,9 @@ from harness.scenario.units import format_duration
 
 SECTIONS = ("scenario", "device", "link", "supply", "step", "expect")
 SCENARIO_KEYS = ("name", "description", "duration", "seed")
+DURATION_MAX = 31 * 86400.0  # 31d
+"""The longest scenario: the raw log keeps 48 h by default and the minute rollups 30 days, so a
+longer run could not be looked at whole afterwards."""
 DEVICE_KEYS = ("shunt", "noise_v", "noise_a", "shared_rail", "brownout")
 PROBABILITIES = ("drop", "corrupt", "duplicate", "reorder", "garbage")
 LINK_KEYS = (*PROBABILITIES, "reorder_gap", "delay", "jitter", "baud", "burst")
@@ -132,7 +135,7 @@ def _link(r: Reader, raw: Any, path: Path_, base: LinkFaults) -> LinkFaults:
     return LinkFaults(to_host=to_host, to_device=to_device)
 
 
-def _supply(r: Reader, raw: Any) -> Profile:
+def _supply(r: Reader, raw: Any, duration: float) -> Profile:
     if raw is None:
         return Profile.constant(5.0, 0.25)
     points: list[SupplyPoint] = []
@@ -145,6 +148,11 @@ def _supply(r: Reader, raw: Any) -> Profile:
         at = r.duration(t["at"], (*path, "at"))
         if at < last_at:
             raise r.fail((*path, "at"), f"{format_duration(at)} comes before the previous point")
+        if at > duration + 1e-9:
+            raise r.fail(
+                (*path, "at"),
+                f"{format_duration(at)} is after the scenario ends ({format_duration(duration)})",
+            )
         prev = points[-1] if points else None
         for key in ("volts", "amps"):
             if key not in t and prev is None:
@@ -341,6 +349,12 @@ def parse(text: str, path: Path) -> Scenario:
     duration = r.duration(sc["duration"], ("scenario", "duration"))
     if duration <= 0:
         raise r.fail(("scenario", "duration"), "must be longer than 0s")
+    if duration > DURATION_MAX:
+        raise r.fail(
+            ("scenario", "duration"),
+            f"{sc['duration']} is longer than a scenario may last (31d); "
+            "`harness monitor` logs without an end",
+        )
     seed = r.integer(sc.get("seed", 0), ("scenario", "seed"), 0, 2**63 - 1)
     description = r.string(sc.get("description", ""), ("scenario", "description"))
     dev = r.table(data.get("device", {}), ("device",), DEVICE_KEYS)
@@ -352,7 +366,7 @@ def parse(text: str, path: Path) -> Scenario:
         brownout=r.number(dev.get("brownout", 2.7), ("device", "brownout"), 0.0, 32.0, " V"),
     )
     link = _link(r, data.get("link", {}), ("link",), LinkFaults())
-    supply = _supply(r, data.get("supply"))
+    supply = _supply(r, data.get("supply"), duration)
     steps = _steps(r, data.get("step"), link, duration)
     expects = _expects(r, data.get("expect"), duration, steps)
     needs = []
@@ -378,13 +392,25 @@ def parse(text: str, path: Path) -> Scenario:
 
 
 def load(path: Path | str) -> Scenario:
+    """Read and check the file. A UTF-8 byte order mark (as some Windows editors write) is
+    skipped; any other encoding is refused in one line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(
             f"{path}: no such scenario file (harness list shows the shipped ones)"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read it: {exc}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not a scenario file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UserError(
+            f"{path.name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+            "save the file as UTF-8"
+        ) from None
     return parse(text, path)

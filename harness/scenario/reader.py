@@ -116,4 +116,10 @@ class Reader:
             )
         if lo > duration:
             raise self.fail(path, f"starts after the scenario ends ({format_duration(duration)})")
+        if hi > duration + 1e-9:
+            raise self.fail(
+                path,
+                f"ends ({format_duration(hi)}) after the scenario does "
+                f"({format_duration(duration)}); end it by then",
+            )
         return lo, hi
