@@ -20,7 +20,7 @@ from harness.runner.run import run_scenario
 from harness.scenario.load import load
 from harness.targets.mock.device import MockDevice
 from harness.transports.pty import Pty
-from harness.transports.serialport import SerialStream
+from harness.transports.serialport import BACKOFF_FIRST, SerialStream
 
 
 def test_missing_port_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,6 +132,31 @@ async def test_serial_stream_reconnects_after_unplug_and_reports_the_outage(tmp_
             await second.stream.send_all(b"after\n")
     assert got == [b"after\n"]
     assert outages[0][1] is None and outages[1][1] is not None
+    await stream.aclose()
+    await second.aclose()
+
+
+async def test_serial_stream_reconnects_while_its_receives_keep_being_cancelled(
+    tmp_path: Path,
+) -> None:
+    """A host session cancels its receive at each deadline of the link, more often than the
+    port is retried: the outage still ends, and the next receive gets what the board sends."""
+    link = tmp_path / "ttyARDUINO"
+    first = Pty()
+    link.symlink_to(first.path)
+    outages: list[tuple[float, float | None]] = []
+    stream = SerialStream(str(link), on_outage=lambda s, e: outages.append((s, e)))
+    await first.aclose()
+    second = Pty()
+    link.unlink()
+    link.symlink_to(second.path)
+    with trio.fail_after(10):
+        while len(outages) < 2:
+            with trio.move_on_after(BACKOFF_FIRST / 5):
+                got = await stream.receive_some(100)
+                pytest.fail(f"received {got!r} before anything was sent")
+        await second.stream.send_all(b"after\n")
+        assert await stream.receive_some(100) == b"after\n"
     await stream.aclose()
     await second.aclose()
 

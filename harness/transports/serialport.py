@@ -7,7 +7,6 @@ and each outage is reported.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import termios
@@ -18,6 +17,7 @@ import serial.tools.list_ports
 import trio
 
 from harness.errors import TargetError
+from harness.transports.guard import OneTask, check_max_bytes
 
 BAUD = 115200
 ARDUINO_VIDS = {
@@ -77,10 +77,44 @@ def open_port(path: str, baud: int = BAUD) -> serial.Serial:
         raise TargetError(f"{path}: cannot open the serial port: {text}") from None
 
 
+class _Connection(trio.abc.Stream):
+    """One opening of the port. A hang-up (the board unplugged) ends it: reads return b"" (with
+    VMIN = 1 a tty read of 0 bytes is a hang-up; a read may also fail with EIO) and writes
+    raise BrokenResourceError."""
+
+    def __init__(self, port: serial.Serial) -> None:
+        self.port = port
+        self._fd = trio.lowlevel.FdStream(os.dup(port.fileno()))
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        try:
+            return await self._fd.receive_some(max_bytes)
+        except trio.BrokenResourceError:
+            return b""
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._fd.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._fd.wait_send_all_might_not_block()
+
+    def close(self) -> None:
+        """Close now; a task blocked on the port raises ClosedResourceError."""
+        self._fd.close()
+        self.port.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+
 class SerialStream(trio.abc.Stream):
     """A serial port as a trio stream that survives unplugging: reads and writes during an
     outage wait for the port to come back (writes made meanwhile are dropped, like bytes on an
-    unplugged wire) and `on_outage(start, end)` reports each outage in trio time."""
+    unplugged wire) and `on_outage(start, end)` reports each outage in trio time.
+
+    So a hang-up never ends this stream, and its writes never fail: only aclose ends it. Each
+    opening of the port (_Connection) is the stream that ends at a hang-up."""
 
     def __init__(
         self,
@@ -91,60 +125,94 @@ class SerialStream(trio.abc.Stream):
         self.path = path
         self.baud = baud
         self._on_outage = on_outage or (lambda start, end: None)
-        self._port = open_port(path, baud)
-        self._fd = trio.lowlevel.FdStream(os.dup(self._port.fileno()))
-        self._down: trio.Event | None = None
+        self._conn: _Connection | None = _Connection(open_port(path, baud))
+        self._outage_start = 0.0
+        self._backoff = BACKOFF_FIRST
+        self._retry_at = 0.0
+        self._closed = trio.Event()
+        self._sending = OneTask("sending on this stream")
+        self._receiving = OneTask("receiving on this stream")
 
     def pulse_dtr(self) -> None:
         """Reset the board the way the Arduino IDE does: drop DTR for a moment (not while the
         board is unplugged: there is nothing to reset)."""
-        if self._down is not None:
+        if self._conn is None:
             return
-        self._port.dtr = False
-        self._port.dtr = True
+        self._conn.port.dtr = False
+        self._conn.port.dtr = True
 
-    async def _reconnect(self) -> None:
-        start = trio.current_time()
-        self._on_outage(start, None)
-        self._down = trio.Event()
-        await self._fd.aclose()
-        self._port.close()
-        delay = BACKOFF_FIRST
+    def _hang_up(self, conn: _Connection) -> None:
+        conn.close()
+        self._conn = None
+        self._outage_start = trio.current_time()
+        self._backoff = BACKOFF_FIRST
+        self._retry_at = self._outage_start + self._backoff
+        self._on_outage(self._outage_start, None)
+
+    async def _reopen(self) -> _Connection:
+        """Try the port at each retry time until it opens. The next retry time is kept on the
+        stream, so a receive cancelled during the outage (at each deadline of its caller) leaves
+        the schedule as it was and the next receive carries on with it."""
         while True:
-            await trio.sleep(delay)
+            with trio.move_on_at(self._retry_at):
+                await self._closed.wait()
+            if self._closed.is_set():
+                raise trio.ClosedResourceError("the stream was closed")
             try:
-                self._port = open_port(self.path, self.baud)
-                break
+                port = open_port(self.path, self.baud)
             except TargetError:
-                delay = min(delay * 2, BACKOFF_MAX)
-        self._fd = trio.lowlevel.FdStream(os.dup(self._port.fileno()))
-        self._on_outage(start, trio.current_time())
-        self._down.set()
-        self._down = None
+                self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+                self._retry_at = trio.current_time() + self._backoff
+                continue
+            self._conn = _Connection(port)
+            self._on_outage(self._outage_start, trio.current_time())
+            return self._conn
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        while True:
-            if self._down is not None:
-                await self._down.wait()
-                continue
-            try:
-                data = await self._fd.receive_some(max_bytes)
-            except (OSError, trio.BrokenResourceError):
-                data = b""
-            if data:
-                return data
-            await self._reconnect()  # a tty that reads 0 bytes or fails has been hung up
+        check_max_bytes(max_bytes)
+        with self._receiving:
+            while True:
+                if self._closed.is_set():
+                    raise trio.ClosedResourceError("the stream was closed")
+                conn = self._conn or await self._reopen()
+                data = await conn.receive_some(max_bytes)
+                if data:
+                    return data
+                self._hang_up(conn)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if self._down is not None:
-            await trio.lowlevel.checkpoint()
-            return
-        with contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-            await self._fd.send_all(data)  # on failure receive_some notices and reconnects
+        with self._sending:
+            if self._closed.is_set():
+                raise trio.ClosedResourceError("the stream was closed")
+            if self._conn is None:
+                await trio.lowlevel.checkpoint()
+                return
+            try:
+                await self._conn.send_all(data)
+            except trio.BrokenResourceError:
+                pass  # the port hung up: receive_some sees it too and reopens the port
+            except trio.ClosedResourceError:
+                if self._closed.is_set():
+                    raise
+                # receive_some found the hang-up and let go of the port during this send
 
     async def wait_send_all_might_not_block(self) -> None:
-        await self._fd.wait_send_all_might_not_block()
+        with self._sending:
+            if self._closed.is_set():
+                raise trio.ClosedResourceError("the stream was closed")
+            if self._conn is None:
+                await trio.lowlevel.checkpoint()
+                return
+            try:
+                await self._conn.wait_send_all_might_not_block()
+            except trio.ClosedResourceError:
+                if self._closed.is_set():
+                    raise
 
     async def aclose(self) -> None:
-        await self._fd.aclose()
-        self._port.close()
+        """Close now (a task blocked on the port, or waiting out an outage, raises
+        ClosedResourceError), then checkpoint: a cancelled aclose has still closed."""
+        self._closed.set()
+        if self._conn is not None:
+            self._conn.close()
+        await trio.lowlevel.checkpoint()
