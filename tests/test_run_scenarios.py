@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from harness.bench.faults import FAULTS, SCENARIO
 from harness.cli import main, shipped_scenarios
 from harness.runner.bus import Published, RunEvent
-from harness.runner.context import RunOptions, tap
+from harness.runner.context import RunContext, RunOptions, tap
+from harness.runner.record import junit_xml
 from harness.runner.run import run_scenario
 from harness.scenario.load import load, parse
 
@@ -284,3 +290,30 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
     assert list(rec["expectations"][0]) == ["number", "label", "state", "measured", "detail"]
     assert list(rec["link"])[:3] == ["delivered", "lost", "lost_to_resets"]
     assert "duplicates_dropped" in rec["link"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+async def test_a_stopped_run_skips_what_it_never_reached(
+    signum: int, code: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    """brownout stopped at 4.8 s: the windows from 6 s on were never reached, so they are
+    skipped, not failed, in the record and the JUnit XML; the exit code is the signal's."""
+
+    @asynccontextmanager
+    async def stop_at(ctx: RunContext) -> AsyncIterator[None]:
+        async def later() -> None:
+            await trio.sleep_until(ctx.origin + 4.8)
+            os.kill(os.getpid(), signum)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(later)
+            yield
+            nursery.cancel_scope.cancel()
+
+    result = await run_scenario(load("scenarios/brownout.toml"), options(), (stop_at,))
+    assert result.exit_code == code and result.record.verdict == "interrupted"
+    states = {e.label: e.state for e in result.record.expectations}
+    assert states["uv alert within 6s..12s"] == "skipped"
+    assert "fail" not in states.values()
+    xml = junit_xml(result.record)
+    assert 'failures="0"' in xml and f'skipped="{list(states.values()).count("skipped")}"' in xml

@@ -11,9 +11,9 @@ import trio
 from harness.runner.observer import Observer
 from harness.runner.record import RunRecord
 from harness.runner.session import HostSession
-from harness.scenario.expect import FAIL, PASS
+from harness.scenario.expect import FAIL, PASS, SKIPPED
 
-MARK = {PASS: "PASS", FAIL: "FAIL", "pending": "----"}
+MARK = {PASS: "PASS", FAIL: "FAIL", SKIPPED: "SKIP", "pending": "----"}
 
 
 def status_line(obs: Observer, session: HostSession, t: float, duration: float) -> str:

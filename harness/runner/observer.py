@@ -344,7 +344,10 @@ class Observer:
             return dict(self.truth.produced)
         return {boot: self.produced_at_end.get(boot, 0) for boot in self.truth.produced}
 
-    def finish(self, link: HostLink, end: float) -> LinkTotals:
+    def finish(self, link: HostLink, end: float, stopped: bool = False) -> LinkTotals:
+        """The run is over at scenario second `end` (`stopped`: by Ctrl-C or SIGTERM, before
+        its time): the totals, and every expectation resolved or, if the stop came before what
+        it judges, skipped."""
         for handle, c in self.commands.items():
             if c.outcome == "pending":  # never answered before the run ended: not a pass
                 self._finish_command(handle, end, "unanswered")
@@ -352,10 +355,17 @@ class Observer:
         recovery: dict[str, float | None] = {}
         for b in self.bursts:
             recovery.setdefault(b.name, b.recovered_after)
-        facts = RunFacts(totals.as_dict(), self.resets, recovery)
+        ends: dict[str, float] = {}
+        for b in self.bursts:
+            ends.setdefault(b.name, b.end)
+        facts = RunFacts(totals.as_dict(), self.resets, recovery, end if stopped else None, ends)
         for ev in self.evaluators:
             was = ev.resolved
-            ev.finish(facts)
+            why = None if was else ev.unreached(facts)
+            if why is not None:
+                ev.skip(why)
+            else:
+                ev.finish(facts)
             if not was:
                 self._announce(ev, end)
         return totals

@@ -54,7 +54,7 @@ class ExpectationResult:
     number: int
     label: str
     state: str
-    """pending, pass or fail."""
+    """pass, fail, skipped (a stopped run never reached what it judges) or pending."""
     measured: float | str | None
     detail: str
 
@@ -129,13 +129,14 @@ def junit_xml(record: RunRecord) -> str:
     """One testsuite (the scenario), one testcase per expectation; a failure carries the
     measured value. Jenkins and GitLab read this shape."""
     expectations = record.expectations
-    failures = sum(e.state != "pass" for e in expectations)
+    failures = sum(e.state not in ("pass", "skipped") for e in expectations)
     suite = ET.Element(
         "testsuite",
         name=record.scenario.name,
         tests=str(len(expectations)),
         failures=str(failures),
         errors="0",
+        skipped=str(sum(e.state == "skipped" for e in expectations)),
         time=f"{record.wall_seconds:.3f}",
     )
     props = ET.SubElement(suite, "properties")
@@ -153,7 +154,9 @@ def junit_xml(record: RunRecord) -> str:
             name=e.label,
             time="0",
         )
-        if e.state != "pass":
+        if e.state == "skipped":
+            ET.SubElement(case, "skipped", message=e.detail)
+        elif e.state != "pass":
             failure = ET.SubElement(
                 case, "failure", message=f"measured: {e.detail or e.measured}", type=e.state
             )

@@ -5,9 +5,11 @@ time). At the scenario's end the faults stop and the link drains; then the verdi
 from __future__ import annotations
 
 import math
+import signal
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 
 import trio
 
@@ -121,6 +123,7 @@ async def run_scenario(
     observer = Observer(scenario, origin, bus, target.truth)
     ctx = RunContext(scenario, options, seed, origin, bus, observer, target)
     stop = trio.Event()
+    caught: list[int] = []
     wall = time.monotonic()
     error: str | None = None
     out = options.out
@@ -163,7 +166,7 @@ async def run_scenario(
             observer.emit(
                 "run", 0.0, state="started", scenario=scenario.name, target=target.name, seed=seed
             )
-            nursery.start_soon(stop_on_signal, stop)
+            nursery.start_soon(partial(stop_on_signal, stop, on_signal=caught.append))
             with trio.move_on_at(origin + scenario.duration):
                 await stop.wait()
             observer.end_of_time()
@@ -175,7 +178,7 @@ async def run_scenario(
                     await trio.sleep(0.02)
             nursery.cancel_scope.cancel()
         end = trio.current_time() - origin
-        totals = observer.finish(session.link, end)
+        totals = observer.finish(session.link, end, stopped=stop.is_set())
         verdict = "error" if error else "pass" if observer.passed else "fail"
         if stop.is_set():
             verdict = "stopped" if scenario.duration == math.inf else "interrupted"
@@ -187,8 +190,10 @@ async def run_scenario(
         if options.junit:
             write_junit(record, options.junit)
     print(verdict_table(record), file=out, flush=True)
-    codes = {"pass": 0, "stopped": 0, "fail": 1, "error": 2, "interrupted": 130}
-    return RunResult(record, codes[verdict])
+    codes = {"pass": 0, "stopped": 0, "fail": 1, "error": 2}
+    # interrupted: the shell's code for the signal that stopped it (130 Ctrl-C, 143 SIGTERM)
+    code = 128 + (caught[0] if caught else signal.SIGINT) if verdict == "interrupted" else None
+    return RunResult(record, codes[verdict] if code is None else code)
 
 
 def _record(

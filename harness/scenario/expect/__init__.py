@@ -14,6 +14,7 @@ from harness.scenario.expect.base import (
     FAIL,
     PASS,
     PENDING,
+    SKIPPED,
     Context,
     Evaluator,
     Kind,
@@ -28,6 +29,7 @@ from harness.scenario.expect.base import (
 
 __all__ = [
     "FAIL",
+    "SKIPPED",
     "PASS",
     "PENDING",
     "Context",
