@@ -317,3 +317,29 @@ async def test_a_stopped_run_skips_what_it_never_reached(
     assert "fail" not in states.values()
     xml = junit_xml(result.record)
     assert 'failures="0"' in xml and f'skipped="{list(states.values()).count("skipped")}"' in xml
+
+
+async def test_a_monitor_record_is_strict_json(autojump_clock: trio.testing.MockClock) -> None:
+    """`harness monitor` has no end: its record says so with a null duration, never Infinity,
+    so every JSON reader (the run page, jq) can read it."""
+    from harness.runner.monitor import monitor_scenario
+
+    @asynccontextmanager
+    async def stop_at(ctx: RunContext) -> AsyncIterator[None]:
+        async def later() -> None:
+            await trio.sleep_until(ctx.origin + 3.0)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(later)
+            yield
+            nursery.cancel_scope.cancel()
+
+    out = io.StringIO()
+    result = await run_scenario(monitor_scenario(), RunOptions(fast=True, out=out), (stop_at,))
+    assert result.exit_code == 0 and result.record.verdict == "stopped"
+    assert (
+        json.loads(json.dumps(result.record.as_dict(), allow_nan=False))["scenario"]["duration"]
+        is None
+    )
+    assert "inf" not in out.getvalue()

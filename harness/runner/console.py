@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import TextIO
@@ -17,7 +18,7 @@ MARK = {PASS: "PASS", FAIL: "FAIL", SKIPPED: "SKIP", "pending": "----"}
 
 
 def status_line(obs: Observer, session: HostSession, t: float, duration: float) -> str:
-    parts = [f"{t:6.1f}/{duration:g}s"]
+    parts = [f"{t:6.1f}/{duration:g}s" if math.isfinite(duration) else f"{t:6.1f}s"]
     last = obs.last_sample
     if last is not None:
         s = last.sample
@@ -56,8 +57,9 @@ async def show_status(
 
 def verdict_table(record: RunRecord) -> str:
     sc = record.scenario
+    length = "no end" if sc.duration is None else f"{sc.duration:g} s scenario"
     lines = [
-        f"{sc.name}: {record.verdict.upper()}   ({sc.duration:g} s scenario, seed {record.seed}, "
+        f"{sc.name}: {record.verdict.upper()}   ({length}, seed {record.seed}, "
         f"{record.target}, {record.wall_seconds:.1f} s wall)"
     ]
     width = max([len(e.label) for e in record.expectations] + [20])

@@ -17,7 +17,8 @@ class ScenarioInfo:
     name: str
     file: str
     description: str
-    duration: float
+    duration: float | None
+    """Seconds; None for `harness monitor`, which runs until it is stopped."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,7 +128,7 @@ async def run_scenario(
     error: str | None = None
     out = options.out
     print(
-        f"running {scenario.file}: {scenario.name}, {scenario.duration:g} s, seed {seed}, "
+        f"running {scenario.file}: {scenario.name}, {_length(scenario.duration)}, seed {seed}, "
         f"{target.describe()}{' (virtual time)' if options.fast else ''}",
         file=out,
         flush=True,
@@ -196,6 +196,10 @@ async def run_scenario(
     return RunResult(record, codes[verdict] if code is None else code)
 
 
+def _length(duration: float) -> str:
+    return f"{duration:g} s" if math.isfinite(duration) else "until stopped"
+
+
 def _record(
     ctx: RunContext,
     target: Target,
@@ -207,7 +211,10 @@ def _record(
     scenario, obs = ctx.scenario, ctx.observer
     return RunRecord(
         scenario=ScenarioInfo(
-            scenario.name, str(scenario.path), scenario.description, scenario.duration
+            scenario.name,
+            str(scenario.path),
+            scenario.description,
+            scenario.duration if math.isfinite(scenario.duration) else None,
         ),
         target=target.name,
         seed=ctx.seed,

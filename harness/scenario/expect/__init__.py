@@ -29,9 +29,9 @@ from harness.scenario.expect.base import (
 
 __all__ = [
     "FAIL",
-    "SKIPPED",
     "PASS",
     "PENDING",
+    "SKIPPED",
     "Context",
     "Evaluator",
     "Kind",
