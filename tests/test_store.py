@@ -448,3 +448,20 @@ def test_every_row_of_a_batch_lands_whatever_sqlite_allows_a_statement(
     back = conn.execute(f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples ORDER BY seq").fetchall()
     assert back == rows
     conn.close()
+
+
+def test_a_virtual_run_lies_in_the_past_where_export_finds_it(tmp_path: Path) -> None:
+    """A --fast run of a minute is placed as if it had run in real time and ended when it was
+    started: right after it, `export --since 1h` finds every sample, and none is in the future."""
+    db = tmp_path / "h.db"
+    out = tmp_path / "last.csv"
+    before = time.time()
+    assert main(["run", "scenarios/lossy-link.toml", "--fast", "--no-view", "--db", str(db)]) == 0
+    after = time.time()
+    conn = sqlite3.connect(db)
+    count, newest, oldest = conn.execute("SELECT count(*), max(t), min(t) FROM samples").fetchone()
+    assert count > 50 and newest <= after and oldest >= before - 60 - 10
+    (started, ended) = conn.execute("SELECT started, ended FROM runs").fetchone()
+    assert started <= oldest and newest <= ended <= after
+    assert main(["export", "--db", str(db), "--since", "1h", "--csv", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == count + 1

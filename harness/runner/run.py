@@ -19,7 +19,7 @@ from harness.link import HostEvent, SampleReceived
 from harness.relay import FaultRelay
 from harness.runner.bus import Bus
 from harness.runner.console import show_status, verdict_table
-from harness.runner.context import Extension, RunContext, RunOptions
+from harness.runner.context import DRAIN_MAX, Extension, RunContext, RunOptions
 from harness.runner.observer import Observer
 from harness.runner.record import (
     CommandRecord,
@@ -37,10 +37,6 @@ from harness.scenario.model import Outage, Reset, Scenario, Send, SetLink, Step
 from harness.signals import stop_on_signal
 from harness.targets import Target, make_target
 from harness.transports.memory import memory_stream_pair
-
-DRAIN_MAX = 5.0
-"""Seconds the run waits after the scenario for what is still in flight (the link's recovery
-bound is 3.5 s)."""
 
 
 @dataclass(frozen=True, slots=True)

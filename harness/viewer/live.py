@@ -122,7 +122,7 @@ class LiveState:
         self.hub = hub or Hub()
         self.err = err
         self.failed: str | None = None
-        self.wall0 = ctx.started.timestamp()
+        self.wall0 = ctx.wall0
         self.stats = RollingStats()
         self.window: deque[LiveSample] = deque(maxlen=BACKLOG_MAX)
         self.feed: deque[dict[str, Any]] = deque(maxlen=FEED)
