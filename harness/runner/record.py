@@ -44,10 +44,32 @@ class ResetInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class SilenceInfo:
+    """A span with no sample while the device was expected to report."""
+
+    at: float
+    """Scenario seconds when the run declared the device silent."""
+    last_sample: float | None
+    """When the last sample before it arrived (None: none had)."""
+    until: float | None
+    """When samples came again (None: not before the run ended)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OtherDeviceInfo:
+    """The port led to another device than the run began with."""
+
+    at: float
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceInfo:
     hello: HelloInfo | None
     boots: list[int]
     resets: list[ResetInfo]
+    silences: list[SilenceInfo] = field(default_factory=list)
+    other_devices: list[OtherDeviceInfo] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +118,9 @@ class CommandRecord:
     """pending, done or failed."""
     latency: float | None
     reason: str | None
+    reapplied: bool = False
+    """Sent by the run itself after a new boot, to restore a setting the scenario had sent
+    (then `step` is None)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +137,9 @@ class RunRecord:
     error: str | None
     device: DeviceInfo
     expectations: list[ExpectationResult]
+    """The scenario's [[expect]] entries (and its steps' ack_within), in its order."""
+    checks: list[ExpectationResult]
+    """What every run checks besides the scenario's expectations: "device kept reporting"."""
     link: LinkTotals
     injected: dict[str, int] = field(default_factory=dict)
     injected_by_direction: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -127,9 +155,9 @@ def write_json(record: RunRecord, path: Path) -> None:
 
 
 def junit_xml(record: RunRecord) -> str:
-    """One testsuite (the scenario), one testcase per expectation; a failure carries the
-    measured value. Jenkins and GitLab read this shape."""
-    expectations = record.expectations
+    """One testsuite (the scenario), one testcase per expectation and per check every run
+    makes; a failure carries the measured value. Jenkins and GitLab read this shape."""
+    expectations = [*record.expectations, *record.checks]
     failures = sum(e.state not in ("pass", "skipped") for e in expectations)
     suite = ET.Element(
         "testsuite",
