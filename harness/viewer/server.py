@@ -1,7 +1,9 @@
 """Serving the viewer with Hypercorn inside trio: as a run extension (`harness run`, `harness
 monitor`) in the run's own nursery, or on its own over the log (`harness view`). Either way a
-trio Event is Hypercorn's shutdown trigger, so the end of the run (or Ctrl-C) stops it cleanly:
-the pages get their last stats and the end, the sockets close, the port is free."""
+trio Event stops it: the pages get their last stats and the end, the sockets close, the port is
+free. Hypercorn runs on connections the viewer can cut (`transport`), so a client that stops
+reading never holds the end of a run: the run extension returns within SHUTDOWN_DEADLINE
+seconds of the run's end whatever its clients do."""
 
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from typing import TYPE_CHECKING, TextIO
 
 import trio
 from hypercorn.config import Config
-from hypercorn.trio import serve
 
 from harness.errors import UserError, found_in
 from harness.runner.context import Extension, RunContext
@@ -25,6 +26,7 @@ from harness.viewer import assets
 from harness.viewer.app import create_app
 from harness.viewer.archive import Archive
 from harness.viewer.live import LiveState
+from harness.viewer.transport import MAX_MESSAGE, Server
 
 if TYPE_CHECKING:
     from quart_trio import QuartTrio
@@ -32,7 +34,12 @@ if TYPE_CHECKING:
 CLOSE_WAIT = 0.5
 """Seconds the pages get to take their last messages when the run ends."""
 GRACEFUL = 1.0
-"""Seconds Hypercorn then gives open requests before it cancels them."""
+"""Seconds the server then gives open connections (requests, pages' sockets) to finish before
+it cuts them."""
+SHUTDOWN_DEADLINE = 2.0
+"""Seconds from the run's end (or from `stop` under `harness view`) until the viewer has
+returned, whatever its clients do: CLOSE_WAIT and GRACEFUL, then whatever is left is cancelled,
+and cancelling the server cuts every connection it still has."""
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -81,6 +88,7 @@ def _config(host: str, port: int) -> Config:
     config.accesslog = None
     config.loglevel = "WARNING"
     config.graceful_timeout = GRACEFUL
+    config.websocket_max_message_size = MAX_MESSAGE
     return config
 
 
@@ -129,7 +137,7 @@ async def _serve(
     viewer, never the run around it."""
     status = _Started(task_status)
     try:
-        await serve(app, config, shutdown_trigger=stop.wait, task_status=status)  # type: ignore[arg-type]
+        await Server(app, config).serve(stop, task_status=status)  # type: ignore[arg-type]
     except Exception as exc:
         if not status.listening:
             raise
@@ -201,13 +209,14 @@ def viewer(
                 yield
             finally:
                 unsubscribe()
-                with trio.CancelScope(shield=True):
-                    live.finish()
-                    live.hub.close_all()
-                    with trio.move_on_after(CLOSE_WAIT):
-                        while live.hub.clients:
-                            await trio.sleep(0.01)
-                    stop.set()
+                nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_DEADLINE
+                live.finish()
+                live.hub.close_all()
+                # Shielded, so that the pages get the end even when the run was cancelled (an
+                # error, Ctrl-C); bounded, so that a page cannot hold the end.
+                with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_WAIT):
+                    await live.hub.wait_empty()
+                stop.set()
 
     return extension
 
@@ -236,7 +245,7 @@ async def serve_archive(
             await waiting.start(stop_on_signal, stop)
             await stop.wait()
             waiting.cancel_scope.cancel()
-        nursery.cancel_scope.deadline = trio.current_time() + GRACEFUL + 1
+        nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_DEADLINE
 
 
 def view(db: Path, bind: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
