@@ -92,11 +92,12 @@ def _config(host: str, port: int) -> Config:
     return config
 
 
-def _bind_error(host: str, port: int, exc: OSError) -> UserError:
+def _bind_error(host: str, port: int, exc: OSError, in_run: bool) -> UserError:
     where = f"--bind {host}:{port}"
     if exc.errno == errno.EADDRINUSE:
         return UserError(
-            f"{where}: address already in use (another viewer?); use another port, e.g. --bind {host}:{port + 1}, or --no-view"
+            f"{where}: address already in use (another viewer?); use another port, e.g. --bind {host}:{port + 1}"
+            + (", or --no-view" if in_run else "")
         )
     if exc.errno == errno.EADDRNOTAVAIL:
         return UserError(f"{where}: not an address of this machine; try 127.0.0.1")
@@ -147,16 +148,25 @@ async def _serve(
 
 
 async def start_server(
-    nursery: trio.Nursery, app: QuartTrio, host: str, port: int, stop: trio.Event
+    nursery: trio.Nursery,
+    app: QuartTrio,
+    host: str,
+    port: int,
+    stop: trio.Event,
+    err: TextIO | None = None,
+    in_run: bool = True,
 ) -> str:
-    """Hypercorn in `nursery` until `stop` is set; returns the URL once it listens."""
+    """Hypercorn in `nursery` until `stop` is set; returns the URL once it listens. Only then is
+    a bind beyond loopback warned of (an address it cannot listen on is an error, not a
+    warning)."""
     try:
         binds = await nursery.start(_serve, app, _config(host, port), stop)
     except BaseException as exc:
         found = found_in(exc, OSError)
         if found is None:
             raise
-        raise _bind_error(host, port, found) from None
+        raise _bind_error(host, port, found, in_run) from None
+    warn_if_exposed(host, port, err or sys.stderr)
     return _url(binds[0], host)
 
 
@@ -193,13 +203,12 @@ def viewer(
             yield
             return
         errors = err or sys.stderr
-        warn_if_exposed(host, port, errors)
         _warn_missing_assets(errors)
         live = LiveState(ctx)
         app = create_app(live, db, hosts={host})
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
-            url = await start_server(nursery, app, host, port, stop)
+            url = await start_server(nursery, app, host, port, stop, errors)
             print(f"viewer: {url}", file=out, flush=True)
             if on_start is not None:
                 on_start(url, live)
@@ -233,12 +242,11 @@ async def serve_archive(
     host, port = parse_bind(bind)
     archive = Archive(db)
     await trio.to_thread.run_sync(archive.check)
-    warn_if_exposed(host, port, err)
     _warn_missing_assets(err)
     app = create_app(None, db, hosts={host})
     stop = stop or trio.Event()
     async with trio.open_nursery() as nursery:
-        url = await start_server(nursery, app, host, port, stop)
+        url = await start_server(nursery, app, host, port, stop, err, in_run=False)
         print(f"viewer: {url} (history and runs from {db}; Ctrl-C stops)", file=out, flush=True)
         task_status.started(url)
         async with trio.open_nursery() as waiting:
@@ -249,5 +257,10 @@ async def serve_archive(
 
 
 def view(db: Path, bind: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    trio.run(serve_archive, db, bind, out, err)
+    try:
+        trio.run(serve_archive, db, bind, out, err)
+    except BaseExceptionGroup as group:
+        if (error := found_in(group, UserError)) is not None:
+            raise error from None
+        raise
     return 0
