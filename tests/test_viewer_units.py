@@ -284,3 +284,32 @@ def test_sample_messages_are_the_text_json_dumps_would_write() -> None:
         outlier = tuple(rng.sample(["v", "a", "w"], rng.randrange(1, 4))) if i % 3 == 0 else ()
         m = LiveSample(s, 1.8e9 + i / 7, 1.8e9 + i / 7 + 1e-4 / 3, outlier)
         assert sample_json(m) == dumps(sample_message(m))
+
+
+async def test_the_live_page_counts_retransmissions_as_the_record_does(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """One definition everywhere: the live link health's retransmissions are the record's
+    (samples that came again plus command resends), on a link that loses commands too."""
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from harness.runner.run import run_scenario
+
+    seen: dict[str, int] = {}
+
+    @asynccontextmanager
+    async def live_page(ctx: RunContext) -> AsyncIterator[None]:
+        live = LiveState(ctx)
+        unsubscribe = ctx.bus.subscribe(live.take)
+        try:
+            yield
+        finally:
+            unsubscribe()
+            seen.update(live.health())
+
+    scenario = load("scenarios/lossy-link.toml")
+    result = await run_scenario(scenario, RunOptions(fast=True, out=io.StringIO()), (live_page,))
+    link = result.record.link
+    assert link.retransmissions > 0
+    assert seen["retransmissions"] == link.retransmissions

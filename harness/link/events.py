@@ -160,3 +160,9 @@ class HostStats:
     commands_failed: int = 0
     log_lines: int = 0
     corrupt_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def resent(self) -> int:
+        """Retransmissions as the record, the console and the viewer count them: samples that
+        came again (gap fills and duplicates dropped) plus command resends."""
+        return self.retransmissions + self.duplicates + self.command_resends

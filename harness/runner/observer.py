@@ -413,7 +413,7 @@ class Observer:
         t.commands_sent = len(self.commands)
         t.commands_done = sum(c.outcome == "done" for c in self.commands.values())
         t.commands_failed = sum(c.outcome == "failed" for c in self.commands.values())
-        t.retransmissions = s.retransmissions + s.duplicates + s.command_resends
+        t.retransmissions = s.resent
         t.corrupt = s.corrupt
         t.gaps = s.gaps
         t.resets = self.resets

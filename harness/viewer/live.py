@@ -293,7 +293,7 @@ class LiveState:
             "frames_in": st.frames_in,
             "bytes_in": st.bytes_in,
             "samples": st.samples,
-            "retransmissions": st.retransmissions,
+            "retransmissions": st.resent,
             "nacks_sent": st.nacks_sent,
             "acks_sent": st.acks_sent,
             "corrupt": st.corrupt,
@@ -317,7 +317,7 @@ class LiveState:
                 "corrupt": st.corrupt,
                 "gaps": st.gaps,
                 "duplicates": st.duplicates,
-                "retransmissions": st.retransmissions,
+                "retransmissions": st.resent,
             }
         return {"injected": dict(sorted(obs.injected.items())), "observed": observed}
 
