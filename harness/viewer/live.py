@@ -44,6 +44,9 @@ FEED_KINDS = frozenset(
         "gap",
         "log",
         "store",
+        "silent",
+        "reporting",
+        "other_device",
     )
 )
 """Event kinds sent one by one; the high-volume link faults (fault, corrupt, retransmission,
