@@ -292,6 +292,7 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "new_boot",
         "samples_lost",
         "time_lost",
+        "counter_advanced",
     ]
     assert list(rec["expectations"][0]) == ["number", "label", "state", "measured", "detail"]
     assert rec["checks"] == [

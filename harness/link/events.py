@@ -27,12 +27,15 @@ class DeviceHello:
 @dataclass(frozen=True, slots=True)
 class DeviceReset:
     """The device booted again. `lost` counts the old boot's samples known to exist (their seqs
-    were seen or skipped) that never arrived; samples still unsent in the device are unknown."""
+    were seen or skipped) that never arrived; samples still unsent in the device are unknown.
+    `counter_advanced` is False for a restart whose boot counter stayed or went back (an erased
+    EEPROM, a swapped board): then `new_boot` may equal `old_boot`."""
 
     old_boot: int
     new_boot: int
     lost: int
     at: float
+    counter_advanced: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -290,6 +290,9 @@ class Observer:
                     ResetRecord(self.now(e.at), e.old_boot, e.new_boot, e.lost, old_end)
                 )
                 self.current_boot = e.new_boot
+                self.clock.offsets.pop(e.new_boot, None)  # a new boot's clock starts at 0...
+                if (tally := self.boots.get(e.new_boot)) is not None:
+                    tally.last_seq = None  # ...and its seqs anew, if it kept the old number
                 self.emit(
                     "reset", self.now(e.at), old_boot=e.old_boot, new_boot=e.new_boot, lost=e.lost
                 )
@@ -335,7 +338,8 @@ class Observer:
 
     def _on_sample(self, s: Sample, arrived: float) -> None:
         tally = self.boots.setdefault(s.boot, _BootTally())
-        if tally.last_seq is not None:
+        first = tally.last_seq is None  # of a boot, or of a restart that kept the number
+        if not first:
             step = seqnum.diff(s.seq, tally.last_seq)
             if step <= 0:
                 tally.duplicated += 1
@@ -345,7 +349,7 @@ class Observer:
         tally.delivered += 1
         self.current_boot = s.boot if self.current_boot is None else self.current_boot
         start, end = self.clock.span(s, arrived)
-        if tally.delivered == 1:
+        if first:
             for r in self.reset_log:
                 if r.new_boot == s.boot and r.time_lost is None and r.old_end is not None:
                     r.time_lost = max(0.0, start - r.old_end)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.link.seqnum import boot_is_newer
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,12 @@ class ResetInfo:
     samples_lost: int
     time_lost: float | None
     """Device time with no sample across the reset; None until the new boot's first sample."""
+    counter_advanced: bool = field(init=False)
+    """False for a restart whose boot counter stayed or went back (an erased EEPROM, a swapped
+    board): the host tells such a restart only by asking the device (docs/protocol.md R10)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "counter_advanced", boot_is_newer(self.new_boot, self.old_boot))
 
 
 @dataclass(frozen=True, slots=True)
