@@ -98,9 +98,7 @@ def status_line(obs: Observer, session: HostSession, t: float, duration: float) 
     else:
         parts.append("waiting for the device")
     st = session.link.stats
-    parts.append(
-        f"samples {st.samples} gaps {st.gaps} resent {st.resent} corrupt {st.corrupt}"
-    )
+    parts.append(f"samples {st.samples} gaps {st.gaps} resent {st.resent} corrupt {st.corrupt}")
     parts.append(f"faults {sum(obs.injected.values())}")
     states = [ev.outcome.state for ev in obs.evaluators]
     parts.append(
