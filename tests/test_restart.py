@@ -305,7 +305,9 @@ async def test_a_run_on_a_mock_restarting_with_its_boot_number(
     assert rec.link.resets == 1 and rec.link.duplicated == 0
     cut = next(i for i, p in enumerate(published) if isinstance(p, RunEvent) and p.kind == "reset")
     after = [p for p in published[cut:] if isinstance(p, SampleEvent)]
-    # The new boot reports at its default interval, 1 s, from 8.1 s to the end (and the drain).
+    # The new boot reports from 8.1 s to the end (and the drain), at the scenario's 250 ms once
+    # the run has sent set_interval again.
     assert [s.sample.seq for s in after] == list(range(len(after))) and len(after) >= 10
-    assert 8.1 <= after[0].start < 8.2 and 9.0 < after[0].end < 9.2  # its clock starts anew
+    assert 8.1 <= after[0].start < 8.2 and 8.2 < after[0].end < 9.2  # its clock starts anew
+    assert any(c.reapplied and c.name == "set_interval" for c in rec.commands)
     assert reset.time_lost is not None and 0 <= reset.time_lost < 0.3
