@@ -18,7 +18,7 @@ import trio.testing
 from harness.bench.faults import FAULTS, SCENARIO
 from harness.cli import main, shipped_scenarios
 from harness.runner.bus import Published, RunEvent, SampleEvent
-from harness.runner.context import RunContext, RunOptions, tap
+from harness.runner.context import Extension, RunContext, RunOptions, tap
 from harness.runner.record import junit_xml
 from harness.runner.run import run_scenario
 from harness.scenario.load import load, parse
@@ -308,17 +308,14 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
     assert "duplicates_dropped" in rec["link"]
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-async def test_a_stopped_run_skips_what_it_never_reached(
-    signum: int, code: int, autojump_clock: trio.testing.MockClock
-) -> None:
-    """brownout stopped at 4.8 s: the windows from 6 s on were never reached, so they are
-    skipped, not failed, in the record and the JUnit XML; the exit code is the signal's."""
+def signal_at(seconds: float, signum: int) -> Extension:
+    """An extension that sends this process `signum` at scenario second `seconds`, as a person
+    pressing Ctrl-C (or a supervisor's SIGTERM) would."""
 
     @asynccontextmanager
-    async def stop_at(ctx: RunContext) -> AsyncIterator[None]:
+    async def extension(ctx: RunContext) -> AsyncIterator[None]:
         async def later() -> None:
-            await trio.sleep_until(ctx.origin + 4.8)
+            await trio.sleep_until(ctx.origin + seconds)
             os.kill(os.getpid(), signum)
 
         async with trio.open_nursery() as nursery:
@@ -326,7 +323,18 @@ async def test_a_stopped_run_skips_what_it_never_reached(
             yield
             nursery.cancel_scope.cancel()
 
-    result = await run_scenario(load("scenarios/brownout.toml"), options(), (stop_at,))
+    return extension
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+async def test_a_stopped_run_skips_what_it_never_reached(
+    signum: int, code: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    """brownout stopped at 4.8 s: the windows from 6 s on were never reached, so they are
+    skipped, not failed, in the record and the JUnit XML; the exit code is the signal's."""
+
+    stop = signal_at(4.8, signum)
+    result = await run_scenario(load("scenarios/brownout.toml"), options(), (stop,))
     assert result.exit_code == code and result.record.verdict == "interrupted"
     states = {e.label: e.state for e in result.record.expectations}
     assert states["uv alert within 6s..12s"] == "skipped"
@@ -340,19 +348,9 @@ async def test_a_monitor_record_is_strict_json(autojump_clock: trio.testing.Mock
     so every JSON reader (the run page, jq) can read it."""
     from harness.runner.monitor import monitor_scenario
 
-    @asynccontextmanager
-    async def stop_at(ctx: RunContext) -> AsyncIterator[None]:
-        async def later() -> None:
-            await trio.sleep_until(ctx.origin + 3.0)
-            os.kill(os.getpid(), signal.SIGINT)
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(later)
-            yield
-            nursery.cancel_scope.cancel()
-
     out = io.StringIO()
-    result = await run_scenario(monitor_scenario(), RunOptions(fast=True, out=out), (stop_at,))
+    stop = signal_at(3.0, signal.SIGINT)
+    result = await run_scenario(monitor_scenario(), RunOptions(fast=True, out=out), (stop,))
     assert result.exit_code == 0 and result.record.verdict == "stopped"
     assert (
         json.loads(json.dumps(result.record.as_dict(), allow_nan=False))["scenario"]["duration"]
