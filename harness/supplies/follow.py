@@ -76,11 +76,11 @@ class FollowReport:
 
 
 def _ignore_setting(setting: Setting) -> None:
-    pass
+    """The default `on_setting`: a caller that keeps no log of settings."""
 
 
 def _ignore_readback(at: float, readback: Readback) -> None:
-    pass
+    """The default `on_readback`: a caller that keeps no readback."""
 
 
 def _lone_user_error(exc: BaseException | None) -> UserError | None:
