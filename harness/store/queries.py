@@ -157,3 +157,20 @@ def events(
     for e in out:
         e["data"] = json.loads(e["data"])
     return out
+
+
+def verdict_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Runs by verdict; a run without one is `running` while its process holds it, else
+    `killed` (as `runs` shows it)."""
+    counts: dict[str, int] = dict(
+        conn.execute(
+            "SELECT verdict, count(*) FROM runs WHERE verdict IS NOT NULL GROUP BY verdict"
+        ).fetchall()
+    )
+    open_runs = conn.execute("SELECT id, started FROM runs WHERE verdict IS NULL").fetchall()
+    for run_id, started in open_runs:
+        r: dict[str, Any] = {"id": run_id, "verdict": None, "started": started}
+        _unheld_is_killed(conn, r)
+        verdict = r["verdict"] or "running"
+        counts[verdict] = counts.get(verdict, 0) + 1
+    return counts

@@ -6,6 +6,8 @@
 - `stats`: last-minute min/max/avg, moving averages, energy, z-score outliers
 - `app`: pages, JSON API, CSV downloads, the WebSocket
 - `archive`: read-only queries of the log in worker threads
+- `metrics`: GET /metrics, the run's (or the log's) state for Prometheus, read at scrape time
+- `openapi`: the API's OpenAPI description, GET /api/openapi.json
 - `server`: Hypercorn, the run extension, `harness view`
 - `transport`: Hypercorn on connections the viewer can cut (bounded sends, bounded input, a
   shutdown that no client can hold)

@@ -19,6 +19,7 @@ from quart import Response, abort, redirect, render_template, request, send_from
 from quart import websocket as ws
 from quart.json.provider import DefaultJSONProvider
 from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from harness.errors import UserError
 from harness.runner import bus
@@ -27,6 +28,7 @@ from harness.viewer import assets
 from harness.viewer.archive import Archive
 from harness.viewer.hub import Client, Item, dumps
 from harness.viewer.live import LiveState, clean
+from harness.viewer.metrics import CONTENT_TYPE, Exporter
 from harness.viewer.transport import (
     INCOMING_BUDGET,
     SEND_TIMEOUT,
@@ -200,6 +202,7 @@ def create_app(
     archive = Archive(db) if db is not None else None
     names = local_names() | {h.lower() for h in hosts or ()}
     mode = "live" if live is not None else "archive"
+    exporter = Exporter(live, archive)
 
     def need_archive() -> Archive:
         if archive is None:
@@ -217,6 +220,22 @@ def create_app(
     @app.errorhandler(sqlite3.Error)
     async def database_error(exc: sqlite3.Error) -> tuple[dict[str, str], int]:
         return {"error": f"database: {exc}"}, 503
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    async def api_not_here(exc: HTTPException) -> Any:
+        """Under /api/ every answer is JSON, also for a path or method the API does not have."""
+        path = request.path
+        if not path.startswith("/api/"):
+            return exc
+        if isinstance(exc, MethodNotAllowed):
+            allow = {"Allow": ", ".join(sorted(exc.valid_methods or ()))}
+            return (
+                {"error": f"{request.method} {path}: not allowed (every route is a GET)"},
+                405,
+                allow,
+            )
+        return {"error": f"{path}: no such route (/api/openapi.json lists them)"}, 404
 
     @app.before_request
     async def check_host() -> Any:
@@ -327,6 +346,16 @@ def create_app(
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         response.timeout = None  # a big export takes as long as it takes
         return response
+
+    @app.get("/api/openapi.json")
+    async def openapi() -> dict[str, Any]:
+        from harness.viewer.openapi import document  # it reads this module's bounds
+
+        return document()
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(await exporter.render(), content_type=CONTENT_TYPE)
 
     # --- the live WebSocket ---------------------------------------------------------------
 

@@ -1,0 +1,314 @@
+"""`GET /metrics`: the run's state in Prometheus' text format (docs/metrics.md).
+
+Nothing is counted per sample for it: a collector reads, at scrape time, what the run already
+keeps (the observer's tallies, the link's counters, the store's, the viewer's statistics) and
+turns it into metric families. In a run every series carries the labels `scenario`, `target`
+and `device` (the firmware the device's hello named; empty before the hello). Under `harness
+view` there is no run: the collector reports the log instead (its rows, its runs by verdict and
+the newest run), read in a worker thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from harness.runner.observer import INJECTED_KINDS
+from harness.scenario.expect import FAIL, PASS, PENDING, SKIPPED
+from harness.store import queries
+from harness.store.db import info
+
+if TYPE_CHECKING:
+    import sqlite3
+    from pathlib import Path
+
+    from prometheus_client.metrics_core import Metric
+
+    from harness.viewer.archive import Archive
+    from harness.viewer.live import LiveState
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+"""The exposition format's media type, as prometheus-client writes it."""
+PREFIX = "powerhil_"
+RUN_LABELS = ("scenario", "target", "device")
+EXPECTATION_STATES = (PENDING, PASS, FAIL, SKIPPED)
+LOG_TABLES = ("runs", "samples", "events", "rollups_10s", "rollups_1m")
+"""The row counts of `harness db info` that /metrics reports under `harness view`."""
+JOULES_PER_WH = 3600.0
+COULOMBS_PER_MAH = 3.6
+
+
+class _Families:
+    """Builds metric families that all carry the same labels (a run's, or none)."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.names = list(labels)
+        self.values = list(labels.values())
+        self.out: list[Metric] = []
+
+    def gauge(
+        self, name: str, doc: str, value: float | None, **more: str
+    ) -> GaugeMetricFamily | None:
+        """A gauge; left out while `value` is None (nothing measured yet) or not finite."""
+        if value is None or not math.isfinite(value):
+            return None
+        family = GaugeMetricFamily(PREFIX + name, doc, labels=[*self.names, *more])
+        family.add_metric([*self.values, *more.values()], value)
+        self.out.append(family)
+        return family
+
+    def counter(self, name: str, doc: str, value: float) -> None:
+        family = CounterMetricFamily(PREFIX + name, doc, labels=self.names)
+        family.add_metric(self.values, value)
+        self.out.append(family)
+
+    def gauges_by(self, name: str, doc: str, label: str, values: dict[str, float]) -> None:
+        family = GaugeMetricFamily(PREFIX + name, doc, labels=[*self.names, label])
+        for key, value in values.items():
+            family.add_metric([*self.values, key], value)
+        self.out.append(family)
+
+    def counters_by(self, name: str, doc: str, label: str, values: dict[str, float]) -> None:
+        family = CounterMetricFamily(PREFIX + name, doc, labels=[*self.names, label])
+        for key, value in values.items():
+            family.add_metric([*self.values, key], value)
+        self.out.append(family)
+
+
+def run_labels(live: LiveState) -> dict[str, str]:
+    hello = live.ctx.observer.hello
+    return {
+        "scenario": live.ctx.scenario.name,
+        "target": live.target(),
+        "device": "" if hello is None else hello.fw,
+    }
+
+
+def run_families(live: LiveState) -> list[Metric]:
+    """The run's metrics as they stand now (call it on the run's own thread: it reads the run's
+    state as it is, between two of its steps)."""
+    ctx = live.ctx
+    obs = ctx.observer
+    m = _Families(run_labels(live))
+    verdict = live.verdict() or ("ended" if live.ended else "running")
+    m.gauges_by(
+        "run_verdict",
+        "The run's verdict (running while it goes on): 1 for the current one.",
+        "verdict",
+        {verdict: 1},
+    )
+    m.gauge(
+        "run_info",
+        "The run: its log id (empty without a database) and seed.",
+        1,
+        run_id="" if ctx.run_id is None else str(ctx.run_id),
+        seed=str(ctx.seed),
+    )
+    m.gauge("run_start_time_seconds", "Unix time of the run's scenario second 0.", live.wall0)
+    duration = ctx.scenario.duration
+    m.gauge(
+        "run_elapsed_seconds",
+        "Scenario seconds so far.",
+        min(live.now(), duration) if math.isfinite(duration) else live.now(),
+    )
+    m.gauge(
+        "run_duration_seconds",
+        "The scenario's length in seconds (absent for a run without end, e.g. monitor).",
+        duration if math.isfinite(duration) else None,
+    )
+    states = Counter(ev.outcome.state for ev in obs.evaluators)
+    m.gauges_by(
+        "expectations",
+        "The scenario's expectations by state.",
+        "state",
+        {state: states[state] for state in EXPECTATION_STATES},
+    )
+
+    last = obs.last_sample
+    if last is not None:
+        s = last.sample
+        m.gauge("voltage_volts", "Bus voltage of the last sample.", s.v)
+        m.gauge("current_amperes", "Current of the last sample.", s.a)
+        m.gauge("power_watts", "Power of the last sample.", s.w)
+        m.gauge("device_boot", "The device's boot number of the last sample.", s.boot)
+        m.gauge(
+            "last_sample_time_seconds",
+            "Unix time of the last sample's end.",
+            live.wall0 + last.end,
+        )
+    energy = live.stats.snapshot()["energy"]
+    if energy["wh"] is not None:
+        m.gauge(
+            "energy_joules",
+            "Energy the samples account for since the run started (1 Wh = 3600 J).",
+            energy["wh"] * JOULES_PER_WH,
+        )
+    if energy["mah"] is not None:
+        m.gauge(
+            "charge_coulombs",
+            "Charge the samples account for since the run started (1 mAh = 3.6 C).",
+            energy["mah"] * COULOMBS_PER_MAH,
+        )
+    m.counters_by(
+        "faults_injected",
+        "Faults the injector put on the link, by kind.",
+        "kind",
+        {kind: obs.injected.get(kind, 0) for kind in INJECTED_KINDS},
+    )
+
+    session = ctx.session
+    if session is not None:
+        link = session.link
+        st = link.stats
+        totals = obs.totals(link)
+        m.gauge(
+            "link_up",
+            "1 while the link is synced and samples arrive.",
+            live.link()["state"] == "up",
+        )
+        m.counter("samples_delivered", "Samples the host delivered.", totals.delivered)
+        m.gauge(
+            "samples_lost",
+            "Samples of the current boot not delivered so far (may fall as gaps fill; the "
+            "run record's `lost` at the end).",
+            totals.lost,
+        )
+        m.gauge(
+            "samples_lost_to_resets",
+            "Samples of earlier boots never delivered.",
+            totals.lost_to_resets,
+        )
+        m.counter("samples_duplicated", "Samples that arrived more than once.", totals.duplicated)
+        m.counter(
+            "retransmissions",
+            "Samples that came again (gap fills, duplicates dropped) plus command resends.",
+            st.resent,
+        )
+        m.counter("corrupt_frames", "Frames the host could not decode.", st.corrupt)
+        m.counter("gaps", "Gaps in the sample sequence the host saw.", st.gaps)
+        m.counter("device_resets", "Device resets the host saw.", totals.resets)
+        m.counter("frames_received", "Frames the host received.", st.frames_in)
+        m.counter("received_bytes", "Bytes the host received.", st.bytes_in)
+        m.counter("commands_sent", "Commands the run sent.", totals.commands_sent)
+        m.counters_by(
+            "commands_answered",
+            "Commands the device answered, by outcome (sent minus these are pending).",
+            "outcome",
+            {"done": totals.commands_done, "failed": totals.commands_failed},
+        )
+
+    store = ctx.store
+    if store is not None:
+        m.counter("store_rows_written", "Rows the store committed.", store.rows_written)
+        m.gauge("store_backlog_rows", "Rows taken but not yet committed.", store.pending_rows)
+        m.counter(
+            "store_rows_dropped",
+            "Rows given up (the database failed past what the writer holds).",
+            store.rows_dropped,
+        )
+    m.gauge("viewer_clients", "Pages following the run live.", len(live.hub.clients))
+    return m.out
+
+
+def log_facts(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
+    """What /metrics tells of the log under `harness view` (blocking: a worker thread)."""
+    facts = info(conn, path)
+    facts["verdicts"] = queries.verdict_counts(conn)
+    newest = queries.runs(conn, 1, 0)
+    facts["newest_run"] = newest[0] if newest else None
+    return facts
+
+
+def log_families(facts: dict[str, Any]) -> list[Metric]:
+    m = _Families({})
+    m.gauges_by(
+        "log_rows",
+        "Rows in the log, by table.",
+        "table",
+        {table: facts[table] for table in LOG_TABLES},
+    )
+    m.gauge("log_bytes", "The log's size on disk (with its write-ahead log).", facts["bytes"])
+    m.gauge(
+        "log_oldest_sample_time_seconds",
+        "Unix time of the oldest sample kept.",
+        facts["oldest_sample"],
+    )
+    m.gauge(
+        "log_newest_sample_time_seconds", "Unix time of the newest sample.", facts["newest_sample"]
+    )
+    m.gauges_by(
+        "log_runs",
+        "Runs in the log by verdict (running: no verdict yet).",
+        "verdict",
+        facts["verdicts"],
+    )
+    run = facts["newest_run"]
+    if run is not None:
+        labels = {
+            "scenario": run["scenario"] or "",
+            "target": run["target"] or "",
+            "device": run["firmware"] or "",
+        }
+        newest = _Families(labels)
+        newest.gauge(
+            "log_newest_run_info",
+            "The newest run in the log: its id and verdict.",
+            1,
+            run_id=str(run["id"]),
+            verdict=run["verdict"] or "running",
+        )
+        newest.gauge("log_newest_run_start_time_seconds", "Unix time it started.", run["started"])
+        newest.gauge("log_newest_run_end_time_seconds", "Unix time it ended.", run["ended"])
+        m.out.extend(newest.out)
+    return m.out
+
+
+class RunCollector(Collector):
+    """The run's metrics, read from the run's state each time it is collected."""
+
+    def __init__(self, live: LiveState) -> None:
+        self.live = live
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(run_families(self.live))
+
+
+class _Fixed(Collector):
+    """Families already built, for one exposition."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def _registry(collector: Collector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+class Exporter:
+    """What GET /metrics answers. In a run: the run's collector, collected on the run's own
+    thread (so nothing reads the run's state while it changes). Under `harness view`: the log's
+    facts, read in a worker thread as every query of the log is."""
+
+    def __init__(self, live: LiveState | None, archive: Archive | None) -> None:
+        self.archive = archive
+        self.registry = None if live is None else _registry(RunCollector(live))
+
+    async def render(self) -> bytes:
+        if self.registry is not None:
+            return generate_latest(self.registry)
+        if self.archive is None:
+            return generate_latest(_registry(_Fixed([])))
+        archive = self.archive
+        facts = await archive.call(log_facts, archive.path)
+        return generate_latest(_registry(_Fixed(log_families(facts))))
