@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The exposition format's media type, as prometheus-client writes it."""
 PREFIX = "powerhil_"
-RUN_LABELS = ("scenario", "target", "device")
 EXPECTATION_STATES = (PENDING, PASS, FAIL, SKIPPED)
 LOG_TABLES = ("runs", "samples", "events", "rollups_10s", "rollups_1m")
 """The row counts of `harness db info` that /metrics reports under `harness view`."""
@@ -52,16 +51,13 @@ class _Families:
         self.values = list(labels.values())
         self.out: list[Metric] = []
 
-    def gauge(
-        self, name: str, doc: str, value: float | None, **more: str
-    ) -> GaugeMetricFamily | None:
+    def gauge(self, name: str, doc: str, value: float | None, **more: str) -> None:
         """A gauge; left out while `value` is None (nothing measured yet) or not finite."""
         if value is None or not math.isfinite(value):
-            return None
+            return
         family = GaugeMetricFamily(PREFIX + name, doc, labels=[*self.names, *more])
         family.add_metric([*self.values, *more.values()], value)
         self.out.append(family)
-        return family
 
     def counter(self, name: str, doc: str, value: float) -> None:
         family = CounterMetricFamily(PREFIX + name, doc, labels=self.names)
@@ -88,6 +84,18 @@ def run_labels(live: LiveState) -> dict[str, str]:
         "target": live.target(),
         "device": "" if hello is None else hello.fw,
     }
+
+
+def missing_now(live: LiveState) -> int:
+    """The current boot's samples the host knows are missing, as the run record counts them
+    on a target without a truth to count against (the observer's `totals`): skipped for good,
+    plus those of a gap still open. Not the mock's truth (produced minus delivered), which
+    while the run goes counts every sample still on its way as lost."""
+    obs = live.ctx.observer
+    session = live.ctx.session
+    tally = obs.boots.get(obs.current_boot) if obs.current_boot is not None else None
+    skipped = 0 if tally is None else tally.skipped
+    return skipped + (0 if session is None else session.link.missing_count)
 
 
 def run_families(live: LiveState) -> list[Metric]:
@@ -175,9 +183,9 @@ def run_families(live: LiveState) -> list[Metric]:
         m.counter("samples_delivered", "Samples the host delivered.", totals.delivered)
         m.gauge(
             "samples_lost",
-            "Samples of the current boot not delivered so far (may fall as gaps fill; the "
-            "run record's `lost` at the end).",
-            totals.lost,
+            "Samples of the current boot the host knows are missing: given up, or in a gap "
+            "not yet filled (falls as a gap fills).",
+            missing_now(live),
         )
         m.gauge(
             "samples_lost_to_resets",
