@@ -144,6 +144,7 @@ async def run_scenario(
     seed = options.seed_for(scenario)
     if target is None:
         target = make_target(options.target, scenario, seed, options.serial)
+    undriven = "supply" in scenario.needs and "supply" not in target.capabilities
     for need in scenario.needs:
         if need not in target.capabilities and not (need == "supply" and target.name == "board"):
             raise UserError(
@@ -166,6 +167,12 @@ async def run_scenario(
         f"running {scenario.file}: {scenario.name}, {_length(scenario.duration)}, seed {seed}, "
         f"{target.describe()}{' (virtual time)' if options.fast else ''}"
     )
+    if undriven:
+        console.say(
+            f"{scenario.file}: its [[supply]] profile is not driven on the {target.name}: the "
+            "bench must follow it (give --supply DRIVER:RESOURCE or --bench FILE, or "
+            "--supply manual to be told when to set it)"
+        )
     unsubscribe = bus.subscribe(console.take)
     sent = SentSettings()
     waker = Wakeable()
@@ -318,6 +325,7 @@ def _record(
             )
             for h, c in obs.commands.items()
         ],
+        supply=obs.supply.record() if obs.supply.opened else None,
     )
 
 

@@ -1,0 +1,268 @@
+"""A run that drives a bench supply: the composition's refusals, the supply's settings and
+readback on the bus and in the record, the manual supply, and the order of the end. In this
+process, in real time: the mock device on a pty as the board, the SCPI emulator on loopback."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import trio
+
+from harness.cli import main
+from harness.runner.bus import Published, RunEvent
+from harness.runner.context import RunOptions, tap
+from harness.runner.record import junit_xml
+from harness.runner.run import RunResult, run_scenario
+from harness.runner.supplied import SCENARIO, SuppliedTarget, choose_limits
+from harness.runner.supply_log import Thinned
+from harness.scenario.load import parse
+from harness.scenario.model import Scenario
+from harness.supplies import Limits, parse_supply
+from harness.supplies.emulated import SCPI_IDN, EmulatedOutput, ScpiInstrument
+from harness.supplies.emulators import serve_scpi
+from harness.targets.board import BoardTarget
+from harness.targets.mock.device import MockDevice
+from harness.transports.pty import Pty
+
+DIP = """\
+[scenario]
+name = "dip"
+duration = "3s"
+[[supply]]
+at = "0s"
+volts = 5.0
+amps = 0.2
+[[supply]]
+at = "1s"
+volts = 5.0
+[[supply]]
+at = "1.5s"
+volts = 4.0
+[[supply]]
+at = "2s"
+volts = 5.0
+[[expect]]
+measure = "v"
+stat = "min"
+below = 4.2
+"""
+
+
+def dip(tmp_path: Path, text: str = DIP) -> Scenario:
+    path = tmp_path / "dip.toml"
+    path.write_text(text)
+    return parse(text, path)
+
+
+@asynccontextmanager
+async def board(scenario: Scenario) -> AsyncIterator[str]:
+    """The mock device on a pty, following the scenario's profile itself: a board's port."""
+    pty = Pty()
+    device = MockDevice(profile=scenario.supply, spec=scenario.device, seed=1)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(device.run, pty.stream)
+            yield pty.path
+            nursery.cancel_scope.cancel()
+    finally:
+        await pty.aclose()
+
+
+async def run_with(
+    scenario: Scenario, supply: str, path: str, seen: list[Published], **kw: float
+) -> tuple[RunResult, str]:
+    out = io.StringIO()
+    choice = choose_limits(scenario, parse_supply(supply), None, None)
+    target = SuppliedTarget(BoardTarget(path), scenario, choice, **kw)
+    result = await run_scenario(
+        scenario, RunOptions(target="board", out=out), (tap(seen.append),), target
+    )
+    return result, out.getvalue()
+
+
+def events(seen: list[Published], kind: str) -> list[RunEvent]:
+    return [e for e in seen if isinstance(e, RunEvent) and e.kind == kind]
+
+
+async def test_a_run_drives_the_scpi_emulator_and_records_it(tmp_path: Path) -> None:
+    scenario = dip(tmp_path)
+    states: list[tuple[float, float, bool]] = []
+    output = EmulatedOutput(load=25.0, on_output=lambda v, a, on: states.append((v, a, on)))
+    seen: list[Published] = []
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_scpi, ScpiInstrument(output))
+        async with board(scenario) as path:
+            result, out = await run_with(
+                scenario, f"scpi:TCPIP::127.0.0.1::{port}::SOCKET", path, seen
+            )
+        nursery.cancel_scope.cancel()
+    assert result.exit_code == 0, out
+    assert states[0][1] == 0.2 and states[-1][2] is False  # the limit first, off at the end
+    rec = result.record.supply
+    assert rec is not None and rec.limits_from == SCENARIO and not rec.by_hand
+    assert rec.identity == SCPI_IDN
+    whats = [s.what for s in rec.settings]
+    assert whats[:3] == ["current_limit", "volts", "output"] and whats[-1] == "output"
+    volts = [s.value for s in rec.settings if s.what == "volts"]
+    assert min(volts) == 4.0 and volts[-1] == 5.0
+    points = {s.point: s for s in rec.settings if s.point is not None}
+    assert points[3].value == 4.0 and abs(points[3].due - 1.5) < 1e-3
+    assert points[3].at >= points[3].due and points[3].latency == pytest.approx(
+        points[3].at - (points[3].at - points[3].latency)
+    )
+    assert rec.settings_total == len(rec.settings) and rec.settings_skipped == 0
+    assert rec.latency_max is not None and rec.latency_median is not None
+    assert rec.latency_median <= rec.latency_max
+    assert rec.readbacks_total == len(rec.readbacks) > 5 and rec.readback_every == 1
+    assert min(r.volts for r in rec.readbacks) < 4.3  # the dip, read back
+    assert all(r.amps == pytest.approx(r.volts / 25.0, abs=1e-3) for r in rec.readbacks)
+    # On the bus, in scenario seconds, as every other event:
+    settings = events(seen, "supply")
+    assert settings[0].data["what"] == "opened" and settings[0].data["identity"] == rec.identity
+    assert [e.data["what"] for e in settings[1:]] == whats
+    off = settings[-1]
+    run_end = events(seen, "run")[-1]
+    assert off.data == {**off.data, "what": "output", "value": False}
+    assert off.at <= run_end.at  # off before the run's end is recorded
+    readbacks = events(seen, "readback")
+    assert len(readbacks) == rec.readbacks_total and 0 < readbacks[0].at < 3.5
+    # The console: who and which limits, one line each, and the points reached.
+    assert "limits the profile's own maxima (no bench limits)" in out
+    assert "supply 4 V (supply[3])" in out and "supply output off" in out
+    record = json.loads(json.dumps(result.record.as_dict(), default=str))
+    assert set(record["supply"]) >= {
+        "name", "identity", "limits", "limits_from", "by_hand", "settings", "settings_total",
+        "settings_skipped", "latency_max", "latency_median", "readbacks", "readbacks_total",
+    }  # fmt: skip
+    props = {
+        p.get("name"): p.get("value")
+        for p in ET.fromstring(junit_xml(result.record)).iter("property")
+    }
+    assert (
+        props["supply"].startswith("scpi:TCPIP::127.0.0.1") and props["supply_by_hand"] == "false"
+    )
+
+
+async def test_a_manual_supply_tells_the_person_and_is_marked_applied_by_hand(
+    tmp_path: Path,
+) -> None:
+    scenario = dip(tmp_path)
+    seen: list[Published] = []
+    async with board(scenario) as path:
+        result, out = await run_with(scenario, "manual", path, seen)
+    rec = result.record.supply
+    assert rec is not None and rec.by_hand and rec.readbacks_total == 0
+    said = [e.data["text"] for e in events(seen, "announcement")]
+    assert "set the supply to 4.00 V now" in said
+    assert any(t.startswith("in ") and t.endswith("set the supply to 4.00 V") for t in said)
+    assert "switch the output off now" in said
+    assert "set the supply to 4.00 V now" in out and "(applied by hand)" in out
+    assert "supply 4 V" not in out  # the announcement says it; no second line
+    assert result.exit_code == 0, out
+
+
+async def test_the_output_goes_off_when_the_run_is_cancelled(tmp_path: Path) -> None:
+    """The run's nursery cancelled from outside (as an error elsewhere does): follow's end
+    still switches the output off."""
+    scenario = dip(tmp_path)
+    output = EmulatedOutput(load=25.0)
+    seen: list[Published] = []
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_scpi, ScpiInstrument(output))
+        async with board(scenario) as path:
+            with trio.move_on_after(1.0):
+                await run_with(scenario, f"scpi:TCPIP::127.0.0.1::{port}::SOCKET", path, seen)
+        nursery.cancel_scope.cancel()
+    assert output.on is False
+    assert events(seen, "supply")[-1].data["value"] is False
+
+
+def test_a_bench_files_limits_refuse_the_profile_before_anything(tmp_path: Path) -> None:
+    scenario = dip(tmp_path)
+    limits = Limits(max_volts=5.0, max_amps=0.5, max_slew=1.0)
+    with pytest.raises(Exception) as refused:
+        choose_limits(scenario, parse_supply("manual"), limits, "bench.toml")
+    assert str(refused.value).startswith("dip.toml: supply[3] at 1.5s: the ramp from 5 V to 4 V")
+    assert "max_slew 1 V/s" in str(refused.value)
+    ok = choose_limits(scenario, parse_supply("manual"), Limits(6.0, 0.5), "bench.toml")
+    assert ok.limits_from == "bench.toml"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["--supply", "manual"],
+            "--supply: the mock target drives the rail itself from the profile; a bench "
+            "supply feeds a real board (--target board)",
+        ),
+        (
+            ["--target", "sim", "--supply", "manual"],
+            "--supply: the sim target drives the rail itself",
+        ),
+        (["--target", "board", "--supply", "psu:x"], '--supply psu:x: unknown supply driver "psu"'),
+        (
+            ["--target", "board", "--supply", "manual", "--bench", "b.toml"],
+            "argument --bench: not allowed with argument --supply",
+        ),
+        (["--target", "board", "--bench", "nowhere.toml"], "nowhere.toml: no such bench file"),
+    ],
+)
+def test_what_the_command_line_refuses_in_one_line(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = main(["run", "brownout", "--no-view", "--db", str(tmp_path / "h.db"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert expected in err and err.count("\n") == 1, err
+    assert not (tmp_path / "h.db").exists()
+
+
+def test_a_supply_that_does_not_answer_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = main(
+        [
+            *("run", "brownout", "--target", "board", "--serial", "/dev/null", "--no-view"),
+            *("--db", str(tmp_path / "h.db")),
+            *("--supply", f"scpi:TCPIP::127.0.0.1::{port}::SOCKET"),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and f"TCPIP::127.0.0.1::{port}::SOCKET" in err[0], err
+
+
+async def test_a_board_without_a_supply_says_its_profile_is_not_driven(tmp_path: Path) -> None:
+    scenario = dip(tmp_path)
+    out = io.StringIO()
+    async with board(scenario) as path:
+        with trio.move_on_after(0.5):
+            await run_scenario(scenario, RunOptions(target="board", out=out), (), BoardTarget(path))
+    first = out.getvalue().splitlines()[1]
+    assert first == (
+        "dip.toml: its [[supply]] profile is not driven on the board: the bench must follow it "
+        "(give --supply DRIVER:RESOURCE or --bench FILE, or --supply manual to be told when "
+        "to set it)"
+    )
+
+
+def test_a_long_runs_readbacks_are_thinned_evenly() -> None:
+    kept: Thinned[int] = Thinned(limit=8)
+    for i in range(100):
+        kept.add(i)
+    assert kept.seen == 100 and len(kept.items) < 8
+    steps = {b - a for a, b in zip(kept.items, kept.items[1:], strict=False)}
+    assert steps == {kept.every} and kept.items[0] == 0 and kept.items[-1] > 100 - 2 * kept.every
+    assert math.isfinite(kept.every)
