@@ -53,6 +53,15 @@ volts = 5.0
 measure = "v"
 stat = "min"
 below = 4.2
+[[expect]]
+agrees_with_supply = "v"
+tolerance = 0.05
+"""
+
+AMPS = """\
+[[expect]]
+agrees_with_supply = "a"
+tolerance = 0.01
 """
 
 
@@ -105,6 +114,8 @@ async def test_a_run_drives_the_scpi_emulator_and_records_it(tmp_path: Path) -> 
             )
         nursery.cancel_scope.cancel()
     assert result.exit_code == 0, out
+    (agrees,) = [e for e in result.record.expectations if e.label.startswith("v agrees")]
+    assert agrees.state == "pass" and agrees.detail.endswith("V apart")
     assert states[0][1] == 0.2 and states[-1][2] is False  # the limit first, off at the end
     rec = result.record.supply
     assert rec is not None and rec.limits_from == SCENARIO and not rec.by_hand
@@ -166,7 +177,27 @@ async def test_a_manual_supply_tells_the_person_and_is_marked_applied_by_hand(
     assert "switch the output off now" in said
     assert "set the supply to 4.00 V now" in out and "(applied by hand)" in out
     assert "supply 4 V" not in out  # the announcement says it; no second line
-    assert result.exit_code == 0, out
+    (agrees,) = [e for e in result.record.expectations if e.label.startswith("v agrees")]
+    assert agrees.state == "fail" and "no supply readback to compare" in agrees.detail
+    assert result.exit_code == 1, out
+
+
+async def test_a_monitor_that_disagrees_with_the_supply_fails(tmp_path: Path) -> None:
+    """The supply's load draws V/25 ohm (0.16 A at the 4 V dip); the device's rail, the
+    profile's 0.2 A throughout: the monitor's amps disagree with the readback."""
+    scenario = dip(tmp_path, DIP + AMPS)
+    output = EmulatedOutput(load=25.0)
+    seen: list[Published] = []
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_scpi, ScpiInstrument(output))
+        async with board(scenario) as path:
+            result, _ = await run_with(
+                scenario, f"scpi:TCPIP::127.0.0.1::{port}::SOCKET", path, seen
+            )
+        nursery.cancel_scope.cancel()
+    (agrees,) = [e for e in result.record.expectations if e.label.startswith("a agrees")]
+    assert agrees.state == "fail" and "the supply read 0.1" in agrees.detail, agrees
+    assert result.exit_code == 1
 
 
 async def test_the_output_goes_off_when_the_run_is_cancelled(tmp_path: Path) -> None:
