@@ -4,6 +4,7 @@ process, in real time: the mock device on a pty as the board, the SCPI emulator 
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -25,6 +26,9 @@ from harness.runner.supplied import SCENARIO, SuppliedTarget, choose_limits
 from harness.runner.supply_log import Thinned
 from harness.scenario.load import parse
 from harness.scenario.model import Scenario
+from harness.store.db import open_for_reading
+from harness.store.export import export_run
+from harness.store.recorder import recorder
 from harness.supplies import Limits, parse_supply
 from harness.supplies.emulated import SCPI_IDN, EmulatedOutput, ScpiInstrument
 from harness.supplies.emulators import serve_scpi
@@ -297,3 +301,39 @@ def test_a_long_runs_readbacks_are_thinned_evenly() -> None:
     steps = {b - a for a, b in zip(kept.items, kept.items[1:], strict=False)}
     assert steps == {kept.every} and kept.items[0] == 0 and kept.items[-1] > 100 - 2 * kept.every
     assert math.isfinite(kept.every)
+
+
+async def test_the_log_keeps_settings_as_events_readbacks_apart_and_export_puts_them_beside(
+    tmp_path: Path,
+) -> None:
+    scenario = dip(tmp_path)
+    output = EmulatedOutput(load=25.0)
+    db = tmp_path / "h.db"
+    out = io.StringIO()
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_scpi, ScpiInstrument(output))
+        async with board(scenario) as path:
+            choice = choose_limits(
+                scenario, parse_supply(f"scpi:TCPIP::127.0.0.1::{port}::SOCKET"), None, None
+            )
+            target = SuppliedTarget(BoardTarget(path), scenario, choice)
+            result = await run_scenario(
+                scenario, RunOptions(target="board", out=out), (recorder(db),), target
+            )
+        nursery.cancel_scope.cancel()
+    rec = result.record.supply
+    assert rec is not None
+    conn = open_for_reading(db)
+    kinds = dict(conn.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+    assert kinds["supply"] == rec.settings_total + 1  # and its opening
+    assert "readback" not in kinds
+    (stored,) = conn.execute("SELECT count(*) FROM readbacks WHERE run = 1").fetchone()
+    assert stored == rec.readbacks_total
+    csv_out = io.StringIO()
+    export_run(conn, 1, csv_out)
+    rows = list(csv.DictReader(io.StringIO(csv_out.getvalue())))
+    beside = [r for r in rows if r["supply_v"]]
+    assert len(beside) >= len(rows) - 1 > 0  # every sample while the output was on
+    for r in beside:
+        assert float(r["vmin"]) - 0.05 <= float(r["supply_v"]) <= float(r["vmax"]) + 0.05
+        assert float(r["supply_a"]) == pytest.approx(float(r["supply_v"]) / 25.0, abs=1e-3)
