@@ -337,3 +337,44 @@ async def test_the_log_keeps_settings_as_events_readbacks_apart_and_export_puts_
     for r in beside:
         assert float(r["vmin"]) - 0.05 <= float(r["supply_v"]) <= float(r["vmax"]) + 0.05
         assert float(r["supply_a"]) == pytest.approx(float(r["supply_v"]) / 25.0, abs=1e-3)
+
+
+def test_a_supply_lost_mid_run_ends_it_in_one_line_and_says_the_output_is_left_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The supply stops answering 1 s in: the run ends (exit 2) with one line that says so
+    and that the output could not be switched off; the log keeps the run."""
+    scenario_path = tmp_path / "dip.toml"
+    scenario_path.write_text(DIP)
+
+    async def serve_a_while(task_status: trio.TaskStatus[int]) -> None:
+        with trio.move_on_after(1.0):
+            async with trio.open_nursery() as nursery:
+                task_status.started(
+                    await nursery.start(serve_scpi, ScpiInstrument(EmulatedOutput()))
+                )
+
+    async def main_with_a_failing_supply() -> int:
+        scenario = dip(tmp_path)
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(serve_a_while)
+            async with board(scenario) as path:
+                code = await trio.to_thread.run_sync(
+                    main,
+                    [
+                        *("run", str(scenario_path), "--target", "board", "--serial", path),
+                        *("--supply", f"scpi:TCPIP::127.0.0.1::{port}::SOCKET", "--no-view"),
+                        *("--db", str(tmp_path / "h.db")),
+                    ],
+                )
+            nursery.cancel_scope.cancel()
+        return code
+
+    assert trio.run(main_with_a_failing_supply) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "the output could not be switched off at the end" in err[0]
+    assert "switch it off by hand" in err[0]
+    conn = open_for_reading(tmp_path / "h.db")
+    assert conn.execute("SELECT verdict FROM runs").fetchall() == [("error",)]
+    assert conn.execute("SELECT count(*) FROM readbacks").fetchone()[0] > 0
