@@ -18,10 +18,13 @@ import pytest
 import trio
 
 from harness.cli import main
-from harness.runner.bus import Published, RunEvent
+from harness.runner.bus import Bus, Published, RunEvent
+from harness.runner.console import status_line
 from harness.runner.context import RunOptions, tap
+from harness.runner.observer import Observer
 from harness.runner.record import junit_xml
 from harness.runner.run import RunResult, run_scenario
+from harness.runner.session import HostSession
 from harness.runner.supplied import SCENARIO, SuppliedTarget, choose_limits
 from harness.runner.supply_log import Thinned
 from harness.scenario.load import parse
@@ -30,10 +33,18 @@ from harness.store.db import open_for_reading
 from harness.store.export import export_run
 from harness.store.recorder import recorder
 from harness.supplies import Limits, parse_supply
-from harness.supplies.emulated import SCPI_IDN, EmulatedOutput, ScpiInstrument
-from harness.supplies.emulators import serve_scpi
+from harness.supplies.emulated import (
+    KORAD_IDN,
+    SCPI_IDN,
+    EmulatedOutput,
+    KoradInstrument,
+    ScpiInstrument,
+)
+from harness.supplies.emulators import serve_korad, serve_scpi
+from harness.targets import SupplyRead
 from harness.targets.board import BoardTarget
 from harness.targets.mock.device import MockDevice
+from harness.transports.memory import memory_stream_pair
 from harness.transports.pty import Pty
 
 DIP = """\
@@ -378,3 +389,31 @@ def test_a_supply_lost_mid_run_ends_it_in_one_line_and_says_the_output_is_left_o
     conn = open_for_reading(tmp_path / "h.db")
     assert conn.execute("SELECT verdict FROM runs").fetchall() == [("error",)]
     assert conn.execute("SELECT count(*) FROM readbacks").fetchone()[0] > 0
+
+
+async def test_a_run_drives_the_korad_emulator_at_its_own_pace(tmp_path: Path) -> None:
+    """(No agreement expected here: the mock's rail follows the profile itself, on time, while
+    the Korad's steps lag it by their pacing.)"""
+    scenario = dip(tmp_path, DIP[: DIP.index("[[expect]]\nagrees_with_supply")])
+    output = EmulatedOutput(load=25.0)
+    seen: list[Published] = []
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_korad, KoradInstrument(output))
+        async with board(scenario) as path:
+            result, out = await run_with(scenario, f"korad:{port}", path, seen)
+        nursery.cancel_scope.cancel()
+    assert result.exit_code == 0, out
+    rec = result.record.supply
+    assert rec is not None and rec.identity == KORAD_IDN
+    ramp = [s for s in rec.settings if s.what == "volts" and 1.0 < s.due < 2.0]
+    assert 0 < len(ramp) <= 5  # 5 settings a second at most along the ramp (0.5 s down, up)
+    assert rec.settings[-1].what == "output" and output.on is False
+    assert rec.readbacks_total > 0
+
+
+async def test_the_status_line_shows_the_supplys_readback() -> None:
+    scenario = parse(DIP, Path("dip.toml"))
+    obs = Observer(scenario, 0.0, Bus())
+    obs.on_target(SupplyRead(1.0, 4.9876, 0.19951))
+    link = HostSession(memory_stream_pair()[0], lambda e: None)
+    assert "supply  4.988 V  0.1995 A" in status_line(obs, link, 1.0, 3.0)

@@ -117,6 +117,8 @@ def status_line(obs: Observer, session: HostSession, t: float, duration: float) 
         parts.append(f"{s.v:6.3f} V {s.a:7.4f} A {s.w:6.3f} W {s.status:>3}")
     else:
         parts.append("waiting for the device")
+    if (rb := obs.supply.last_readback) is not None:
+        parts.append(f"supply {rb.volts:6.3f} V {rb.amps:7.4f} A")
     st = session.link.stats
     parts.append(f"samples {st.samples} gaps {st.gaps} resent {st.resent} corrupt {st.corrupt}")
     parts.append(f"faults {sum(obs.injected.values())}")

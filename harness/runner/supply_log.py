@@ -57,6 +57,8 @@ class SupplyLog:
     settings_total: int = 0
     skipped: int = 0
     readbacks: Thinned[ReadbackInfo] = field(default_factory=Thinned)
+    last_readback: ReadbackInfo | None = None
+    """The newest readback (the console's status line shows it)."""
     last: tuple[int, SupplySettingInfo] | None = None
     """The latest setting (the end's, once the run is over): kept whatever the thinning."""
 
@@ -89,6 +91,7 @@ class SupplyLog:
 
     def readback(self, r: ReadbackInfo) -> None:
         self.readbacks.add(r)
+        self.last_readback = r
 
     def record(self) -> SupplyInfo:
         chosen = dict([*self.kept, *self.steps.items, *([self.last] if self.last else [])])
