@@ -233,6 +233,8 @@ async def test_a_stopped_run_still_switches_the_output_off(tmp_path: Path) -> No
     assert code == 130
     assert supply.settings("OUTP") == ["OUTP ON", "OUTP OFF"]
     assert min(volts_set(supply)) > 3.0  # stopped before the bottom of the ramp
+    after_off = supply.lines[supply.lines.index("OUTP OFF") + 1 :]
+    assert set(after_off) <= {"*OPC?", "MEAS:VOLT?", "MEAS:CURR?"}  # nothing set after it
 
 
 async def test_a_scenario_above_the_benchs_max_volts_sends_nothing(tmp_path: Path) -> None:

@@ -8,10 +8,13 @@ import csv
 import io
 import json
 import math
+import os
+import signal
 import socket
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,7 @@ import trio
 from harness.cli import main
 from harness.runner.bus import Bus, Published, RunEvent
 from harness.runner.console import status_line
-from harness.runner.context import RunOptions, tap
+from harness.runner.context import RunContext, RunOptions, tap
 from harness.runner.observer import Observer
 from harness.runner.record import junit_xml
 from harness.runner.run import RunResult, run_scenario
@@ -417,3 +420,42 @@ async def test_the_status_line_shows_the_supplys_readback() -> None:
     obs.on_target(SupplyRead(1.0, 4.9876, 0.19951))
     link = HostSession(memory_stream_pair()[0], lambda e: None)
     assert "supply  4.988 V  0.1995 A" in status_line(obs, link, 1.0, 3.0)
+
+
+@asynccontextmanager
+async def _sigint_at(ctx: RunContext, seconds: float) -> AsyncIterator[None]:
+    async def later() -> None:
+        await trio.sleep_until(ctx.origin + seconds)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(later)
+        yield
+        nursery.cancel_scope.cancel()
+
+
+async def test_ctrl_c_switches_the_output_off_at_once_not_after_the_drain(tmp_path: Path) -> None:
+    scenario = dip(tmp_path)
+    output = EmulatedOutput(load=25.0)
+    seen: list[Published] = []
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_scpi, ScpiInstrument(output))
+        async with board(scenario) as path:
+            choice = choose_limits(
+                scenario, parse_supply(f"scpi:TCPIP::127.0.0.1::{port}::SOCKET"), None, None
+            )
+            target = SuppliedTarget(BoardTarget(path), scenario, choice)
+            result = await run_scenario(
+                scenario,
+                RunOptions(target="board", out=io.StringIO()),
+                (tap(seen.append), partial(_sigint_at, seconds=1.2)),
+                target,
+            )
+        nursery.cancel_scope.cancel()
+    assert result.exit_code == 130 and result.record.verdict == "interrupted"
+    off = events(seen, "supply")[-1]
+    assert off.data["what"] == "output" and off.data["value"] is False
+    assert 1.2 <= off.at < 1.5  # at the stop, not after the drain
+    volts = [e.data["value"] for e in events(seen, "supply") if e.data["what"] == "volts"]
+    assert min(volts) > 4.5  # the ramp stopped at the stop: the dip (4 V at 1.5 s) never came
+    assert output.on is False

@@ -37,6 +37,7 @@ from harness.runner.record import (
 )
 from harness.runner.session import HostSession
 from harness.runner.settings import SentSettings
+from harness.runner.supplied import SuppliedTarget
 from harness.scenario.model import Outage, Reset, Scenario, Send, SetLink, Step
 from harness.signals import stop_on_signal
 from harness.targets import PortChange, Target, TargetEvent, make_target
@@ -227,6 +228,8 @@ async def run_scenario(
             nursery.start_soon(partial(stop_on_signal, stop, on_signal=caught.append))
             with trio.move_on_at(origin + scenario.duration):
                 await stop.wait()
+            if stop.is_set() and isinstance(target, SuppliedTarget):
+                target.stop()  # a stopped bench's output goes off now, before the drain
             relay.set_faults(_clean(relay.faults))
             relay.stop_outage()
             observer.end_of_time(trio.current_time(), relay.faults)

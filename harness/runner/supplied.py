@@ -7,15 +7,17 @@ only then starts the inner target. Every acknowledged setting, every readback an
 for the person at the bench reaches the runner through the target-event callback
 (`SupplyOpened`, `SupplySet`, `SupplyRead`, `SupplySaid`), as a board's port changes do.
 
-`follow` runs until the run's nursery is cancelled at the run's end (after the drain), on
-Ctrl-C/SIGTERM (which end the run the same way) or on an error, and its shielded `finally`
-switches the output off (or to the bench's safe_volts) then; the supply's session is closed
-after it, shielded too.
+`follow` runs until the run's nursery is cancelled at the run's end (after the drain, so a
+device on the rail keeps its power while the link drains) or on an error; on Ctrl-C or SIGTERM
+the run calls `stop()` at once, before the drain: a person who stops a bench wants its output
+off now. Either way follow's shielded `finally` switches the output off (or to the bench's
+safe_volts); the supply's session is closed after it, shielded too.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -108,6 +110,8 @@ class SuppliedTarget:
         self.poll_rate = poll_rate
         self.backend = backend
         self.report = FollowReport()
+        self._scopes: list[trio.CancelScope] = []
+        """The supply's tasks (following, a manual countdown), cancelled by `stop`."""
 
     @property
     def truth(self) -> Truth | None:
@@ -145,7 +149,8 @@ class SuppliedTarget:
         )
         if self.by_hand:
             late = max(0.0, trio.current_time() - origin)
-            nursery.start_soon(count_down, upcoming(self.scenario.supply, origin, start=late), say)
+            announcements = upcoming(self.scenario.supply, origin, start=late)
+            nursery.start_soon(self._stoppable, partial(count_down, announcements, say))
         await nursery.start(partial(self._follow, supply, origin, on_event))
         return await self.inner.start(nursery, origin, on_event)
 
@@ -165,22 +170,37 @@ class SuppliedTarget:
             on_event(SupplyRead(at, r.volts, r.amps))
 
         try:
-            await follow(
-                supply,
-                self.scenario.supply,
-                origin=origin,
-                limits=self.choice.limits,
-                until=math.inf,
-                rate=self.rate,
-                poll_rate=self.poll_rate,
-                on_setting=on_setting,
-                on_readback=on_readback,
-                report=report,
-                task_status=task_status,
-            )
+            with self._scope():
+                await follow(
+                    supply,
+                    self.scenario.supply,
+                    origin=origin,
+                    limits=self.choice.limits,
+                    until=math.inf,
+                    rate=self.rate,
+                    poll_rate=self.poll_rate,
+                    on_setting=on_setting,
+                    on_readback=on_readback,
+                    report=report,
+                    task_status=task_status,
+                )
         finally:
             with trio.CancelScope(shield=True):
                 await supply.aclose()
+
+    def _scope(self) -> trio.CancelScope:
+        scope = trio.CancelScope()
+        self._scopes.append(scope)
+        return scope
+
+    async def _stoppable(self, task: Callable[[], Awaitable[None]]) -> None:
+        with self._scope():
+            await task()
+
+    def stop(self) -> None:
+        """The run was stopped (Ctrl-C, SIGTERM): end the output now, not after the drain."""
+        for scope in self._scopes:
+            scope.cancel()
 
     def reset(self) -> None:
         self.inner.reset()
