@@ -17,6 +17,7 @@ from harness.targets import TARGETS
 
 if TYPE_CHECKING:
     from harness.runner.context import Extension, RunOptions
+    from harness.runner.supplied import SupplyChoice
     from harness.scenario.model import Scenario
     from harness.targets import Target
 
@@ -54,8 +55,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     for flag, path in (("--json", args.json), ("--junit", args.junit)):
         if path is not None:
             _check_writable(flag, path)
+    supply = _supply_choice(args, scenario)  # the limits are checked before anything opens
     options = _run_options(args, seed=args.seed, json=args.json, junit=args.junit, fast=args.fast)
-    return _compose_and_run(args, scenario, options)
+    return _compose_and_run(args, scenario, options, supply)
+
+
+def _supply_choice(args: argparse.Namespace, scenario: Scenario) -> SupplyChoice | None:
+    """The bench supply `--supply` or `--bench` names, with the limits it keeps and the
+    scenario's profile checked against them; None without either."""
+    if args.supply is None and args.bench is None:
+        return None
+    from harness.runner.supplied import choose_limits, refuse_rail_driver
+    from harness.supplies import load_bench, parse_supply
+
+    flag = "--supply" if args.supply is not None else f"--bench {args.bench}"
+    if args.target != "board":
+        raise refuse_rail_driver(args.target, flag)
+    if args.bench is not None:
+        bench = load_bench(args.bench)
+        return choose_limits(scenario, bench.supply, bench.limits, str(args.bench))
+    return choose_limits(scenario, parse_supply(args.supply), None, None)
 
 
 def _check_writable(flag: str, path: Path) -> None:
@@ -76,9 +95,15 @@ def _run_options(args: argparse.Namespace, **more: Any) -> RunOptions:
     return RunOptions(target=args.target, serial=args.serial, status=sys.stdout.isatty(), **more)
 
 
-def _compose_and_run(args: argparse.Namespace, scenario: Scenario, options: RunOptions) -> int:
-    """The composition root of a run: its target and the extensions around it (the viewer,
-    then the store), each with its own settings from the command line."""
+def _compose_and_run(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    options: RunOptions,
+    supply: SupplyChoice | None = None,
+) -> int:
+    """The composition root of a run: its target (fed by the bench `supply`, if one is
+    named) and the extensions around it (the viewer, then the store), each with its own
+    settings from the command line."""
     from harness.runner.run import run
 
     extensions: list[Extension] = []
@@ -90,7 +115,12 @@ def _compose_and_run(args: argparse.Namespace, scenario: Scenario, options: RunO
         from harness.store.recorder import recorder
 
         extensions.append(recorder(args.db, _retention(args)))
-    return run(scenario, options, tuple(extensions), _target(args, scenario, options)).exit_code
+    target = _target(args, scenario, options)
+    if supply is not None:
+        from harness.runner.supplied import SuppliedTarget
+
+        target = SuppliedTarget(target, scenario, supply)
+    return run(scenario, options, tuple(extensions), target).exit_code
 
 
 def _target(args: argparse.Namespace, scenario: Scenario, options: RunOptions) -> Target:
@@ -367,6 +397,19 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--fast", action="store_true", help="virtual time (mock only): an hour runs in seconds"
+    )
+    feed = r.add_mutually_exclusive_group()
+    feed.add_argument(
+        "--supply",
+        metavar="DRIVER:RESOURCE",
+        help="drive this bench supply along the profile (board only): "
+        "scpi:TCPIP::HOST::5025::SOCKET, korad:/dev/ttyUSB0, manual; limits: the profile's own",
+    )
+    feed.add_argument(
+        "--bench",
+        type=Path,
+        metavar="FILE",
+        help="a bench file naming the supply, its channel and its safety limits (docs/bench.md)",
     )
     _store_args(r)
     r.set_defaults(func=cmd_run)

@@ -21,7 +21,15 @@ from harness.runner.run import run_scenario
 from harness.scenario.expect import PASS, PENDING, Evaluator, RunFacts, entry_keys, evaluator, kinds
 from harness.scenario.load import parse
 
-SHIPPED = ("alert", "measure", "acked_within", "link", "resets", "recovered_within")
+SHIPPED = (
+    "alert",
+    "measure",
+    "acked_within",
+    "link",
+    "resets",
+    "recovered_within",
+    "agrees_with_supply",
+)
 
 HEAD = """\
 [scenario]
@@ -48,10 +56,15 @@ ENTRIES = [
     ("link", "link = { lost = 0, gaps = 2 }", "link: lost <= 0, gaps <= 2"),
     ("resets", "resets = 1", "device resets seen = 1"),
     ("recovered_within", 'recovered_within = "4s"\nafter = "cut"', "recovered within 4s after cut"),
+    (
+        "agrees_with_supply",
+        'agrees_with_supply = "v"\ntolerance = 0.05\nover = ["1s", "19s"]',
+        "v agrees with the supply's readback within 0.05 V over 1s..19s",
+    ),
 ]
 
 
-def test_the_registry_holds_the_six_kinds_in_order() -> None:
+def test_the_registry_holds_the_shipped_kinds_in_order() -> None:
     assert tuple(k.key for k in kinds()) == SHIPPED
     assert entry_keys() == (
         "name",
@@ -64,12 +77,13 @@ def test_the_registry_holds_the_six_kinds_in_order() -> None:
         "above",
         "command",
         "after",
+        "tolerance",
     )
     with pytest.raises(UserError) as err:
         parse(HEAD + 'alert = "uv"\nresets = 1\n', Path("t.toml"))
     assert str(err.value) == (
         "t.toml:10: expect[1]: an expectation is exactly one of: alert, measure, acked_within, "
-        "link, resets, recovered_within (this one: alert and resets)"
+        "link, resets, recovered_within, agrees_with_supply (this one: alert and resets)"
     )
 
 

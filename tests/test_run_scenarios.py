@@ -282,7 +282,9 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "injected",
         "injected_by_direction",
         "commands",
+        "supply",
     ]
+    assert rec["supply"] is None  # the mock drives its rail itself: no bench supply
     assert list(rec["scenario"]) == ["name", "file", "description", "duration"]
     assert list(rec["device"]) == ["hello", "boots", "resets", "silences", "other_devices"]
     assert list(rec["device"]["hello"]) == ["fw", "boot", "interval", "win"]

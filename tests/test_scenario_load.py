@@ -194,6 +194,29 @@ BAD = [
         ':39: expect[2].after: several fault steps are named "link faults"',
     ),
     (
+        "agreement without a tolerance",
+        ('recovered_within = "4s"\nafter = "cut"', 'agrees_with_supply = "v"'),
+        ':37: expect[2]: missing "tolerance" (how far apart in V still agrees)',
+    ),
+    (
+        "agreement of an unknown measure",
+        ('recovered_within = "4s"\nafter = "cut"', 'agrees_with_supply = "w"\ntolerance = 0.1'),
+        ':38: expect[2].agrees_with_supply: unknown value "w"; expected one of: v, a',
+    ),
+    (
+        "agreement with a tolerance in words",
+        ('recovered_within = "4s"\nafter = "cut"', 'agrees_with_supply = "a"\ntolerance = "5mA"'),
+        ':39: expect[2].tolerance: expected a number, got "5mA"',
+    ),
+    (
+        "agreement over a window past the end",
+        (
+            'recovered_within = "4s"\nafter = "cut"',
+            'agrees_with_supply = "v"\ntolerance = 0.1\nover = ["1s", "30s"]',
+        ),
+        ":40: expect[2].over: ",
+    ),
+    (
         "seed not an integer",
         ("seed = 3", 'seed = "three"'),
         ':4: scenario.seed: expected an integer, got "three"',

@@ -32,9 +32,11 @@ from harness.store.db import (
     open_for_reading,
     open_for_writing,
     sample_row,
+    schema_version,
     write_batch,
 )
 from harness.store.export import export_daily, export_run
+from harness.store.schema import MIGRATIONS, SCHEMA_VERSION
 from harness.store.writer import Retention, StoreWriter
 
 WALL0 = 1_800_000_000.0  # 2027-01-15, a minute boundary
@@ -66,6 +68,7 @@ async def test_retention_keeps_48h_raw_and_30_days_of_minute_rollups(
             for k in range(60):
                 seq = chunk * 60 + k
                 writer.take(event(seq, v=5.0 if seq % 2 else 4.0))
+                writer.take(RunEvent("readback", seq * 10.0, {"volts": 5.0, "amps": 0.25}))
             await trio.sleep_until(writer.origin + (chunk + 1) * 600)
             while writer.pending_rows:
                 await trio.sleep(0.05)  # half a batch window
@@ -78,6 +81,8 @@ async def test_retention_keeps_48h_raw_and_30_days_of_minute_rollups(
     # Everything before the last pass's cutoff is gone; the first sample after it is kept.
     oldest = conn.execute("SELECT min(t) FROM samples").fetchone()[0]
     assert cutoff <= oldest < cutoff + 10
+    oldest_readback = conn.execute("SELECT min(t) FROM readbacks").fetchone()[0]
+    assert cutoff <= oldest_readback < cutoff + 10  # the supply's readbacks age alike
     oldest_10s = conn.execute("SELECT min(bucket) FROM rollups WHERE width = 10").fetchone()[0]
     assert cutoff - 10 <= oldest_10s < cutoff + 10
     minute = conn.execute("SELECT min(bucket), count(*) FROM rollups WHERE width = 60").fetchone()
@@ -285,6 +290,18 @@ def test_newer_schema_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[s
         c.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     assert main(["run", "scenarios/clean.toml", "--fast", "--no-view", "--db", str(db)]) == 2
     assert "made by a newer powerhil" in _one_line(capsys)
+
+
+def test_a_first_schema_log_gains_the_readbacks_table_and_keeps_its_rows(tmp_path: Path) -> None:
+    db = tmp_path / "v1.db"
+    with sqlite3.connect(db) as c:
+        c.executescript(MIGRATIONS[0])
+        c.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+        c.execute("INSERT INTO runs (kind, target, started) VALUES ('run', 'mock', 0)")
+    conn = open_for_writing(db)
+    assert schema_version(conn) == SCHEMA_VERSION == 2
+    assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM readbacks").fetchone()[0] == 0
 
 
 async def test_database_error_mid_run_keeps_the_rows_and_reports(tmp_path: Path) -> None:

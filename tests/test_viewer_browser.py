@@ -529,3 +529,79 @@ def test_history_without_runs_opens_on_the_last_hour(browser: Browser, tmp_path:
     finally:
         proc.kill()
         proc.wait()
+
+
+# Pixels of the supply's trace colour (charts.js SUPPLY_COLOR, #d97706) in a pane's plot area.
+SUPPLY_PIXELS = BLUE_PIXELS.replace(
+    "data[i] < 90 && data[i + 1] > 70 && data[i + 1] < 140 && data[i + 2] > 200",
+    "data[i] > 190 && data[i + 1] > 90 && data[i + 1] < 140 && data[i + 2] < 40",
+)
+
+EMULATOR = """
+import trio
+from harness.supplies.emulated import EmulatedOutput, ScpiInstrument
+from harness.supplies.emulators import serve_scpi
+
+async def main():
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_scpi, ScpiInstrument(EmulatedOutput(load=20.0)))
+        print(port, flush=True)
+
+try:
+    trio.run(main)
+except KeyboardInterrupt:
+    pass
+"""
+
+
+def test_live_chart_draws_the_supplys_readback_as_a_second_trace(
+    browser: Browser, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "browser.toml"
+    scenario.write_text(SCENARIO)
+    emulator = subprocess.Popen([sys.executable, "-c", EMULATOR], stdout=subprocess.PIPE, text=True)
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "harness", "mock", "--scenario", str(scenario)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    procs = [emulator, mock]
+    try:
+        assert emulator.stdout is not None and mock.stdout is not None
+        port = int(emulator.stdout.readline())
+        pty = mock.stdout.readline().strip()
+        proc, url = start(
+            [
+                *("run", str(scenario), "--target", "board", "--serial", pty),
+                *("--supply", f"scpi:TCPIP::127.0.0.1::{port}::SOCKET"),
+                *("--bind", "127.0.0.1:0", "--db", str(tmp_path / "h.db")),
+            ]
+        )
+        procs.append(proc)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        errors = watch_errors(page)
+        page.goto(url)
+        page.wait_for_function(f"({BLUE_PIXELS})({V_PANE!r}) > 200", timeout=8000)
+        page.wait_for_function(f"({SUPPLY_PIXELS})({V_PANE!r}) > 100", timeout=5000)
+        a_pane = "#chart .pane[data-measure=a]"
+        page.wait_for_function(f"({SUPPLY_PIXELS})({a_pane!r}) > 30", timeout=3000)
+        assert page.evaluate(f"({SUPPLY_PIXELS})('#chart .pane[data-measure=w]')") == 0
+        assert int(page.get_attribute("#chart", "data-readbacks") or 0) >= 5
+        feed = text(page, "#feed")
+        assert f"scpi:TCPIP::127.0.0.1::{port}::SOCKET: powerhil,Emulated SCPI supply" in feed
+        assert "output on · took" in feed
+        page.wait_for_function(
+            "document.querySelector('#feed').textContent.includes('4.000 V (supply[3])')",
+            timeout=8000,
+        )
+        page.screenshot(path=tmp_path / "live-supply.png", full_page=True)
+        print(f"\nscreenshot: {tmp_path / 'live-supply.png'}")
+        assert errors == []
+    finally:
+        for p in reversed(procs):  # the run first: its supply switches off while it is there
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()

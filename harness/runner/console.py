@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 import trio
 
@@ -86,7 +86,27 @@ def event_line(e: RunEvent) -> str | None:
             return f"{at}device reporting again{gap}"
         case "other_device":
             return f"{at}a different device on the port: {d['detail']}"
+        case "supply" if d.get("what") == "opened":
+            hand = " (applied by hand)" if d["by_hand"] else ""
+            return (
+                f"{at}supply {d['name']}: {d['identity']}{hand}\n{' ' * len(at)}{d['limits_text']}"
+            )
+        case "supply" if not d.get("by_hand") and (d["what"] == "output" or d["point"]):
+            return f"{at}supply {_setting_text(d)} (took {d['latency'] * 1000:.0f} ms)"
+        case "announcement":
+            return f"{at}{d['text']}"
     return None
+
+
+def _setting_text(d: dict[str, Any]) -> str:
+    """A setting as the console and the viewer word it: "output on", "3 V (supply[3])"."""
+    value = d["value"]
+    if d["what"] == "output":
+        return f"output {'on' if value else 'off'}"
+    if d["what"] == "current_limit":
+        return f"current limit {value:g} A"
+    point = f" (supply[{d['point']}])" if d.get("point") else ""
+    return f"{value:g} V{point}"
 
 
 def status_line(obs: Observer, session: HostSession, t: float, duration: float) -> str:
@@ -97,6 +117,8 @@ def status_line(obs: Observer, session: HostSession, t: float, duration: float) 
         parts.append(f"{s.v:6.3f} V {s.a:7.4f} A {s.w:6.3f} W {s.status:>3}")
     else:
         parts.append("waiting for the device")
+    if (rb := obs.supply.last_readback) is not None:
+        parts.append(f"supply {rb.volts:6.3f} V {rb.amps:7.4f} A")
     st = session.link.stats
     parts.append(f"samples {st.samples} gaps {st.gaps} resent {st.resent} corrupt {st.corrupt}")
     parts.append(f"faults {sum(obs.injected.values())}")

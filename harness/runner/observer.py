@@ -26,7 +26,8 @@ from harness.link import (
 )
 from harness.link import fields as f
 from harness.runner.bus import Bus, RunEvent, SampleEvent
-from harness.runner.record import HelloInfo, LinkTotals
+from harness.runner.record import HelloInfo, LinkTotals, ReadbackInfo, SupplySettingInfo
+from harness.runner.supply_log import SupplyLog
 from harness.runner.watch import (
     CHECK_LABEL,
     DeviceWatch,
@@ -37,7 +38,17 @@ from harness.runner.watch import (
 )
 from harness.scenario.expect import PASS, Evaluator, Outcome, RunFacts, evaluator
 from harness.scenario.model import Outage, Reset, Scenario, SetLink, Step
-from harness.targets import PortChange, PowerChange, TargetEvent, Truth
+from harness.targets import (
+    PortChange,
+    PowerChange,
+    SupplyEvent,
+    SupplyOpened,
+    SupplyRead,
+    SupplySaid,
+    SupplySet,
+    TargetEvent,
+    Truth,
+)
 
 INJECTED_KINDS = (
     "drop",
@@ -139,6 +150,8 @@ class Observer:
         self.on_watch_change: Callable[[], None] = lambda: None
         """Called when the watch's `due()` may have come earlier: the run's timer waits for it."""
         self._unplugged_at: float | None = None
+        self.supply = SupplyLog()
+        """The bench supply the run drives, if any (`supply.opened`)."""
 
     @staticmethod
     def _bursts(steps: tuple[Step, ...]) -> list[_Burst]:
@@ -245,6 +258,8 @@ class Observer:
 
     def on_target(self, e: TargetEvent) -> None:
         match e:
+            case SupplyOpened() | SupplySet() | SupplyRead() | SupplySaid():
+                self._on_supply(e)
             case PowerChange():
                 self.emit("power", self.now(e.at), boot=e.boot, cause=e.cause)
             case PortChange():
@@ -268,6 +283,57 @@ class Observer:
                     port=e.port,
                     **more,
                 )
+
+    def _on_supply(self, e: SupplyEvent) -> None:
+        """The bench supply: its identity and limits, each acknowledged setting, each
+        readback (also to the evaluators), and a manual supply's lines for the person."""
+        t = self.now(e.at)
+        match e:
+            case SupplyOpened():
+                self.supply.opened_as(
+                    e.name, e.identity, e.describe, dict(e.limits), e.limits_from, e.by_hand
+                )
+                self.emit(
+                    "supply",
+                    t,
+                    what="opened",
+                    name=e.name,
+                    identity=e.identity,
+                    limits=dict(e.limits),
+                    limits_from=e.limits_from,
+                    limits_text=e.limits_text,
+                    by_hand=e.by_hand,
+                )
+            case SupplySet():
+                info = SupplySettingInfo(
+                    e.what,
+                    e.value,
+                    round(self.now(e.due), 4),
+                    round(t, 4),
+                    round(e.at - e.sent, 4),
+                    e.point,
+                )
+                self.supply.setting(info, e.skipped)
+                self.emit(
+                    "supply",
+                    t,
+                    what=e.what,
+                    value=e.value,
+                    due=info.due,
+                    latency=info.latency,
+                    point=e.point,
+                    **({"by_hand": True} if self.supply.by_hand else {}),
+                )
+            case SupplyRead():
+                self.supply.readback(ReadbackInfo(round(t, 4), e.volts, e.amps))
+                self.emit("readback", t, volts=e.volts, amps=e.amps)
+                for ev in self.evaluators:
+                    was = ev.resolved
+                    ev.on_readback(t, e.volts, e.amps)
+                    if ev.resolved and not was:
+                        self._announce(ev, t)
+            case SupplySaid():
+                self.emit("announcement", t, text=e.text)
 
     def on_host(self, e: HostEvent) -> None:
         match e:

@@ -131,6 +131,56 @@ class CommandRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SupplySettingInfo:
+    """One setting the bench supply acknowledged; times in scenario seconds."""
+
+    what: str
+    """volts, current_limit or output."""
+    value: float | bool
+    due: float
+    """When the profile wanted it."""
+    at: float
+    """When the supply acknowledged it (when it took effect)."""
+    latency: float
+    """Seconds from the request to the acknowledgement."""
+    point: int | None
+    """The [[supply]] point it reaches (numbered from 1), None for a ramp step, the start's
+    current limit and output, and the end."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadbackInfo:
+    at: float
+    """Scenario seconds it was taken."""
+    volts: float
+    amps: float
+
+
+@dataclass(frozen=True, slots=True)
+class SupplyInfo:
+    """The bench supply that fed the rail (docs/scenarios.md, "The supply")."""
+
+    name: str
+    identity: str
+    description: str
+    limits: dict[str, float | None]
+    limits_from: str
+    """The bench file's path, or "scenario" (the profile's own maxima)."""
+    by_hand: bool
+    """The profile was applied by a person (the manual supply): times are announcements'."""
+    settings: list[SupplySettingInfo]
+    settings_total: int
+    settings_skipped: int
+    """Planned ramp settings left out because the supply was behind."""
+    latency_max: float | None
+    latency_median: float | None
+    readbacks: list[ReadbackInfo]
+    readbacks_total: int
+    readback_every: int
+    """1: every readback is in `readbacks`; n: every n-th (a long run's, evenly thinned)."""
+
+
+@dataclass(frozen=True, slots=True)
 class RunRecord:
     scenario: ScenarioInfo
     target: str
@@ -151,6 +201,8 @@ class RunRecord:
     injected: dict[str, int] = field(default_factory=dict)
     injected_by_direction: dict[str, dict[str, int]] = field(default_factory=dict)
     commands: list[CommandRecord] = field(default_factory=list)
+    supply: SupplyInfo | None = None
+    """The bench supply the run drove; None when it drove none."""
 
     def as_dict(self) -> dict[str, Any]:
         """The record as JSON holds it."""
@@ -180,6 +232,7 @@ def junit_xml(record: RunRecord) -> str:
         ("target", record.target),
         ("seed", record.seed),
         ("verdict", record.verdict),
+        *_supply_properties(record.supply),
     ):
         ET.SubElement(props, "property", name=key, value=str(value))
     for e in expectations:
@@ -203,6 +256,19 @@ def junit_xml(record: RunRecord) -> str:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
     )
+
+
+def _supply_properties(supply: SupplyInfo | None) -> list[tuple[str, object]]:
+    if supply is None:
+        return []
+    latency = "" if supply.latency_max is None else f"{supply.latency_max:.4f}"
+    return [
+        ("supply", supply.name),
+        ("supply_identity", supply.identity),
+        ("supply_by_hand", str(supply.by_hand).lower()),
+        ("supply_settings", supply.settings_total),
+        ("supply_latency_max", latency),
+    ]
 
 
 def write_junit(record: RunRecord, path: Path) -> None:

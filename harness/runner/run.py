@@ -37,6 +37,7 @@ from harness.runner.record import (
 )
 from harness.runner.session import HostSession
 from harness.runner.settings import SentSettings
+from harness.runner.supplied import SuppliedTarget
 from harness.scenario.model import Outage, Reset, Scenario, Send, SetLink, Step
 from harness.signals import stop_on_signal
 from harness.targets import PortChange, Target, TargetEvent, make_target
@@ -144,6 +145,7 @@ async def run_scenario(
     seed = options.seed_for(scenario)
     if target is None:
         target = make_target(options.target, scenario, seed, options.serial)
+    undriven = "supply" in scenario.needs and "supply" not in target.capabilities
     for need in scenario.needs:
         if need not in target.capabilities and not (need == "supply" and target.name == "board"):
             raise UserError(
@@ -166,6 +168,12 @@ async def run_scenario(
         f"running {scenario.file}: {scenario.name}, {_length(scenario.duration)}, seed {seed}, "
         f"{target.describe()}{' (virtual time)' if options.fast else ''}"
     )
+    if undriven:
+        console.say(
+            f"{scenario.file}: its [[supply]] profile is not driven on the {target.name}: the "
+            "bench must follow it (give --supply DRIVER:RESOURCE or --bench FILE, or "
+            "--supply manual to be told when to set it)"
+        )
     unsubscribe = bus.subscribe(console.take)
     sent = SentSettings()
     waker = Wakeable()
@@ -220,6 +228,8 @@ async def run_scenario(
             nursery.start_soon(partial(stop_on_signal, stop, on_signal=caught.append))
             with trio.move_on_at(origin + scenario.duration):
                 await stop.wait()
+            if stop.is_set() and isinstance(target, SuppliedTarget):
+                target.stop()  # a stopped bench's output goes off now, before the drain
             relay.set_faults(_clean(relay.faults))
             relay.stop_outage()
             observer.end_of_time(trio.current_time(), relay.faults)
@@ -318,6 +328,7 @@ def _record(
             )
             for h, c in obs.commands.items()
         ],
+        supply=obs.supply.record() if obs.supply.opened else None,
     )
 
 

@@ -16,7 +16,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +287,8 @@ class Batch:
     garbage collector walks."""
     events: list[tuple[Any, ...]]
     rollups: list[tuple[Any, ...]]
+    readbacks: list[tuple[Any, ...]] = field(default_factory=list)
+    """(run, t, volts, amps): the bench supply's readback."""
 
     @classmethod
     def of_rows(cls, rows: Sequence[Sequence[Any]]) -> Batch:
@@ -294,7 +296,7 @@ class Batch:
         return cls(flat(rows), [], rollup_rows(rows))
 
     def __len__(self) -> int:
-        return len(self.samples) // ROW_VALUES + len(self.events)
+        return len(self.samples) // ROW_VALUES + len(self.events) + len(self.readbacks)
 
 
 INSERT_ROWS_MAX = 64
@@ -339,6 +341,11 @@ def write_batch(conn: sqlite3.Connection, batch: Batch) -> None:
             )
         if batch.rollups:
             conn.executemany(ROLLUP_MERGE, batch.rollups)
+        if batch.readbacks:
+            conn.executemany(
+                "INSERT OR IGNORE INTO readbacks (run, t, volts, amps) VALUES (?, ?, ?, ?)",
+                batch.readbacks,
+            )
 
 
 _DELETE_OLDER = {
@@ -351,6 +358,10 @@ _DELETE_OLDER = {
         "DELETE FROM events WHERE id IN "
         "(SELECT id FROM events WHERE t < :cutoff ORDER BY t LIMIT :limit)"
     ),
+    "readbacks": (
+        "DELETE FROM readbacks WHERE t < :cutoff AND t <= "
+        "(SELECT max(t) FROM (SELECT t FROM readbacks WHERE t < :cutoff ORDER BY t LIMIT :limit))"
+    ),
     "rollups": (
         "DELETE FROM rollups WHERE width = :width AND bucket < :cutoff AND bucket <= "
         "(SELECT max(bucket) FROM (SELECT bucket FROM rollups "
@@ -362,6 +373,7 @@ _DELETE_OLDER = {
 _OLDEST = {
     "samples": "SELECT min(t) FROM samples",
     "events": "SELECT min(t) FROM events",
+    "readbacks": "SELECT min(t) FROM readbacks",
     "rollups": "SELECT min(bucket) FROM rollups WHERE width = :width",
 }
 
@@ -395,6 +407,7 @@ def info(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
         "runs": one("SELECT count(*) FROM runs"),
         "samples": one("SELECT count(*) FROM samples"),
         "events": one("SELECT count(*) FROM events"),
+        "readbacks": one("SELECT count(*) FROM readbacks"),
         "rollups_1m": one("SELECT count(*) FROM rollups WHERE width = 60"),
         "rollups_10s": one("SELECT count(*) FROM rollups WHERE width = 10"),
         "oldest_sample": one("SELECT min(t) FROM samples"),

@@ -12,9 +12,29 @@ from typing import TextIO
 
 from harness.store.db import SAMPLE_COLUMNS
 
-HEADER = (*SAMPLE_COLUMNS[:3], "time_utc", "t", "arrived", "ts_ms", "dt_ms", *SAMPLE_COLUMNS[7:])
-"""The stored columns, with the time also as ISO 8601 UTC and the device times' units named."""
-_SELECT = f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples"
+HEADER = (
+    *SAMPLE_COLUMNS[:3],
+    "time_utc",
+    "t",
+    "arrived",
+    "ts_ms",
+    "dt_ms",
+    *SAMPLE_COLUMNS[7:],
+    "supply_v",
+    "supply_a",
+)
+"""The stored columns, with the time also as ISO 8601 UTC and the device times' units named,
+then the bench supply's readback beside the sample: the mean of the run's readbacks taken
+within the sample's span (t - dt, t], empty when there is none (no supply, or none read in that
+span)."""
+_READBACK = (
+    "SELECT avg(r.{key}) FROM readbacks r WHERE r.t > s.t - s.dt / 1000.0 AND r.t <= s.t "
+    "AND r.run = s.run"
+)
+_SELECT = (
+    f"SELECT {', '.join(f's.{c}' for c in SAMPLE_COLUMNS)}, "
+    f"({_READBACK.format(key='volts')}), ({_READBACK.format(key='amps')}) FROM samples s"
+)
 
 
 def iso(t: float) -> str:
@@ -22,8 +42,9 @@ def iso(t: float) -> str:
 
 
 def _rows(cursor: sqlite3.Cursor) -> Iterator[tuple[object, ...]]:
-    for run, boot, seq, t, *rest in cursor:
-        yield (run, boot, seq, iso(t), t, *rest)
+    for run, boot, seq, t, *rest, volts, amps in cursor:
+        supply = ("" if volts is None else round(volts, 6), "" if amps is None else round(amps, 6))
+        yield (run, boot, seq, iso(t), t, *rest, *supply)
 
 
 def write_csv(cursor: sqlite3.Cursor, out: TextIO) -> int:
@@ -47,13 +68,13 @@ def run_span(conn: sqlite3.Connection, run: int) -> tuple[float, float]:
 def export_run(conn: sqlite3.Connection, run: int, out: TextIO) -> int:
     t_from, t_to = run_span(conn, run)
     cursor = conn.execute(
-        f"{_SELECT} WHERE t >= ? AND t < ? AND run = ? ORDER BY t", (t_from, t_to, run)
+        f"{_SELECT} WHERE s.t >= ? AND s.t < ? AND s.run = ? ORDER BY s.t", (t_from, t_to, run)
     )
     return write_csv(cursor, out)
 
 
 def export_span(conn: sqlite3.Connection, t_from: float, t_to: float, out: TextIO) -> int:
-    cursor = conn.execute(f"{_SELECT} WHERE t >= ? AND t < ? ORDER BY t", (t_from, t_to))
+    cursor = conn.execute(f"{_SELECT} WHERE s.t >= ? AND s.t < ? ORDER BY s.t", (t_from, t_to))
     return write_csv(cursor, out)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 ROLLUP_WIDTHS: Final = (10, 60)
 """Rollup bucket widths in seconds: 10 s (kept like raw samples) and 1 minute (kept 30 days)."""
 
@@ -68,6 +68,18 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         wh      REAL NOT NULL,            -- energy in the bucket
         mah     REAL NOT NULL,            -- charge in the bucket
         PRIMARY KEY (width, bucket, run)
+    ) WITHOUT ROWID;
+    """,
+    # 2: the bench supply's readback, a table of its own: polled 5 times a second, as events
+    # (JSON, two indexes) it would take several times the room of the samples themselves
+    # (docs/performance.md). Keyed by time first, as samples are, for export and retention.
+    """
+    CREATE TABLE readbacks (
+        run   INTEGER NOT NULL,
+        t     REAL NOT NULL,              -- when the supply measured, unix seconds
+        volts REAL NOT NULL,
+        amps  REAL NOT NULL,
+        PRIMARY KEY (t, run)
     ) WITHOUT ROWID;
     """,
 )

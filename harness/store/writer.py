@@ -150,6 +150,8 @@ class StoreWriter:
         self._samples: list[object] = []
         """Rows held for the next batch, flat (see Batch)."""
         self._events: list[tuple[object, ...]] = []
+        self._readbacks: list[tuple[object, ...]] = []
+        """The bench supply's readbacks, for their own table (not `events`)."""
         self._backlog: deque[Batch] = deque()
         self._retry_at = 0.0
         self._retry_delay = RETRY_FIRST
@@ -186,6 +188,9 @@ class StoreWriter:
             self._last_seq[s.boot] = s.seq
             w0 = self.wall0
             self._samples.extend(sample_row(self.run_id, s, w0 + item.end, w0 + item.arrived))
+        elif isinstance(item, RunEvent) and item.kind == "readback":
+            d = item.data
+            self._readbacks.append((self.run_id, self.wall0 + item.at, d["volts"], d["amps"]))
         elif isinstance(item, RunEvent):
             self._events.append(
                 (self.run_id, self.wall0 + item.at, item.kind, json.dumps(item.data, default=str))
@@ -206,7 +211,7 @@ class StoreWriter:
     @property
     def held(self) -> int:
         """Rows taken for the open batch."""
-        return len(self._samples) // ROW_VALUES + len(self._events)
+        return len(self._samples) // ROW_VALUES + len(self._events) + len(self._readbacks)
 
     @property
     def pending_rows(self) -> int:
@@ -255,15 +260,18 @@ class StoreWriter:
             self._wake = trio.Event()
 
     def _cut(self, now: float) -> None:
-        """Close what is held into batches of at most BATCH_ROWS samples (the events go with
-        the first) for the backlog."""
-        samples, events = self._samples, self._events
+        """Close what is held into batches of at most BATCH_ROWS samples (the events and
+        readbacks go with the first) for the backlog."""
+        samples, events, readbacks = self._samples, self._events, self._readbacks
         step = BATCH_ROWS * ROW_VALUES
         for i in range(0, max(len(samples), 1), step):
             chunk = samples[i : i + step]
             rollups = rollup_rows(rows_of(chunk))
-            self._backlog.append(Batch(chunk, events if i == 0 else [], rollups))
-        self._samples, self._events, self._first = [], [], None
+            first = i == 0
+            self._backlog.append(
+                Batch(chunk, events if first else [], rollups, readbacks if first else [])
+            )
+        self._samples, self._events, self._readbacks, self._first = [], [], [], None
         if not self._failing:
             self._retry_at = now
 
@@ -314,6 +322,7 @@ class StoreWriter:
         expiries = (
             ("samples", raw_cutoff, None),
             ("events", raw_cutoff, None),
+            ("readbacks", raw_cutoff, None),
             ("rollups", raw_cutoff, 10),
             ("rollups", rollup_cutoff, 60),
         )

@@ -102,17 +102,20 @@ async def follow(
     on_setting: Callable[[Setting], None] = _ignore_setting,
     on_readback: Callable[[float, Readback], None] = _ignore_readback,
     end_timeout: float = END_TIMEOUT,
+    report: FollowReport | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> FollowReport:
     """Follow `profile` with its 0 s at trio time `origin` until `until` s after it (default:
     the profile's last point; `math.inf`: until cancelled), then end the output. Refuses
     (UserError, before anything is set) a profile beyond `limits` (default: the profile's own
-    maxima). Started with `nursery.start`, it returns to the starter once the output is on."""
+    maxima). Started with `nursery.start`, it returns to the starter once the output is on.
+    `report` (default: a new one) is kept up to date as it goes, so a caller that cancels it
+    still has the counts."""
     limits = limits or profile_limits(profile)
     if (refused := check_profile(profile, limits)) is not None:
         raise refused
     until = profile.end if until is None else until
-    report = FollowReport()
+    report = FollowReport() if report is None else report
 
     async def apply(
         what: What,

@@ -1,6 +1,7 @@
 """What every target offers the runner: the `Target` protocol, the `Truth` a target may expose
 of a device it runs itself, and the one kind of callback through which every target reports
-what happens to the device beyond its byte stream."""
+what happens to the device beyond its byte stream (its power, its port, and the bench supply
+feeding its rail when the run drives one)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,68 @@ class PortChange:
     """The port's path, as the run was given it or found it."""
 
 
-TargetEvent = PowerChange | PortChange
+@dataclass(frozen=True, slots=True)
+class SupplyOpened:
+    """The bench supply feeding the device's rail answered (before its output goes on)."""
+
+    at: float
+    """Trio time."""
+    name: str
+    """As the user named it, e.g. "scpi:TCPIP::192.168.1.50::5025::SOCKET"."""
+    identity: str
+    """Its `*IDN?` answer (a manual supply's: that it is set by hand)."""
+    describe: str
+    """One line: what it is and how it is driven."""
+    limits: Mapping[str, float | None]
+    """max_volts, max_amps, max_slew, safe_volts."""
+    limits_from: str
+    """Where the limits came from: a bench file's path, or "scenario" (the profile's own)."""
+    limits_text: str
+    """The limits in force, in one line."""
+    by_hand: bool
+    """A person applies each setting (the manual supply)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SupplySet:
+    """The bench supply acknowledged a setting: it took effect at `at`."""
+
+    at: float
+    """Trio time of the acknowledgement."""
+    what: Literal["volts", "current_limit", "output"]
+    value: float | bool
+    due: float
+    """Trio time the profile wanted it."""
+    sent: float
+    """Trio time the request went out."""
+    point: int | None
+    """The profile point it reaches (numbered from 1), None for a ramp step, the start's
+    current limit and output, or the end."""
+    skipped: int = 0
+    """Planned settings skipped so far because the supply was behind (the next was due)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SupplyRead:
+    """The bench supply's own measurement of its output."""
+
+    at: float
+    """Trio time it was taken."""
+    volts: float
+    amps: float
+
+
+@dataclass(frozen=True, slots=True)
+class SupplySaid:
+    """A line for the person at the bench (a manual supply's announcement or countdown)."""
+
+    at: float
+    """Trio time."""
+    text: str
+
+
+SupplyEvent = SupplyOpened | SupplySet | SupplyRead | SupplySaid
+TargetEvent = PowerChange | PortChange | SupplyEvent
 OnTargetEvent = Callable[[TargetEvent], None]
 
 

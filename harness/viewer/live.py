@@ -47,10 +47,22 @@ FEED_KINDS = frozenset(
         "silent",
         "reporting",
         "other_device",
+        "supply",
+        "announcement",
     )
 )
 """Event kinds sent one by one; the high-volume link faults (fault, corrupt, retransmission,
-duplicate) only show as counters in the link health."""
+duplicate) only show as counters in the link health. The bench supply's readbacks go to the
+chart instead (`readback` messages)."""
+READBACKS_MAX = 1200
+"""Readbacks of the last minute a new client gets at most (60 s at 20 a second)."""
+
+
+def _ramp_step(e: RunEvent) -> bool:
+    """A supply setting along a ramp (up to 20 a second): the chart's readback shows those; the
+    feed lists the points reached, the output and the current limit."""
+    d = e.data
+    return e.kind == "supply" and d.get("what") == "volts" and d.get("point") is None
 
 
 def clean(x: Any) -> Any:
@@ -129,6 +141,8 @@ class LiveState:
         self.stats = RollingStats()
         self.window: deque[LiveSample] = deque(maxlen=BACKLOG_MAX)
         self.feed: deque[dict[str, Any]] = deque(maxlen=FEED)
+        self.readbacks: deque[tuple[float, float, float]] = deque(maxlen=READBACKS_MAX)
+        """The bench supply's readbacks: (unix seconds, volts, amps)."""
         self.last: LiveSample | None = None
         self._wall_at_0 = 0.0
         self._wall_until = -math.inf
@@ -161,7 +175,9 @@ class LiveState:
             self.hub.close_all()
 
     def _take(self, item: Published) -> None:
-        if isinstance(item, RunEvent) and item.kind in FEED_KINDS:
+        if isinstance(item, RunEvent) and item.kind == "readback":
+            self._readback(item)
+        elif isinstance(item, RunEvent) and item.kind in FEED_KINDS and not _ramp_step(item):
             data = {
                 "kind": item.kind,
                 "at": round(item.at, 3),
@@ -172,6 +188,18 @@ class LiveState:
             self.hub.event(data)
             if item.kind in ("step", "expectation", "run") and self.hub.clients:
                 self.hub.slot("progress", self.progress())
+
+    def _readback(self, e: RunEvent) -> None:
+        """The supply's readback, for the chart's second trace: kept for the last minute and
+        sent as a `readback` message (coalesced for a client that falls behind: the chart
+        then skips a point of the trace, never the samples)."""
+        t = self.wall0 + e.at
+        volts, amps = e.data["volts"], e.data["amps"]
+        self.readbacks.append((t, volts, amps))
+        while self.readbacks[0][0] < t - WINDOW:
+            self.readbacks.popleft()
+        if self.hub.clients:
+            self.hub.slot("readback", clean({"t": round(t, 3), "v": volts, "a": amps}))
 
     def _sample(self, ev: SampleEvent) -> None:
         """Per sample, so kept to the minimum: statistics, the last minute, the clients'
@@ -245,6 +273,11 @@ class LiveState:
                 "steps": [{"number": s.number, "name": s.name, "at": s.at} for s in sc.steps],
                 "window": WINDOW,
                 "backlog": columns,
+                "supply": {
+                    "t": [round(t, 3) for t, _, _ in self.readbacks],
+                    "v": [v for _, v, _ in self.readbacks],
+                    "a": [a for _, _, a in self.readbacks],
+                },
                 "outliers": outliers,
                 "events": list(self.feed),
                 "queue": {"samples": self.hub.sample_queue, "events": self.hub.event_queue},

@@ -104,6 +104,10 @@ class Evaluator:
     def on_command(self, handle: int, name: str, step: int | None, latency: float | None) -> None:
         """A command finished: latency in seconds from when the step issued it, None if failed."""
 
+    def on_readback(self, at: float, volts: float, amps: float) -> None:
+        """The bench supply measured its output at scenario second `at` (runs with --supply
+        or --bench)."""
+
     def finish(self, facts: RunFacts) -> None:
         """The run is over: resolve whatever is still pending."""
 

@@ -5,10 +5,18 @@ import { clock, DIGITS, fmt, isoDate } from "./common.js";
 import { COLORS, MEASURES, SCALES, StackedPanes } from "./panes.js";
 
 const BAND = { v: "rgba(37,99,235,0.18)", a: "rgba(220,38,38,0.14)", w: "rgba(22,163,74,0.14)" };
+/** The bench supply's readback: a second trace on the V and A panes, dashed, in one colour. */
+export const SUPPLY_COLOR = "#d97706";
 const FRAME_MS = 66;
 
 function line(label, m, width = 2) {
   return { label, scale: SCALES[m], stroke: COLORS[m], width, points: { show: false } };
+}
+
+function supply(label, m) {
+  // Readback rows and sample rows share the columns (uPlot needs one x per pane): each leaves
+  // the other's values undefined, which uPlot draws across; a null (gap()) breaks both lines.
+  return { label, scale: SCALES[m], stroke: SUPPLY_COLOR, width: 1.5, dash: [6, 3], points: { show: false } };
 }
 
 function edge(label, m, stroke) {
@@ -24,13 +32,15 @@ function cursorTime(u, t) {
 /**
  * The live chart: a fixed window of `seconds` that scrolls with the newest sample. Memory stays
  * flat: samples older than the window are cut off the front of the columns, which the three
- * panes share.
+ * panes share. With a bench supply, its readbacks are rows of the same columns (in time order,
+ * `sv` and `sa` set, the sample columns undefined), drawn as a second trace on V and A.
  */
 export class LiveChart {
   constructor(container, seconds = 60) {
     this.container = container;
     this.seconds = seconds;
-    this.columns = { t: [], vmin: [], vmax: [], v: [], a: [], w: [] };
+    this.columns = { t: [], vmin: [], vmax: [], v: [], a: [], w: [], sv: [], sa: [] };
+    this.readbacks = 0;
     this.outliers = []; // [t, measure, value]
     this.lastT = null;
     this.lastAt = 0;
@@ -38,10 +48,13 @@ export class LiveChart {
     this.dirty = true;
     const spec = {
       v: {
-        series: [edge("V min", "v", "rgba(37,99,235,0.35)"), edge("V max", "v", "rgba(37,99,235,0.35)"), line("V", "v")],
+        series: [
+          edge("V min", "v", "rgba(37,99,235,0.35)"), edge("V max", "v", "rgba(37,99,235,0.35)"), line("V", "v"),
+          supply("supply V", "v"),
+        ],
         bands: [{ series: [2, 1], fill: BAND.v }],
       },
-      a: { series: [line("A", "a")] },
+      a: { series: [line("A", "a"), supply("supply A", "a")] },
       w: { series: [line("W", "w")] },
     };
     this.panes = new StackedPanes(container, spec, {
@@ -63,6 +76,9 @@ export class LiveChart {
 
   readout(i) {
     const c = this.columns;
+    if (c.v[i] == null && c.sv[i] != null) {
+      return [cursorTime(this.panes.plots.v, c.t[i]), ["supply", `${fmt(c.sv[i], DIGITS.v)} V ${fmt(c.sa[i], DIGITS.a)} A`]];
+    }
     if (c.v[i] == null) return null;
     return [
       cursorTime(this.panes.plots.v, c.t[i]),
@@ -76,6 +92,7 @@ export class LiveChart {
       this.draws += 1;
       this.container.dataset.draws = String(this.draws);
       this.container.dataset.points = String(this.columns.t.length);
+      this.container.dataset.readbacks = String(this.readbacks);
     }
     const ctx = u.ctx;
     const [min, max] = [u.scales.x.min, u.scales.x.max];
@@ -94,9 +111,15 @@ export class LiveChart {
   }
 
   /** The last minute from the hello message (column-wise). */
-  load(backlog, outliers) {
+  load(backlog, outliers, supply) {
     const b = backlog;
-    this.columns = { t: b.t.slice(), vmin: b.vmin.slice(), vmax: b.vmax.slice(), v: b.v.slice(), a: b.a.slice(), w: b.w.slice() };
+    const none = () => new Array(b.t.length).fill(undefined);
+    this.columns = {
+      t: b.t.slice(), vmin: b.vmin.slice(), vmax: b.vmax.slice(), v: b.v.slice(), a: b.a.slice(), w: b.w.slice(),
+      sv: none(), sa: none(),
+    };
+    this.readbacks = 0;
+    if (supply) supply.t.forEach((t, i) => this.pushReadback({ t, v: supply.v[i], a: supply.a[i] }));
     this.outliers = outliers.slice();
     if (b.t.length) this.mark(b.t[b.t.length - 1]);
     this.dirty = true;
@@ -107,22 +130,31 @@ export class LiveChart {
     this.lastAt = performance.now();
   }
 
-  push(s) {
+  /** A row at its place in time (a sample comes after the readbacks its span covers). */
+  insert(t, values) {
     const c = this.columns;
-    c.t.push(s.t);
-    c.vmin.push(s.vmin);
-    c.vmax.push(s.vmax);
-    c.v.push(s.v);
-    c.a.push(s.a);
-    c.w.push(s.w);
+    let i = c.t.length;
+    while (i > 0 && c.t[i - 1] > t) i--;
+    for (const [name, column] of Object.entries(c)) column.splice(i, 0, name === "t" ? t : values[name]);
+  }
+
+  push(s) {
+    this.insert(s.t, { vmin: s.vmin, vmax: s.vmax, v: s.v, a: s.a, w: s.w });
     for (const m of s.outlier || []) this.outliers.push([s.t, m, s[m]]);
     this.mark(s.t);
     this.dirty = true;
   }
 
+  /** The bench supply's readback {t, v, a}. */
+  pushReadback(r) {
+    this.insert(r.t, { sv: r.v, sa: r.a });
+    this.readbacks += 1;
+    this.dirty = true;
+  }
+
   /** A gap in the lines (a reset, missed samples). */
   gap(t) {
-    for (const [name, column] of Object.entries(this.columns)) column.push(name === "t" ? t : null);
+    this.insert(t, Object.fromEntries(Object.keys(this.columns).map((name) => [name, null])));
   }
 
   trim(start) {
@@ -151,7 +183,7 @@ export class LiveChart {
     this.trim(start - 1);
     const c = this.columns;
     this.panes.batch(() => {
-      if (this.dirty) this.panes.setData({ v: [c.t, c.vmin, c.vmax, c.v], a: [c.t, c.a], w: [c.t, c.w] });
+      if (this.dirty) this.panes.setData({ v: [c.t, c.vmin, c.vmax, c.v, c.sv], a: [c.t, c.a, c.sa], w: [c.t, c.w] });
       this.panes.setX(start, end);
     });
     this.dirty = false;

@@ -30,6 +30,15 @@ function command(d) {
   return `${d.name}${args} ${d.state}${latency}${d.reason ? ` (${d.reason})` : ""}`;
 }
 
+/** A bench supply's event: its opening (who, which limits) or a setting it acknowledged. */
+function supply(d) {
+  if (d.what === "opened") return `${d.name}: ${d.identity}${d.by_hand ? " (applied by hand)" : ""} · ${d.limits_text}`;
+  const value = d.what === "output" ? `output ${d.value ? "on" : "off"}`
+    : d.what === "current_limit" ? `current limit ${fmt(d.value, 3)} A` : `${fmt(d.value, 3)} V`;
+  const point = d.point == null ? "" : ` (supply[${d.point}])`;
+  return `${value}${point}${d.by_hand ? "" : ` · took ${Math.round(d.latency * 1000)} ms`}`;
+}
+
 const TEXT = {
   run: (d) => {
     if (d.state === "started") return `started · ${d.scenario} on ${d.target}${d.seed == null ? "" : ` · seed ${d.seed}`}`;
@@ -50,6 +59,8 @@ const TEXT = {
   retransmission: (d) => `seq ${d.seq} sent again (boot ${d.boot})`,
   duplicate: (d) => `seq ${d.seq} dropped, already had it (boot ${d.boot})`,
   viewer: (d) => `live view closed (run ${d.verdict ?? "ended"})`,
+  supply,
+  announcement: (d) => d.text,
 };
 
 export function eventText(e) {

@@ -1,5 +1,6 @@
-// The live page: numbers, the last minute's chart, statistics, link health, scenario progress
-// and the alerts feed, all from the /ws messages (hello, measurement, stats, progress, event).
+// The live page: numbers, the last minute's chart (with a bench supply's readback), statistics,
+// link health, scenario progress and the alerts feed, all from the /ws messages (hello,
+// measurement, readback, stats, progress, event).
 import { LiveChart } from "./charts.js";
 import { $, badge, clock, connect, DIGITS, duration, el, fmt, ready } from "./common.js";
 import { eventText, HelloFilter } from "./event-text.js";
@@ -32,7 +33,8 @@ function onHello(data) {
   timeline.plan(data.profile, data.steps, run.duration);
   const volts = data.profile.map((p) => `${p[1]} V at ${p[0]} s`).join(" → ");
   $("#profile-text").textContent = `supply: ${volts}`;
-  chart.load(data.backlog, data.outliers);
+  chart.load(data.backlog, data.outliers, data.supply);
+  $("#supply-key").hidden = !data.supply.t.length;
   const n = data.backlog.t.length;
   if (n) {
     const i = n - 1;
@@ -155,6 +157,10 @@ connect({
   stats: onStats,
   progress: onProgress,
   event: onEvent,
+  readback: (r) => {
+    $("#supply-key").hidden = false;
+    chart.pushReadback(r);
+  },
   closed: () => chart.freeze(),
 });
 ready();
