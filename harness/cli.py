@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sqlite3
 import sys
@@ -100,7 +101,14 @@ def _target(args: argparse.Namespace, scenario: Scenario, options: RunOptions) -
 
     db: Path | None = args.db
     eeprom = db.with_name(db.stem + "-sim.eeprom") if db is not None else None
-    return make_target(args.target, scenario, options.seed_for(scenario), args.serial, eeprom)
+    return make_target(
+        args.target,
+        scenario,
+        options.seed_for(scenario),
+        args.serial,
+        eeprom,
+        hello_timeout=args.hello_timeout,
+    )
 
 
 def _open_for_writing(path: Path) -> TextIO:
@@ -306,9 +314,36 @@ def _device_args(p: argparse.ArgumentParser, default_target: str) -> None:
     p.add_argument(
         "--serial", metavar="PATH", help="the board's port (default: find an Arduino by USB id)"
     )
+    p.add_argument(
+        "--hello-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="board: how long it has to say hello after the port opens and after a reset "
+        "(default: 5, an Uno's bootloader takes about 1.6 s)",
+    )
     _db_arg(p)
     p.add_argument("--no-view", action="store_true", help="do not serve the live viewer")
     _bind_arg(p)
+
+
+def _positive(what: str, example: str) -> Any:
+    """An argparse type: a positive finite number of `what`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not value > 0 or math.isinf(value):
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected a positive number of {what}, e.g. {example}"
+            )
+        return value
+
+    return parse
+
+
+_seconds = _positive("seconds", "5")
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:

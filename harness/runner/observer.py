@@ -139,6 +139,7 @@ class Observer:
         self.on_watch_change: Callable[[], None] = lambda: None
         """Called when the watch's `due()` may have come earlier: the run's timer waits for it."""
         self._unplugged_at: float | None = None
+        self._unplugged_port: str | None = None
 
     @staticmethod
     def _bursts(steps: tuple[Step, ...]) -> list[_Burst]:
@@ -252,9 +253,12 @@ class Observer:
                 more: dict[str, Any] = {}
                 if e.state == "unplugged":
                     self._unplugged_at = t
+                    self._unplugged_port = e.port
                 else:
                     if self._unplugged_at is not None:
                         more["down"] = round(t - self._unplugged_at, 3)
+                    if self._unplugged_port not in (None, e.port):
+                        more["was"] = self._unplugged_port  # it re-enumerated elsewhere
                     self._unplugged_at = None
                     self.watch.replugged(t)
                     self.on_watch_change()
