@@ -283,6 +283,12 @@ def cmd_mock(args: argparse.Namespace) -> int:
     return serve_mock(args.scenario and resolve_scenario(args.scenario), args.seed)
 
 
+def cmd_virtual_bench(args: argparse.Namespace) -> int:
+    from harness.virtualbench.serve import serve_virtual_bench
+
+    return serve_virtual_bench(args.load_ohms, args.korad, args.shared)
+
+
 def cmd_frame(args: argparse.Namespace) -> int:
     import json
 
@@ -344,6 +350,7 @@ def _positive(what: str, example: str) -> Any:
 
 
 _seconds = _positive("seconds", "5")
+_ohms = _positive("ohms", "20")
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
@@ -458,6 +465,28 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="smaller sizes: under a minute")
     b.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
     b.set_defaults(func=cmd_bench)
+
+    vb = sub.add_parser(
+        "virtual-bench",
+        help="the firmware in simavr as a board on a pty, fed by an emulated SCPI supply "
+        "(prints both; Ctrl-C stops it)",
+    )
+    vb.add_argument(
+        "--load-ohms",
+        type=_ohms,
+        default=20.0,
+        metavar="OHMS",
+        help="the resistive load on the rail (default: 20, so 5 V draws 250 mA)",
+    )
+    vb.add_argument(
+        "--korad", action="store_true", help="also serve the same supply as a Korad on a pty"
+    )
+    vb.add_argument(
+        "--shared",
+        action="store_true",
+        help="the board is powered from the rail (held in reset below 2.7 V)",
+    )
+    vb.set_defaults(func=cmd_virtual_bench)
 
     f = sub.add_parser(
         "frame",
