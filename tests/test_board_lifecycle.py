@@ -15,11 +15,13 @@ import trio
 from serial.tools.list_ports_common import ListPortInfo
 
 from harness.cli import main
+from harness.errors import TargetError, found_in
 from harness.runner.bus import Published, RunEvent
 from harness.runner.context import RunOptions, tap
 from harness.runner.run import run_scenario
 from harness.scenario.load import load, parse
 from harness.scenario.profile import Profile
+from harness.targets import make_target
 from harness.targets.board import BoardTarget
 from harness.targets.mock.device import MockDevice
 from harness.targets.simrunner import SimRunner
@@ -213,3 +215,47 @@ async def test_the_run_follows_a_board_that_re_enumerates(
     ), text
     assert target.describe() == f"board on {second.path} at 115200 baud"
     assert result.record.device.boots == [5, 6]
+
+
+ON_THE_RAIL = """\
+[scenario]
+name = "on the rail"
+duration = "3s"
+[device]
+shared_rail = true
+"""
+
+
+async def test_a_board_on_the_rail_may_enumerate_after_the_run_starts(tmp_path: Path) -> None:
+    """A board powered from the rail has no port until the bench supply (on at 0 s) powers
+    it: its port may appear within the hello timeout. A board apart from the rail must be
+    there at once."""
+    link = tmp_path / "ttyACM0"
+    pty = Pty()
+    device = MockDevice(profile=Profile.constant(5.0, 0.25))
+    scenario = parse(ON_THE_RAIL, tmp_path / "rail.toml")
+    async with trio.open_nursery() as nursery:
+
+        async def enumerate_at_1s() -> None:
+            await trio.sleep(1.0)
+            link.symlink_to(pty.path)
+            await device.run(pty.stream)
+
+        nursery.start_soon(enumerate_at_1s)
+        target = make_target("board", scenario, 0, str(link))
+        # What a bench supply on the rail adds to the board: it can brown the rail out.
+        target.capabilities = target.capabilities | {"brownout"}  # type: ignore[misc]
+        result = await run_scenario(
+            scenario, RunOptions(target="board", out=io.StringIO()), (), target
+        )
+        nursery.cancel_scope.cancel()
+    await pty.aclose()
+    assert result.exit_code == 0, result.record.checks
+    assert result.record.link.delivered >= 1
+    apart = parse(ON_THE_RAIL.replace("true", "false"), tmp_path / "apart.toml")
+    options = RunOptions(target="board", serial=f"{tmp_path}/nope", out=io.StringIO())
+    with pytest.raises(BaseExceptionGroup) as info:
+        await run_scenario(apart, options)
+    assert str(found_in(info.value, TargetError)).startswith(
+        f"{tmp_path}/nope: no such serial port"
+    )
