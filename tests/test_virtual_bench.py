@@ -5,6 +5,7 @@ Real time: about 15 s."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -137,3 +138,13 @@ async def test_the_korad_and_the_scpi_front_ends_drive_one_output() -> None:
         bench.send_signal(signal.SIGTERM)
         code = await trio.to_thread.run_sync(bench.wait, 10)
     assert code == 0
+
+
+async def test_a_simulator_that_dies_is_one_line_and_exit_2() -> None:
+    bench, _ = await start_bench()
+    (sim,) = children(bench.pid)
+    os.kill(sim, signal.SIGKILL)
+    code = await trio.to_thread.run_sync(bench.wait, 10)
+    assert bench.stderr is not None
+    last = bench.stderr.read().splitlines()[-1]
+    assert code == 2 and last.startswith("the sim runner exited with status -9")

@@ -19,7 +19,7 @@ from typing import TextIO
 
 import trio
 
-from harness.errors import TargetError
+from harness.errors import TargetError, UserError, found_in
 from harness.signals import stop_on_signal
 from harness.supplies.emulated import EmulatedOutput, KoradInstrument, ScpiInstrument
 from harness.supplies.emulators import serve_korad, serve_scpi
@@ -76,6 +76,11 @@ async def virtual_bench(
 
 
 def serve_virtual_bench(load_ohms: float, korad: bool, shared: bool) -> int:
-    trio.run(lambda: virtual_bench(load_ohms=load_ohms, korad=korad, shared=shared))
+    try:
+        trio.run(lambda: virtual_bench(load_ohms=load_ohms, korad=korad, shared=shared))
+    except BaseExceptionGroup as group:
+        if (error := found_in(group, UserError)) is not None:
+            raise error from None  # one line, exit 2 (harness.cli)
+        raise
     print("virtual bench stopped", file=sys.stderr)
     return 0
