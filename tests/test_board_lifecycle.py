@@ -137,6 +137,20 @@ async def test_a_reset_the_board_does_not_take_ends_the_run_with_its_data(
     assert [c.name for c in rec.commands if not c.reapplied] == []  # the ping was never sent
 
 
+async def test_a_reset_cut_short_is_an_outage_the_stream_recovers_from() -> None:
+    """A reset cancelled while the port is closed leaves it closed: that is reported as an
+    outage, and the next read reopens the port and gets what the board sends."""
+    pty = Pty()
+    outages: list[tuple[float, float | None]] = []
+    stream = SerialStream(pty.path, on_outage=lambda s, e: outages.append((s, e)))
+    with trio.move_on_after(0.05):
+        await stream.reset(hold=10.0)
+    assert [end is None for _, end in outages] == [True]
+    assert await read_across_the_outage(stream, outages, pty) == b"after\n"
+    await stream.aclose()
+    await pty.aclose()
+
+
 def usb_port(path: str, serial_number: str = "8543931323035171E0A1") -> ListPortInfo:
     info = ListPortInfo(path, skip_link_detection=True)
     info.vid, info.pid, info.serial_number = 0x2341, 0x0043, serial_number

@@ -8,6 +8,7 @@ reported. A reset pulses DTR, or on a port without modem lines (a pty) closes an
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -167,10 +168,11 @@ class SerialStream(trio.abc.Stream):
             await trio.lowlevel.checkpoint()
             return
         if has_modem_lines(conn.port):
-            conn.port.dtr = False
-            await trio.sleep(hold)
-            if self._conn is conn:
-                conn.port.dtr = True
+            with contextlib.suppress(OSError):  # unplugged meanwhile: the receive sees it
+                conn.port.dtr = False
+                await trio.sleep(hold)
+                if self._conn is conn:
+                    conn.port.dtr = True
             return
         replaced = self._replacing = trio.Event()
         self._conn = None
@@ -179,11 +181,11 @@ class SerialStream(trio.abc.Stream):
             with trio.move_on_after(hold):
                 await self._closed.wait()
             if not self._closed.is_set():
-                try:
+                with contextlib.suppress(TargetError):
                     self._conn = _Connection(open_port(self.path, self.baud))
-                except TargetError:
-                    self._begin_outage()
         finally:
+            if self._conn is None and not self._closed.is_set():
+                self._begin_outage()  # not open again (gone, or the reset cut short)
             self._replacing = None
             replaced.set()
 
