@@ -320,12 +320,14 @@ def _device_args(p: argparse.ArgumentParser, default_target: str) -> None:
     p.add_argument(
         "--serial", metavar="PATH", help="the board's port (default: find an Arduino by USB id)"
     )
+    from harness.targets.board import HELLO_TIMEOUT
+
     p.add_argument(
         "--hello-timeout",
         type=_seconds,
         metavar="SECONDS",
         help="board: how long it has to say hello after the port opens and after a reset "
-        "(default: 5, an Uno's bootloader takes about 1.6 s)",
+        f"(default: {HELLO_TIMEOUT:g}; an Uno's bootloader takes about 1.6 s)",
     )
     _db_arg(p)
     p.add_argument("--no-view", action="store_true", help="do not serve the live viewer")
@@ -471,12 +473,15 @@ def parser() -> argparse.ArgumentParser:
         help="the firmware in simavr as a board on a pty, fed by an emulated SCPI supply "
         "(prints both; Ctrl-C stops it)",
     )
+    from harness.virtualbench import LOAD_OHMS
+
     vb.add_argument(
         "--load-ohms",
         type=_ohms,
-        default=20.0,
+        default=LOAD_OHMS,
         metavar="OHMS",
-        help="the resistive load on the rail (default: 20, so 5 V draws 250 mA)",
+        help=f"the resistive load on the rail (default: {LOAD_OHMS:g}, so 5 V draws "
+        f"{5 / LOAD_OHMS * 1000:g} mA)",
     )
     vb.add_argument(
         "--korad", action="store_true", help="also serve the same supply as a Korad on a pty"

@@ -20,7 +20,6 @@ class HelloWatch(trio.abc.Stream):
         self.stream = stream
         self.hellos = 0
         self.boots = 0
-        self.last: Hello | None = None
         self._lines = LineSplitter()
         self._changed = trio.Event()
 
@@ -38,7 +37,6 @@ class HelloWatch(trio.abc.Stream):
             except FrameError:
                 continue
             if isinstance(message, Hello):
-                self.last = message
                 self.hellos += 1
                 self.boots += message.ack is None
                 self._changed.set()

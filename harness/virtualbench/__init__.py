@@ -6,3 +6,6 @@ output drives the simulator's rail through its control channel.
 - `rail`: the emulated output's terminals as the simulator's rail
 - `serve`: the command: start it all, print where each part is, run until Ctrl-C
 """
+
+LOAD_OHMS = 20.0
+"""The default load: 5 V draws 250 mA, the shipped scenarios' current."""

@@ -24,10 +24,8 @@ from harness.signals import stop_on_signal
 from harness.supplies.emulated import EmulatedOutput, KoradInstrument, ScpiInstrument
 from harness.supplies.emulators import serve_korad, serve_scpi
 from harness.targets.simrunner import SimRunner
+from harness.virtualbench import LOAD_OHMS
 from harness.virtualbench.rail import RailFeed
-
-LOAD_OHMS = 20.0
-"""The default load: 5 V draws 250 mA, the shipped scenarios' current."""
 
 
 async def virtual_bench(
