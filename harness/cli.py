@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sqlite3
 import sys
@@ -130,7 +131,14 @@ def _target(args: argparse.Namespace, scenario: Scenario, options: RunOptions) -
 
     db: Path | None = args.db
     eeprom = db.with_name(db.stem + "-sim.eeprom") if db is not None else None
-    return make_target(args.target, scenario, options.seed_for(scenario), args.serial, eeprom)
+    return make_target(
+        args.target,
+        scenario,
+        options.seed_for(scenario),
+        args.serial,
+        eeprom,
+        hello_timeout=args.hello_timeout,
+    )
 
 
 def _open_for_writing(path: Path) -> TextIO:
@@ -305,6 +313,12 @@ def cmd_mock(args: argparse.Namespace) -> int:
     return serve_mock(args.scenario and resolve_scenario(args.scenario), args.seed)
 
 
+def cmd_virtual_bench(args: argparse.Namespace) -> int:
+    from harness.virtualbench.serve import serve_virtual_bench
+
+    return serve_virtual_bench(args.load_ohms, args.korad, args.shared)
+
+
 def cmd_frame(args: argparse.Namespace) -> int:
     import json
 
@@ -336,9 +350,39 @@ def _device_args(p: argparse.ArgumentParser, default_target: str) -> None:
     p.add_argument(
         "--serial", metavar="PATH", help="the board's port (default: find an Arduino by USB id)"
     )
+    from harness.targets.board import HELLO_TIMEOUT
+
+    p.add_argument(
+        "--hello-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="board: how long it has to say hello after the port opens and after a reset "
+        f"(default: {HELLO_TIMEOUT:g}; an Uno's bootloader takes about 1.6 s)",
+    )
     _db_arg(p)
     p.add_argument("--no-view", action="store_true", help="do not serve the live viewer")
     _bind_arg(p)
+
+
+def _positive(what: str, example: str) -> Any:
+    """An argparse type: a positive finite number of `what`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not value > 0 or math.isinf(value):
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected a positive number of {what}, e.g. {example}"
+            )
+        return value
+
+    return parse
+
+
+_seconds = _positive("seconds", "5")
+_ohms = _positive("ohms", "20")
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
@@ -466,6 +510,31 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="smaller sizes: under a minute")
     b.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
     b.set_defaults(func=cmd_bench)
+
+    vb = sub.add_parser(
+        "virtual-bench",
+        help="the firmware in simavr as a board on a pty, fed by an emulated SCPI supply "
+        "(prints both; Ctrl-C stops it)",
+    )
+    from harness.virtualbench import LOAD_OHMS
+
+    vb.add_argument(
+        "--load-ohms",
+        type=_ohms,
+        default=LOAD_OHMS,
+        metavar="OHMS",
+        help=f"the resistive load on the rail (default: {LOAD_OHMS:g}, so 5 V draws "
+        f"{5 / LOAD_OHMS * 1000:g} mA)",
+    )
+    vb.add_argument(
+        "--korad", action="store_true", help="also serve the same supply as a Korad on a pty"
+    )
+    vb.add_argument(
+        "--shared",
+        action="store_true",
+        help="the board is powered from the rail (held in reset below 2.7 V)",
+    )
+    vb.set_defaults(func=cmd_virtual_bench)
 
     f = sub.add_parser(
         "frame",

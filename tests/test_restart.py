@@ -284,10 +284,10 @@ class KeepsItsBootNumber(MockTarget):
     """A mock whose boot counter does not advance on a reset, like a board with an erased
     EEPROM."""
 
-    def reset(self) -> None:
+    async def reset(self) -> None:
         assert self.device.boot is not None
         self.device.next_boot = self.device.boot
-        super().reset()
+        await super().reset()
 
 
 async def test_a_run_on_a_mock_restarting_with_its_boot_number(

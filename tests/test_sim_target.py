@@ -18,7 +18,7 @@ from harness.runner.context import RunContext, RunOptions
 from harness.runner.run import run_scenario
 from harness.scenario.load import load, parse
 from harness.store.recorder import recorder
-from harness.targets import sim
+from harness.targets import sim, simrunner
 from harness.targets.mock.ina219 import Ina219
 
 
@@ -39,9 +39,10 @@ class Runner:
 
     def gone(self) -> bool:
         """The runner exited and its process was reaped: nothing left behind."""
-        assert self.target is not None and self.target._process is not None
-        pid = self.target._process.pid
-        return self.target._process.returncode is not None and not Path(f"/proc/{pid}").exists()
+        assert self.target is not None and self.target.runner is not None
+        process = self.target.runner.process
+        assert process is not None
+        return process.returncode is not None and not Path(f"/proc/{process.pid}").exists()
 
 
 @pytest.mark.parametrize("name", ["brownout", "lossy-link"])
@@ -144,7 +145,7 @@ async def test_sim_dying_mid_run_fails_the_run_and_the_store_keeps_what_arrived(
     async def kill_the_runner(ctx: RunContext) -> AsyncIterator[None]:
         async def later() -> None:
             await trio.sleep(3.5)
-            ctx.target._process.kill()
+            ctx.target.runner.process.kill()
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(later)
@@ -169,7 +170,7 @@ async def test_missing_toolchain_names_the_packages(tmp_path: Path) -> None:
         "firmware sim:\n\t@echo 'sim: simavr headers missing: sudo apt-get install simavr libsimavr-dev libsimavrparts1' >&2; exit 2\n"
     )
     with pytest.raises(TargetError) as info:
-        await sim.build(tmp_path)
+        await simrunner.build(tmp_path)
     assert (
         str(info.value)
         == "sim: simavr headers missing: sudo apt-get install simavr libsimavr-dev libsimavrparts1"

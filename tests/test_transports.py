@@ -21,6 +21,7 @@ from harness.scenario.load import load
 from harness.targets.mock.device import MockDevice
 from harness.transports.pty import Pty
 from harness.transports.serialport import BACKOFF_FIRST, SerialStream
+from tests.replug import read_across_the_outage
 
 
 def test_missing_port_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -119,18 +120,7 @@ async def test_serial_stream_reconnects_after_unplug_and_reports_the_outage(tmp_
     second = Pty()
     link.unlink()
     link.symlink_to(second.path)
-    async with trio.open_nursery() as nursery:
-        got: list[bytes] = []
-
-        async def read() -> None:
-            got.append(await stream.receive_some(100))
-
-        nursery.start_soon(read)
-        with trio.fail_after(10):
-            while len(outages) < 2:
-                await trio.sleep(0.05)
-            await second.stream.send_all(b"after\n")
-    assert got == [b"after\n"]
+    assert await read_across_the_outage(stream, outages, second) == b"after\n"
     assert outages[0][1] is None and outages[1][1] is not None
     await stream.aclose()
     await second.aclose()

@@ -73,9 +73,10 @@ def event_line(e: RunEvent) -> str | None:
             if d["fault"] == "unplugged":
                 return f"{at}port {d['port']} unplugged"
             down = d.get("down")
-            return f"{at}port {d['port']} replugged" + (
-                f" ({down:.1f} s without it)" if down is not None else ""
+            what = (
+                f"{d['was']} replugged as {d['port']}" if "was" in d else f"{d['port']} replugged"
             )
+            return f"{at}port {what}" + (f" ({down:.1f} s without it)" if down is not None else "")
         case "silent":
             last = d["last_sample"]
             since = "no sample yet" if last is None else f"no sample since {last:.1f} s"

@@ -152,6 +152,7 @@ class Observer:
         self._unplugged_at: float | None = None
         self.supply = SupplyLog()
         """The bench supply the run drives, if any (`supply.opened`)."""
+        self._unplugged_port: str | None = None
 
     @staticmethod
     def _bursts(steps: tuple[Step, ...]) -> list[_Burst]:
@@ -267,9 +268,12 @@ class Observer:
                 more: dict[str, Any] = {}
                 if e.state == "unplugged":
                     self._unplugged_at = t
+                    self._unplugged_port = e.port
                 else:
                     if self._unplugged_at is not None:
                         more["down"] = round(t - self._unplugged_at, 3)
+                    if self._unplugged_port not in (None, e.port):
+                        more["was"] = self._unplugged_port  # it re-enumerated elsewhere
                     self._unplugged_at = None
                     self.watch.replugged(t)
                     self.on_watch_change()

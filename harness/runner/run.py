@@ -14,7 +14,7 @@ from functools import partial
 
 import trio
 
-from harness.errors import UserError, found_in
+from harness.errors import TargetError, UserError, found_in
 from harness.faults import FaultConfig, LinkFaults
 from harness.link import DeviceReset, HostEvent, SampleReceived
 from harness.relay import FaultRelay
@@ -60,7 +60,10 @@ async def _steps(
         await trio.sleep_until(ctx.origin + step.at)
         now = trio.current_time()
         obs.on_step(step, now)
-        _do(step, obs, session, target, relay, sent, now)
+        if isinstance(step.action, Reset):
+            await target.reset()  # the steps after it find the new boot
+        else:
+            _do(step, obs, session, target, relay, sent, now)
 
 
 def _do(
@@ -84,8 +87,6 @@ def _do(
             relay.stop_outage()
         case Outage(duration=duration):
             relay.start_outage(duration)
-        case Reset():
-            target.reset()
 
 
 def _reapply(
@@ -214,9 +215,17 @@ async def run_scenario(
                 error = error or reason or ended
                 nursery.cancel_scope.cancel()
 
+            async def steps_or_error() -> None:
+                nonlocal error
+                try:
+                    await _steps(scenario, ctx, target, relay, sent)
+                except TargetError as exc:  # a reset that did not take: what came is kept
+                    error = error or str(exc)
+                    nursery.cancel_scope.cancel()
+
             nursery.start_soon(relay_then_stop)
             nursery.start_soon(session.run)
-            nursery.start_soon(_steps, scenario, ctx, target, relay, sent)
+            nursery.start_soon(steps_or_error)
             nursery.start_soon(_watch_device, observer, waker)
             if options.status:
                 nursery.start_soon(

@@ -103,7 +103,8 @@ class SuppliedTarget:
     ) -> None:
         self.inner = inner
         self.name = inner.name
-        self.capabilities = inner.capabilities | {"supply"}
+        self.capabilities = inner.capabilities | {"supply", "brownout"}
+        """A supply on the rail can take it below a shared-rail MCU's brown-out level."""
         self.scenario = scenario
         self.choice = choice
         self.rate = rate
@@ -202,8 +203,8 @@ class SuppliedTarget:
         for scope in self._scopes:
             scope.cancel()
 
-    def reset(self) -> None:
-        self.inner.reset()
+    async def reset(self) -> None:
+        await self.inner.reset()
 
     def set_line_rate(self, rate: float | None) -> None:
         self.inner.set_line_rate(rate)

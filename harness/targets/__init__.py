@@ -47,17 +47,23 @@ def make_target(
     seed: int,
     serial: str | None = None,
     sim_eeprom: Path | None = None,
+    hello_timeout: float | None = None,
 ) -> Target:
-    """The target called `name`: the board on `serial` (None: found by its USB id); the sim
-    with its EEPROM in `sim_eeprom` (None: a scratch one for this run)."""
+    """The target called `name`: the board on `serial` (None: found by its USB id), which has
+    `hello_timeout` seconds to say hello (None: its default), and as long for its port to
+    appear if the scenario's rail powers it; the sim with its EEPROM in `sim_eeprom` (None: a
+    scratch one for this run)."""
     if name == "mock":
         from harness.targets.mock import MockTarget
 
         return MockTarget(scenario, seed)
     if name == "board":
-        from harness.targets.board import BoardTarget
+        from harness.targets.board import HELLO_TIMEOUT, BoardTarget
 
-        return BoardTarget(serial)
+        timeout = hello_timeout or HELLO_TIMEOUT
+        # A board on the rail enumerates only once the bench supply (started at 0 s) is on.
+        port_wait = timeout if scenario.device.shared_rail else 0.0
+        return BoardTarget(serial, hello_timeout=timeout, port_wait=port_wait)
     if name == "sim":
         from harness.targets.sim import SimTarget
 

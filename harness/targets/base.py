@@ -133,8 +133,9 @@ class Target(Protocol):
         it; power and port changes are reported to `on_event` as they happen."""
         ...
 
-    def reset(self) -> None:
-        """Reset the MCU."""
+    async def reset(self) -> None:
+        """Reset the MCU; returns once the reset has taken (a board: once its new boot said
+        hello), so the steps after it find the new boot. Raises TargetError if it did not."""
         ...
 
     def set_line_rate(self, rate: float | None) -> None:

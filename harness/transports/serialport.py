@@ -2,13 +2,17 @@
 
 pyserial opens, locks and configures the port (and lists ports to find an Arduino by its USB
 VID/PID); trio waits on the port's file descriptor. An unplugged port is reopened with backoff,
-and each outage is reported.
+at the path its USB identity has then (a board may re-enumerate elsewhere), and each outage is
+reported. A reset pulses DTR, or on a port without modem lines (a pty) closes and reopens it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
+import struct
 import termios
 from collections.abc import Callable
 
@@ -18,6 +22,7 @@ import trio
 
 from harness.errors import TargetError
 from harness.transports.guard import OneTask, check_max_bytes
+from harness.transports.usbports import UsbId, find_usb_id
 
 BAUD = 115200
 ARDUINO_VIDS = {
@@ -29,6 +34,9 @@ ARDUINO_VIDS = {
 }
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 2.0
+RESET_HOLD = 0.1
+"""Seconds DTR is held off (or the port closed) by a reset: the Uno's reset capacitor
+recharges in a millisecond, and a program watching a pty sees the close."""
 
 
 def find_arduino() -> str:
@@ -53,6 +61,15 @@ def _reads_wait_for_a_byte(port: serial.Serial) -> serial.Serial:
     attrs[6][termios.VTIME] = 0
     termios.tcsetattr(port.fileno(), termios.TCSANOW, attrs)
     return port
+
+
+def has_modem_lines(port: serial.Serial) -> bool:
+    """Whether the port has modem control lines (DTR): a USB-serial bridge has; a pty has not."""
+    try:
+        fcntl.ioctl(port.fileno(), termios.TIOCMGET, struct.pack("I", 0))
+    except OSError:
+        return False
+    return True
 
 
 def open_port(path: str, baud: int = BAUD) -> serial.Serial:
@@ -114,36 +131,70 @@ class SerialStream(trio.abc.Stream):
     unplugged wire) and `on_outage(start, end)` reports each outage in trio time.
 
     So a hang-up never ends this stream, and its writes never fail: only aclose ends it. Each
-    opening of the port (_Connection) is the stream that ends at a hang-up."""
+    opening of the port (_Connection) is the stream that ends at a hang-up.
+
+    `path` is where the port is now: a port with a `usb_id` is looked for by it when reopened,
+    and `path` follows it when it comes back elsewhere."""
 
     def __init__(
         self,
         path: str,
         baud: int = BAUD,
         on_outage: Callable[[float, float | None], None] | None = None,
+        usb_id: UsbId | None = None,
     ) -> None:
         self.path = path
         self.baud = baud
+        self.usb_id = usb_id
         self._on_outage = on_outage or (lambda start, end: None)
         self._conn: _Connection | None = _Connection(open_port(path, baud))
         self._outage_start = 0.0
         self._backoff = BACKOFF_FIRST
         self._retry_at = 0.0
         self._closed = trio.Event()
+        self._replacing: trio.Event | None = None
+        """Set while a reset has the port closed; set when it is open again (or gone)."""
         self._sending = OneTask("sending on this stream")
         self._receiving = OneTask("receiving on this stream")
 
-    def pulse_dtr(self) -> None:
-        """Reset the board the way the Arduino IDE does: drop DTR for a moment (not while the
-        board is unplugged: there is nothing to reset)."""
-        if self._conn is None:
+    async def reset(self, hold: float = RESET_HOLD) -> None:
+        """Reset the board the way the Arduino IDE does: drop DTR for `hold` seconds, then
+        raise it. A port with no modem lines is closed for `hold` and opened again, which drops
+        and raises DTR on a real port too (and is what resets the simulator's
+        `--reset-on-open` board). Nothing happens while the board is unplugged: there is
+        nothing to reset. If the port does not open again, that is an outage."""
+        conn = self._conn
+        if conn is None or self._replacing is not None:
+            await trio.lowlevel.checkpoint()
             return
-        self._conn.port.dtr = False
-        self._conn.port.dtr = True
+        if has_modem_lines(conn.port):
+            with contextlib.suppress(OSError):  # unplugged meanwhile: the receive sees it
+                conn.port.dtr = False
+                await trio.sleep(hold)
+                if self._conn is conn:
+                    conn.port.dtr = True
+            return
+        replaced = self._replacing = trio.Event()
+        self._conn = None
+        conn.close()  # a task reading it wakes and waits for `replaced`
+        try:
+            with trio.move_on_after(hold):
+                await self._closed.wait()
+            if not self._closed.is_set():
+                with contextlib.suppress(TargetError):
+                    self._conn = _Connection(open_port(self.path, self.baud))
+        finally:
+            if self._conn is None and not self._closed.is_set():
+                self._begin_outage()  # not open again (gone, or the reset cut short)
+            self._replacing = None
+            replaced.set()
 
     def _hang_up(self, conn: _Connection) -> None:
         conn.close()
         self._conn = None
+        self._begin_outage()
+
+    def _begin_outage(self) -> None:
         self._outage_start = trio.current_time()
         self._backoff = BACKOFF_FIRST
         self._retry_at = self._outage_start + self._backoff
@@ -158,9 +209,8 @@ class SerialStream(trio.abc.Stream):
                 await self._closed.wait()
             if self._closed.is_set():
                 raise trio.ClosedResourceError("the stream was closed")
-            try:
-                port = open_port(self.path, self.baud)
-            except TargetError:
+            port = await self._open_again()
+            if port is None:
                 self._backoff = min(self._backoff * 2, BACKOFF_MAX)
                 self._retry_at = trio.current_time() + self._backoff
                 continue
@@ -168,17 +218,39 @@ class SerialStream(trio.abc.Stream):
             self._on_outage(self._outage_start, trio.current_time())
             return self._conn
 
+    async def _open_again(self) -> serial.Serial | None:
+        """The port where its USB identity is now (else at its old path), or None if it is
+        not back yet."""
+        path = self.path
+        if self.usb_id is not None:
+            path = await trio.to_thread.run_sync(find_usb_id, self.usb_id) or path
+        try:
+            port = open_port(path, self.baud)
+        except TargetError:
+            return None
+        self.path = path
+        return port
+
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         check_max_bytes(max_bytes)
         with self._receiving:
             while True:
                 if self._closed.is_set():
                     raise trio.ClosedResourceError("the stream was closed")
+                if self._replacing is not None:
+                    await self._replacing.wait()
+                    continue
                 conn = self._conn or await self._reopen()
-                data = await conn.receive_some(max_bytes)
+                try:
+                    data = await conn.receive_some(max_bytes)
+                except trio.ClosedResourceError:
+                    if self._closed.is_set():
+                        raise
+                    continue  # a reset let go of this opening of the port
                 if data:
                     return data
-                self._hang_up(conn)
+                if conn is self._conn:
+                    self._hang_up(conn)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         with self._sending:

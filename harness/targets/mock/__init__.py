@@ -37,8 +37,9 @@ class MockTarget:
         nursery.start_soon(self.device.run, device_end, origin)
         return harness_end
 
-    def reset(self) -> None:
+    async def reset(self) -> None:
         self.device.reset()
+        await trio.lowlevel.checkpoint()
 
     def set_line_rate(self, rate: float | None) -> None:
         self.device.uart_rate = rate

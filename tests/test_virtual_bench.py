@@ -1,0 +1,150 @@
+"""`harness virtual-bench` with real processes: the firmware in simavr as a board on a pty, an
+emulated SCPI supply on loopback, the supply's output on the simulator's rail. The board is
+read through the harness's own serial path, the supply driven through its own SCPI driver.
+Real time: about 15 s."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from harness.link import SampleReceived
+from harness.link.messages import Sample
+from harness.runner.session import HostSession
+from harness.supplies import open_supply, parse_supply
+from harness.supplies.emulated import EmulatedOutput
+from harness.transports.serialport import SerialStream
+from harness.virtualbench.rail import rail_command
+
+
+def test_the_rail_is_what_the_terminals_carry() -> None:
+    """Constant voltage, constant current (the load wants more than the limit) and off."""
+    output = EmulatedOutput(load=20.0)
+    output.set_volts(4.0)
+    output.set_current_limit(0.5)
+    assert rail_command(output.terminals()) == "set supply=off"
+    output.set_output(True)
+    assert rail_command(output.terminals()) == "set volts=4.0000 amps=0.20000 supply=on"
+    output.set_current_limit(0.1)
+    assert rail_command(output.terminals()) == "set volts=2.0000 amps=0.10000 supply=on"
+
+
+async def start_bench(*options: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """`harness virtual-bench OPTIONS` and the lines it prints (two, or three with --korad)."""
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "harness", "virtual-bench", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert bench.stdout is not None
+    readline: Callable[[], str] = bench.stdout.readline
+    with trio.fail_after(60):  # it builds the firmware and the sim if they are not yet
+        lines = [
+            await trio.to_thread.run_sync(readline) for _ in range(3 if "--korad" in options else 2)
+        ]
+    return bench, lines
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(x) for x in (task / "children").read_text().split()]
+    return found
+
+
+class Board:
+    """The harness's host end on the board's pty, keeping every sample with its arrival."""
+
+    def __init__(self, path: str) -> None:
+        self.stream = SerialStream(path)
+        self.samples: list[tuple[float, Sample]] = []
+        self.session = HostSession(self.stream, self._on_event)
+
+    def _on_event(self, e: object) -> None:
+        if isinstance(e, SampleReceived):
+            self.samples.append((trio.current_time(), e.sample))
+
+    async def settled(self, since: float) -> Sample:
+        """The first sample whose whole interval (250 ms) came after `since`."""
+        with trio.fail_after(5):
+            while True:
+                late = [s for t, s in self.samples if t > since + 0.3]
+                if late:
+                    return late[0]
+                await trio.sleep(0.05)
+
+
+async def test_a_scpi_setting_reaches_the_firmware_through_the_simulated_rail() -> None:
+    bench, (board_line, supply_line) = await start_bench("--load-ohms", "20")
+    try:
+        (sim,) = children(bench.pid)
+        assert "powerhil-sim" in Path(f"/proc/{sim}/cmdline").read_text()
+        kind, path = board_line.split()
+        assert kind == "board" and path.startswith("/dev/pts/")
+        kind, spec = supply_line.split()
+        assert kind == "supply" and spec.startswith("scpi:TCPIP::127.0.0.1::")
+        board = Board(path)
+        async with open_supply(parse_supply(spec)) as supply, trio.open_nursery() as nursery:
+            nursery.start_soon(board.session.run)
+            board.session.send_command("set_interval", {"value": 250})
+            off = await board.settled(trio.current_time())
+            assert off.v == 0.0 and off.a == 0.0  # the rail is off until the output is on
+            await supply.set_current_limit(0.5)
+            await supply.set_volts(4.0)
+            await supply.output(True)
+            on = await board.settled(trio.current_time())
+            assert abs(on.v - 4.0) < 0.01 and abs(on.a - 0.2) < 0.002
+            await supply.set_current_limit(0.1)  # 4 V into 20 ohm wants 0.2 A: CC at 2 V
+            limited = await board.settled(trio.current_time())
+            assert abs(limited.v - 2.0) < 0.01 and abs(limited.a - 0.1) < 0.002
+            await supply.output(False)
+            dark = await board.settled(trio.current_time())
+            assert dark.v < 0.01 and dark.a == 0.0
+            nursery.cancel_scope.cancel()
+        await board.stream.aclose()
+    finally:
+        bench.send_signal(signal.SIGINT)
+        code = await trio.to_thread.run_sync(bench.wait, 10)
+    assert code == 0
+    assert not Path(f"/proc/{sim}").exists()  # the simulator was stopped and reaped
+    assert bench.stderr is not None and "virtual bench stopped" in bench.stderr.read()
+
+
+async def test_the_korad_and_the_scpi_front_ends_drive_one_output() -> None:
+    """With --korad the same emulated supply is also a Korad on a pty: a setting through one is
+    read back through the other."""
+    bench, lines = await start_bench("--korad")
+    try:
+        specs = [x.split()[1] for x in lines[1:]]
+        assert specs[0].startswith("scpi:") and specs[1].startswith("korad:/dev/pts/")
+        async with (
+            open_supply(parse_supply(specs[0])) as scpi,
+            open_supply(parse_supply(specs[1])) as korad,
+        ):
+            await korad.set_current_limit(0.5)
+            await korad.set_volts(3.3)
+            await korad.output(True)
+            readback = await scpi.measure()
+            assert readback is not None
+            assert abs(readback.volts - 3.3) < 1e-6 and abs(readback.amps - 0.165) < 1e-6
+    finally:
+        bench.send_signal(signal.SIGTERM)
+        code = await trio.to_thread.run_sync(bench.wait, 10)
+    assert code == 0
+
+
+async def test_a_simulator_that_dies_is_one_line_and_exit_2() -> None:
+    bench, _ = await start_bench()
+    (sim,) = children(bench.pid)
+    os.kill(sim, signal.SIGKILL)
+    code = await trio.to_thread.run_sync(bench.wait, 10)
+    assert bench.stderr is not None
+    last = bench.stderr.read().splitlines()[-1]
+    assert code == 2 and last.startswith("the sim runner exited with status -9")
