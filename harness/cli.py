@@ -54,7 +54,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for flag, path in (("--json", args.json), ("--junit", args.junit)):
         if path is not None:
             _check_writable(flag, path)
-    options = _run_options(args, seed=args.seed, json=args.json, junit=args.junit, fast=args.fast)
+    options = _run_options(
+        args, seed=args.seed, json=args.json, junit=args.junit, fast=args.fast, strict=args.strict
+    )
     return _compose_and_run(args, scenario, options)
 
 
@@ -367,6 +369,11 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--fast", action="store_true", help="virtual time (mock only): an hour runs in seconds"
+    )
+    r.add_argument(
+        "--strict",
+        action="store_true",
+        help="a marginal expectation fails the run (exit code 1), as a failed one does",
     )
     _store_args(r)
     r.set_defaults(func=cmd_run)

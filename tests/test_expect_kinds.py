@@ -21,7 +21,17 @@ from harness.runner.run import run_scenario
 from harness.scenario.expect import PASS, PENDING, Evaluator, RunFacts, entry_keys, evaluator, kinds
 from harness.scenario.load import parse
 
-SHIPPED = ("alert", "measure", "acked_within", "link", "resets", "recovered_within")
+SHIPPED = (
+    "alert",
+    "measure",
+    "time_below",
+    "time_above",
+    "outliers",
+    "acked_within",
+    "link",
+    "resets",
+    "recovered_within",
+)
 
 HEAD = """\
 [scenario]
@@ -36,13 +46,39 @@ outage = "3s"
 [[expect]]
 """
 
-# (kind, an entry using its key and every companion key, the label it gets)
+# (kind, an entry using its key and companion keys, the label it gets): a kind's entries
+# together use every companion key it takes
 ENTRIES = [
     ("alert", 'alert = "uv"\nwithin = ["5s", "7s"]\nabsent = true', "no uv alert (5s..7s)"),
     (
         "measure",
-        'measure = "v"\nstat = "min"\nover = ["1s", "2s"]\nbelow = 4.5\nabove = 1',
-        "min v over 1s..2s < 4.5 and > 1",
+        'measure = "v"\nstat = "min"\nover = ["1s", "2s"]\nbelow = 4.5\nabove = "1 V"\n'
+        'marginal = "50 mV"',
+        "min v over 1s..2s < 4.5 V and > 1 V (marginal within 50 mV)",
+    ),
+    (
+        "measure",
+        'measure = "a"\nstat = "rms"\nbetween = ["200 mA", "0.3"]',
+        "rms a over whole run in 200 mA..300 mA",
+    ),
+    ("measure", 'measure = "energy"\nbelow = "4 mWh"', "energy over 0s..20s < 4 mWh"),
+    ("measure", 'measure = "charge"\nabove = "0.5 mAh"', "charge over 0s..20s > 500 µAh"),
+    (
+        "time_below",
+        'time_below = "4.5 V"\nover = ["1s", "9s"]\nat_most = "2s"\nat_least = "0.5s"\n'
+        'marginal = "200ms"',
+        "time below 4.5 V over 1s..9s in 0.5 s..2 s (marginal within 0.2 s)",
+    ),
+    (
+        "time_above",
+        'time_above = "300 mA"\nover = ["1s", "9s"]\nat_most = "1s"\nat_least = 0\n'
+        'marginal = "100ms"',
+        "time above 300 mA over 1s..9s in 0 s..1 s (marginal within 0.1 s)",
+    ),
+    (
+        "outliers",
+        'outliers = ["4.75 V", "5.25 V"]\nover = ["1s", "9s"]\nat_most = 3\nat_least = 1',
+        "samples outside 4.75 V..5.25 V over 1s..9s in 1..3",
     ),
     ("acked_within", 'acked_within = "500ms"\ncommand = "ping"', "ping acknowledged within 500ms"),
     ("link", "link = { lost = 0, gaps = 2 }", "link: lost <= 0, gaps <= 2"),
@@ -62,21 +98,28 @@ def test_the_registry_holds_the_six_kinds_in_order() -> None:
         "over",
         "below",
         "above",
+        "between",
+        "marginal",
+        "at_most",
+        "at_least",
         "command",
         "after",
     )
     with pytest.raises(UserError) as err:
         parse(HEAD + 'alert = "uv"\nresets = 1\n', Path("t.toml"))
     assert str(err.value) == (
-        "t.toml:10: expect[1]: an expectation is exactly one of: alert, measure, acked_within, "
-        "link, resets, recovered_within (this one: alert and resets)"
+        "t.toml:10: expect[1]: an expectation is exactly one of: alert, measure, time_below, "
+        "time_above, outliers, acked_within, link, resets, recovered_within "
+        "(this one: alert and resets)"
     )
 
 
 @pytest.mark.parametrize(("key", "entry", "label"), ENTRIES, ids=[e[0] for e in ENTRIES])
 def test_each_kind_reads_its_keys_and_labels_itself(key: str, entry: str, label: str) -> None:
     (kind,) = [k for k in kinds() if k.key == key]
-    used = {line.split("=")[0].strip() for line in entry.splitlines()}
+    used = {
+        line.split("=")[0].strip() for k, e, _ in ENTRIES if k == key for line in e.splitlines()
+    }
     assert used == {key, *kind.takes}
     (e,) = parse(HEAD + entry + "\n", Path("t.toml")).expects
     assert type(e.check) is kind.check
@@ -208,6 +251,8 @@ def test_a_new_kind_is_one_module(tmp_path: Path) -> None:
             "state": "fail",
             "measured": 2,
             "detail": "2 delivered",
+            "limit": "",
+            "unit": "",
         }
 
         with pytest.raises(UserError) as err:

@@ -279,6 +279,7 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "expectations",
         "checks",
         "link",
+        "strict",
         "injected",
         "injected_by_direction",
         "commands",
@@ -294,7 +295,15 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "time_lost",
         "counter_advanced",
     ]
-    assert list(rec["expectations"][0]) == ["number", "label", "state", "measured", "detail"]
+    assert list(rec["expectations"][0]) == [
+        "number",
+        "label",
+        "state",
+        "measured",
+        "detail",
+        "limit",
+        "unit",
+    ]
     assert rec["checks"] == [
         {
             "number": 0,
@@ -302,6 +311,8 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
             "state": "pass",
             "measured": None,
             "detail": "",
+            "limit": "",
+            "unit": "",
         }
     ]
     assert list(rec["link"])[:3] == ["delivered", "lost", "lost_to_resets"]

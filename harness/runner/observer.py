@@ -35,7 +35,7 @@ from harness.runner.watch import (
     Reporting,
     Silent,
 )
-from harness.scenario.expect import PASS, Evaluator, Outcome, RunFacts, evaluator
+from harness.scenario.expect import FAIL, MARGINAL, PASS, Evaluator, Outcome, RunFacts, evaluator
 from harness.scenario.model import Outage, Reset, Scenario, SetLink, Step
 from harness.targets import PortChange, PowerChange, TargetEvent, Truth
 
@@ -476,7 +476,10 @@ class Observer:
         return [(CHECK_LABEL, self.watch.outcome())]
 
     @property
-    def passed(self) -> bool:
-        return all(ev.outcome.state == PASS for ev in self.evaluators) and all(
-            o.state == PASS for _, o in self.checks
-        )
+    def verdict(self) -> str:
+        """pass, marginal (every expectation passed or was marginal) or fail (any other state:
+        failed, skipped or never resolved)."""
+        states = [ev.outcome.state for ev in self.evaluators] + [o.state for _, o in self.checks]
+        if any(state not in (PASS, MARGINAL) for state in states):
+            return FAIL
+        return MARGINAL if MARGINAL in states else PASS

@@ -38,7 +38,7 @@ def parse(cx: Context, t: dict[str, Any], path: Path_) -> AlertExpect:
     r = cx.reader
     statuses = [s for s in fields.STATUSES if s != fields.STATUS_OK]
     status = r.string(t["alert"], (*path, "alert"), statuses)
-    window = r.window(t["within"], (*path, "within"), cx.duration) if "within" in t else None
+    window = cx.window(t, path, "within")
     absent = r.boolean(t.get("absent", False), (*path, "absent"))
     return AlertExpect(status, window, absent)
 

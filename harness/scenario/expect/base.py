@@ -3,7 +3,9 @@ from, the evaluator it runs, and the facts a run hands each evaluator when it en
 
 A kind is one module of this package that, when imported, calls `register(Kind(...))` with its
 key, the companion keys it takes, its check (a frozen dataclass with a `describe` method for its
-label), its parser and its evaluator (docs/scenarios.md, "Adding an expectation kind").
+label), its parser and its evaluator (docs/scenarios.md, "Adding an expectation kind"). A check
+with limits holds them as `limits` (harness.scenario.expect.limits): the record then shows
+them, with their units, beside what was measured.
 
 Evaluators run as the run goes: each keeps a few numbers, not the samples, and resolves (pass
 or fail) as soon as it can, so progress shows live and memory stays flat. Times are scenario
@@ -18,13 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from harness.link import Sample
+from harness.scenario.expect.limits import Limits
+from harness.scenario.expect.states import FAIL as FAIL
+from harness.scenario.expect.states import MARGINAL as MARGINAL
+from harness.scenario.expect.states import PASS as PASS
+from harness.scenario.expect.states import PENDING as PENDING
+from harness.scenario.expect.states import SKIPPED as SKIPPED
+from harness.scenario.expect.states import STATES as STATES
 from harness.scenario.model import Check, Expect, Step
 from harness.scenario.reader import Path_, Reader
 from harness.scenario.units import format_duration
-
-PENDING, PASS, FAIL, SKIPPED = "pending", "pass", "fail", "skipped"
-"""SKIPPED: the run was stopped before the expectation's window (or the faults it judges)
-ended, so it could not be judged."""
 
 Window = tuple[float, float]
 """[from, to] in scenario seconds; None in its place means the whole run."""
@@ -84,19 +89,29 @@ class Evaluator:
         return self.outcome.state != PENDING
 
     def as_dict(self) -> dict[str, Any]:
-        """The expectation as the record and the live page show it."""
+        """The expectation as the record and the live page show it: `limit` is its limits with
+        their units, `unit` the base unit `measured` is in (both "" for a kind without)."""
         o = self.outcome
+        limits = getattr(self.expect.check, "limits", None)
+        if not isinstance(limits, Limits):
+            limits = None
         return {
             "number": self.expect.number,
             "label": self.label,
             "state": o.state,
             "measured": o.measured,
             "detail": o.detail,
+            "limit": "" if limits is None else limits.describe(),
+            "unit": "" if limits is None else limits.dim.base,
         }
 
     def _resolve(self, ok: bool, measured: float | str | None, detail: str) -> None:
+        self._settle_as(PASS if ok else FAIL, measured, detail)
+
+    def _settle_as(self, state: str, measured: float | str | None, detail: str) -> None:
+        """Resolve to `state` (pass, marginal or fail), unless already resolved."""
         if not self.resolved:
-            self.outcome = Outcome(PASS if ok else FAIL, measured, detail)
+            self.outcome = Outcome(state, measured, detail)
 
     def on_sample(self, s: Sample, start: float, end: float) -> None:
         """A sample was delivered, covering scenario time [start, end]."""
@@ -135,6 +150,12 @@ class Context:
     """The scenario's duration in seconds (windows must start before it)."""
     steps: tuple[Step, ...]
     """The scenario's steps, expanded and in time order."""
+
+    def window(self, t: dict[str, Any], path: Path_, key: str) -> Window | None:
+        """The entry's window under `key` (None: it has none)."""
+        if key not in t:
+            return None
+        return self.reader.window(t[key], (*path, key), self.duration)
 
 
 C = TypeVar("C", bound=Check)
