@@ -35,6 +35,7 @@ from harness.runner.watch import (
     Reporting,
     Silent,
 )
+from harness.scenario.anchors import EVENT_KINDS
 from harness.scenario.expect import FAIL, MARGINAL, PASS, Evaluator, Outcome, RunFacts, evaluator
 from harness.scenario.model import Outage, Reset, Scenario, SetLink, Step
 from harness.targets import PortChange, PowerChange, TargetEvent, Truth
@@ -118,7 +119,9 @@ class Observer:
         self.bus = bus
         self.truth = truth
         self.clock = DeviceClock()
-        self.evaluators: list[Evaluator] = [evaluator(e) for e in scenario.expects]
+        self.evaluators: list[Evaluator] = [
+            evaluator(e, scenario.duration) for e in scenario.expects
+        ]
         self.boots: dict[int, _BootTally] = {}
         self.current_boot: int | None = None
         self.hello: HelloInfo | None = None
@@ -171,6 +174,12 @@ class Observer:
 
     def emit(self, kind: str, at: float, **data: Any) -> None:
         self.bus.publish(RunEvent(kind, at, data))
+        if kind in EVENT_KINDS:
+            for ev in self.evaluators:
+                was = ev.resolved
+                ev.on_event(kind, at, data)
+                if ev.resolved and not was:
+                    self._announce(ev, at)
 
     # --- inputs ----------------------------------------------------------------------------
 

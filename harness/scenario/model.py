@@ -66,7 +66,10 @@ class Step:
     """1-based position in the file ([[step]] number)."""
     name: str
     at: float
+    """When it runs; after a step that waits (`wait_log`), the earliest time it may."""
     action: Action
+    after_wait: bool = False
+    """A step before it waits for something the run sees: its time is known only then."""
 
     @property
     def label(self) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.link import Sample, fields
+from harness.scenario.anchors import Span
 from harness.scenario.expect.base import (
     Context,
     Evaluator,
@@ -25,7 +26,7 @@ from harness.scenario.reader import Path_
 @dataclass(frozen=True, slots=True)
 class AlertExpect:
     status: str
-    window: Window | None
+    window: Window | Span | None
     absent: bool = False
 
     def describe(self) -> str:
@@ -74,7 +75,7 @@ register(
     Kind(
         key="alert",
         order=10,
-        takes=("within", "absent"),
+        takes=("within", "from", "to", "absent"),
         check=AlertExpect,
         parse=parse,
         evaluator=AlertEvaluator,

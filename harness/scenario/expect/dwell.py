@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from harness.link import Sample, seqnum
 from harness.scenario import quantities
+from harness.scenario.anchors import Span
 from harness.scenario.expect.base import (
     Context,
     Evaluator,
@@ -33,7 +34,7 @@ from harness.scenario.reader import Path_, show
 
 MEASURE_OF = {VOLTAGE: "v", CURRENT: "a", POWER: "w"}
 LIMITS = ("at_most", "at_least")
-TAKES = ("over", *LIMITS, "marginal")
+TAKES = ("over", "from", "to", *LIMITS, "marginal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class DwellExpect:
     dim: Dimension
     """The level's: VOLTAGE, CURRENT or POWER."""
     level: float
-    window: Window
+    window: Window | Span
     limits: Limits
 
     @property

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.link import Sample, seqnum
+from harness.scenario.anchors import Span
 from harness.scenario.expect.base import (
     Context,
     Evaluator,
@@ -55,7 +56,7 @@ class StatExpect:
     """v, a or w; or energy or charge (then `stat` is "")."""
     stat: str
     """As written (a key of STATS)."""
-    window: Window | None
+    window: Window | Span | None
     limits: Limits
 
     def describe(self) -> str:
@@ -186,7 +187,7 @@ register(
     Kind(
         key="measure",
         order=20,
-        takes=("stat", "over", *LIMITS, "marginal"),
+        takes=("stat", "over", "from", "to", *LIMITS, "marginal"),
         check=StatExpect,
         parse=parse,
         evaluator=evaluator,

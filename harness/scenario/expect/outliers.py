@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.link import Sample, seqnum
 from harness.scenario import quantities
+from harness.scenario.anchors import Span
 from harness.scenario.expect.base import (
     Context,
     Evaluator,
@@ -36,7 +37,7 @@ class OutlierExpect:
     dim: Dimension
     lo: float
     hi: float
-    window: Window | None
+    window: Window | Span | None
     limits: Limits
 
     def describe(self) -> str:
@@ -118,7 +119,7 @@ register(
     Kind(
         key="outliers",
         order=24,
-        takes=("over", *LIMITS),
+        takes=("over", "from", "to", *LIMITS),
         check=OutlierExpect,
         parse=parse,
         evaluator=OutlierEvaluator,
