@@ -23,6 +23,7 @@ from harness.scenario.load import parse
 
 SHIPPED = (
     "alert",
+    "log",
     "measure",
     "time_below",
     "time_above",
@@ -105,6 +106,26 @@ ENTRIES = [
         'outliers = ["4 V", "6 V"]\nfrom = "step cut"\nto = "step cut + 3s"\nat_most = 0',
         "samples outside 4 V..6 V over step cut..step cut + 3s <= 0",
     ),
+    (
+        "log",
+        'log = "calibration (\\\\d+)"\nwithin = ["1s", "9s"]\nbetween = [4000, 5000]\nmarginal = 10',
+        "log line /calibration (\\d+)/ within 1s..9s, capture in 4000..5000 (marginal within 10)",
+    ),
+    (
+        "log",
+        'log = "no answer"\nfrom = "step cut"\nto = "end"\nabsent = true',
+        "no log line /no answer/ (step cut..end)",
+    ),
+    (
+        "log",
+        'log = "v=(.*)"\nbelow = "5.2 V"\nabove = "4.8 V"',
+        "log line /v=(.*)/ within whole run, capture < 5.2 V and > 4.8 V",
+    ),
+    (
+        "log",
+        'log = "calibration (\\\\d+)"\nvalue = 4096',
+        "log line /calibration (\\d+)/ within whole run, capture = 4096",
+    ),
     ("acked_within", 'acked_within = "500ms"\ncommand = "ping"', "ping acknowledged within 500ms"),
     ("link", "link = { lost = 0, gaps = 2 }", "link: lost <= 0, gaps <= 2"),
     ("resets", "resets = 1", "device resets seen = 1"),
@@ -121,12 +142,13 @@ def test_the_registry_holds_the_six_kinds_in_order() -> None:
         "from",
         "to",
         "absent",
-        "stat",
-        "over",
+        "value",
         "below",
         "above",
         "between",
         "marginal",
+        "stat",
+        "over",
         "at_most",
         "at_least",
         "command",
@@ -135,7 +157,7 @@ def test_the_registry_holds_the_six_kinds_in_order() -> None:
     with pytest.raises(UserError) as err:
         parse(HEAD + 'alert = "uv"\nresets = 1\n', Path("t.toml"))
     assert str(err.value) == (
-        "t.toml:10: expect[1]: an expectation is exactly one of: alert, measure, time_below, "
+        "t.toml:10: expect[1]: an expectation is exactly one of: alert, log, measure, time_below, "
         "time_above, outliers, acked_within, link, resets, recovered_within "
         "(this one: alert and resets)"
     )

@@ -285,7 +285,15 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "commands",
     ]
     assert list(rec["scenario"]) == ["name", "file", "description", "duration"]
-    assert list(rec["device"]) == ["hello", "boots", "resets", "silences", "other_devices"]
+    assert list(rec["device"]) == [
+        "hello",
+        "boots",
+        "resets",
+        "silences",
+        "other_devices",
+        "log",
+        "log_lines",
+    ]
     assert list(rec["device"]["hello"]) == ["fw", "boot", "interval", "win"]
     assert list(rec["device"]["resets"][0]) == [
         "at",

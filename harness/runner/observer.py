@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import trio
 
 from harness.faults import FaultEvent, LinkFaults
 from harness.link import (
@@ -37,8 +39,13 @@ from harness.runner.watch import (
 )
 from harness.scenario.anchors import EVENT_KINDS
 from harness.scenario.expect import FAIL, MARGINAL, PASS, Evaluator, Outcome, RunFacts, evaluator
-from harness.scenario.model import Outage, Reset, Scenario, SetLink, Step
+from harness.scenario.model import Outage, Reset, Scenario, SetLink, Step, WaitLog
 from harness.targets import PortChange, PowerChange, TargetEvent, Truth
+
+LOG_KEPT = 1000
+"""Device log lines the record keeps (the store keeps every one as an event)."""
+RECENT_LOG = 32
+"""The latest log lines a step that waits looks back on."""
 
 INJECTED_KINDS = (
     "drop",
@@ -142,6 +149,11 @@ class Observer:
         self.on_watch_change: Callable[[], None] = lambda: None
         """Called when the watch's `due()` may have come earlier: the run's timer waits for it."""
         self._unplugged_at: float | None = None
+        self.log: list[tuple[float, str]] = []
+        """The device's log lines (scenario seconds, text), the first LOG_KEPT of them."""
+        self.log_lines = 0
+        self._log_waiters: list[tuple[WaitLog, trio.Event]] = []
+        self._recent_log: deque[tuple[float, str]] = deque(maxlen=RECENT_LOG)
 
     @staticmethod
     def _bursts(steps: tuple[Step, ...]) -> list[_Burst]:
@@ -217,6 +229,17 @@ class Observer:
             case Reset():
                 self.watch.reset(t)
         self.on_watch_change()
+
+    def wait_for_log(self, wait: WaitLog, since: float) -> trio.Event:
+        """Set when a log line that arrived at scenario second `since` or later matches the
+        step's pattern: one that came already (a line its step's time shares with the step
+        before, e.g. a reset's boot line) counts."""
+        arrived = trio.Event()
+        if any(t >= since and wait.matches(text) for t, text in self._recent_log):
+            arrived.set()
+        else:
+            self._log_waiters.append((wait, arrived))
+        return arrived
 
     def device_opened(self, at: float) -> None:
         """The target's stream is open: from now the device is expected to report."""
@@ -318,7 +341,16 @@ class Observer:
             case DuplicateDropped():
                 self.emit("duplicate", self.now(e.at), boot=e.boot, seq=e.seq)
             case LogLine():
-                self.emit("log", self.now(e.at), text=e.text)
+                t = self.now(e.at)
+                self.log_lines += 1
+                if len(self.log) < LOG_KEPT:
+                    self.log.append((t, e.text))
+                self._recent_log.append((t, e.text))
+                for wait, arrived in self._log_waiters:
+                    if wait.matches(e.text):
+                        arrived.set()
+                self._log_waiters = [w for w in self._log_waiters if not w[1].is_set()]
+                self.emit("log", t, text=e.text)
 
     def _finish_command(self, handle: int, t: float, reason: str | None) -> None:
         c = self.commands.get(handle)

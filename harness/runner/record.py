@@ -71,12 +71,27 @@ class OtherDeviceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class LogInfo:
+    """A `#` line the device sent."""
+
+    at: float
+    """Scenario seconds when it arrived."""
+    text: str
+    """After the `#`, trimmed."""
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceInfo:
     hello: HelloInfo | None
     boots: list[int]
     resets: list[ResetInfo]
     silences: list[SilenceInfo] = field(default_factory=list)
     other_devices: list[OtherDeviceInfo] = field(default_factory=list)
+    log: list[LogInfo] = field(default_factory=list)
+    """The device's log lines, the first `harness.runner.observer.LOG_KEPT` (the store keeps
+    every one as an event)."""
+    log_lines: int = 0
+    """How many log lines arrived in all."""
 
 
 @dataclass(frozen=True, slots=True)

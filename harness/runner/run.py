@@ -27,6 +27,7 @@ from harness.runner.record import (
     DeviceInfo,
     ExpectationResult,
     LinkTotals,
+    LogInfo,
     OtherDeviceInfo,
     ResetInfo,
     RunRecord,
@@ -37,11 +38,15 @@ from harness.runner.record import (
 )
 from harness.runner.session import HostSession
 from harness.runner.settings import SentSettings
-from harness.scenario.model import Outage, Reset, Scenario, Send, SetLink, Step
+from harness.scenario.model import Outage, Reset, Scenario, Send, SetLink, Step, WaitLog
+from harness.scenario.units import format_duration
 from harness.signals import stop_on_signal
 from harness.targets import PortChange, Target, TargetEvent, make_target
 from harness.transports.memory import memory_stream_pair
 from harness.transports.wakeable import Wakeable
+
+END_SETTLE = 1e-6
+"""Seconds past the scenario's end when its end is taken (see run_scenario)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +56,34 @@ class RunResult:
 
 
 async def _steps(
-    scenario: Scenario, ctx: RunContext, target: Target, relay: FaultRelay, sent: SentSettings
+    scenario: Scenario,
+    ctx: RunContext,
+    target: Target,
+    relay: FaultRelay,
+    sent: SentSettings,
+    console: Console,
 ) -> None:
+    """Each step at its time; one that waits for a log line holds the ones after it until the
+    line came or its timeout passed (its expectation says which)."""
     obs, session = ctx.observer, ctx.session
     assert session is not None
     for step in scenario.steps:
         await trio.sleep_until(ctx.origin + step.at)
         now = trio.current_time()
+        if isinstance(step.action, WaitLog):
+            # From its time in the file (a step the file fixes) or from now (one held by an
+            # earlier wait), as its expectation's window says.
+            since = obs.now(now) if step.after_wait else step.at
+            arrived = obs.wait_for_log(step.action, since)
+            obs.on_step(step, now)
+            with trio.move_on_at(ctx.origin + since + step.action.timeout):
+                await arrived.wait()
+            if not arrived.is_set():
+                console.say(
+                    f"{obs.now(trio.current_time()):8.1f} s  {step.label}: no log line matching "
+                    f"/{step.action.pattern.pattern}/ within {format_duration(step.action.timeout)}"
+                )
+            continue
         obs.on_step(step, now)
         _do(step, obs, session, target, relay, sent, now)
 
@@ -208,7 +234,7 @@ async def run_scenario(
 
             nursery.start_soon(relay_then_stop)
             nursery.start_soon(session.run)
-            nursery.start_soon(_steps, scenario, ctx, target, relay, sent)
+            nursery.start_soon(_steps, scenario, ctx, target, relay, sent, console)
             nursery.start_soon(_watch_device, observer, waker)
             if options.status:
                 nursery.start_soon(
@@ -221,8 +247,9 @@ async def run_scenario(
             with trio.move_on_at(origin + scenario.duration):
                 await stop.wait()
             # What falls due at the end's very instant (a sample closing at it) is the
-            # scenario's: one checkpoint lets it happen before the end is taken.
-            await trio.lowlevel.checkpoint()
+            # scenario's, on the faults then in force: trio runs tasks due at one instant in
+            # no fixed order, so the end is taken just after it.
+            await trio.sleep(END_SETTLE)
             relay.set_faults(_clean(relay.faults))
             relay.stop_outage()
             observer.end_of_time(trio.current_time(), relay.faults)
@@ -300,6 +327,8 @@ def _record(
                 for s in obs.watch.silences
             ],
             other_devices=[OtherDeviceInfo(round(o.at, 3), o.detail) for o in obs.watch.others],
+            log=[LogInfo(round(at, 3), text) for at, text in obs.log],
+            log_lines=obs.log_lines,
         ),
         expectations=[ExpectationResult(**ev.as_dict()) for ev in obs.evaluators],
         checks=[
