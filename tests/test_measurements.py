@@ -285,3 +285,20 @@ async def test_how_long_a_sag_lasted_and_how_many_samples_left_the_band(
     assert above.state == "pass" and above.measured == pytest.approx(2.0, abs=0.01)
     assert outliers.state == "fail" and outliers.measured == 6
     assert outliers.detail.startswith("6 of ")
+
+
+async def test_the_time_a_reset_took_is_uncovered_not_bridged(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A reset at 4.5 s takes the pending sample (4 s to 4.5 s) with it: the energy over the
+    first 9.5 s is that of the 9 s the samples cover, and the table says half a second was
+    not."""
+    text = (
+        RAIL
+        + '[[step]]\nat = "4.5s"\nreset = true\n'
+        + '[[expect]]\nmeasure = "energy"\nover = ["0s", "9.5s"]\nabove = 0\n'
+    )
+    (energy,) = (await record_of(text, tmp_path)).expectations
+    assert isinstance(energy.measured, float)
+    assert energy.measured == pytest.approx(1.25 * 9.0, rel=0.01)
+    assert "(0.5 s of the window uncovered by samples)" in energy.detail

@@ -236,5 +236,6 @@ def test_list_shows_shipped_scenarios(capsys: pytest.CaptureFixture[str]) -> Non
         "overcurrent",
         "reset",
         "command-storm",
+        "battery-budget",
     ):
         assert name in out

@@ -39,6 +39,13 @@ Window = tuple[float, float]
 is anchored to something the run has to see holds a `Span` until then (`Anchored`)."""
 
 
+UNCOVERED_SHOWN = 0.05
+"""Seconds of a window no sample covered from which a measure says so. A sample's place in
+scenario time is known to within the link's delay (its frame's line time), so a window's edges
+can seem uncovered by a few milliseconds; a lost sample or a reset leaves a report interval or
+more."""
+
+
 def window_text(w: Window | Span | None) -> str:
     if isinstance(w, Span):
         return w.text()

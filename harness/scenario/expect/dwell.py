@@ -20,6 +20,7 @@ from harness.link import Sample, seqnum
 from harness.scenario import quantities
 from harness.scenario.anchors import Span
 from harness.scenario.expect.base import (
+    UNCOVERED_SHOWN,
     Context,
     Evaluator,
     RunFacts,
@@ -138,7 +139,7 @@ class DwellEvaluator(Evaluator):
         if self.high - self.low >= 0.001:
             detail += f" (by the samples' extremes {self.low:.3g}..{self.high:.3g} s)"
         uncovered = (window[1] - window[0]) - self.covered
-        if uncovered >= 0.001:
+        if uncovered >= UNCOVERED_SHOWN:
             detail += f", {uncovered:.3g} s of the window uncovered by samples"
         self._settle_as(limits.judge(self.estimate), round(self.estimate, 4), detail)
 

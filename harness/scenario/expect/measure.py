@@ -21,6 +21,7 @@ from typing import Any
 from harness.link import Sample, seqnum
 from harness.scenario.anchors import Span
 from harness.scenario.expect.base import (
+    UNCOVERED_SHOWN,
     Context,
     Evaluator,
     Kind,
@@ -47,7 +48,7 @@ DIMENSION_OF: dict[str, Dimension] = {
     "charge": CHARGE,
 }
 MEASURES = tuple(DIMENSION_OF)
-LIMITS = ("below", "above", "between")
+LIMITS = ("below", "above", "between", "at_most", "at_least")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +170,7 @@ class IntegralEvaluator(Evaluator):
         limits = self.check.limits
         uncovered = max(0.0, (window[1] - window[0]) - self.covered)
         detail = limits.show(self.total)
-        if uncovered >= 0.001:
+        if uncovered >= UNCOVERED_SHOWN:
             detail += f" ({uncovered:.3g} s of the window uncovered by samples)"
         self._settle_as(limits.judge(self.total), round(self.total, 9), detail)
 
