@@ -153,6 +153,24 @@ marginal = "50 mV"
 name = "energy in budget"
 measure = "energy"
 between = ["3.3 mWh", "3.6 mWh"]
+
+[[expect]]
+name = "no sag"
+time_below = "4.5 V"
+at_most = "100ms"
+
+[[expect]]
+name = "sensor ready"
+log = "calibration (\\\\d+)"
+value = 4096
+
+[[expect]]
+name = "after the boot line"
+measure = "a"
+stat = "mean"
+from = "log 'ready'"
+to = "log 'ready' + 5s"
+between = ["240 mA", "260 mA"]
 """
 )
 FAILING = '\n[[expect]]\nname = "too high"\nmeasure = "a"\nstat = "rms"\nabove = "300 mA"\n'
@@ -192,6 +210,9 @@ async def test_the_states_are_those_the_limits_imply(
         "comfortably above": "pass",
         "just above": "marginal",
         "energy in budget": "pass",
+        "no sag": "pass",
+        "sensor ready": "pass",
+        "after the boot line": "pass",
         "too high": "fail",
     }
     assert record.verdict == "fail"
@@ -227,7 +248,8 @@ def test_the_exit_code_of_a_marginal_run(
     assert "counted   " in table and "1 marginal" in table
     rec = json.loads(out.read_text())
     assert rec["verdict"] == verdict and rec["strict"] == ("--strict" in flags)
-    assert [e["state"] for e in rec["expectations"]][:3] == ["pass", "marginal", "pass"]
+    states = [e["state"] for e in rec["expectations"]]
+    assert states[:6] == ["pass", "marginal", "pass", "pass", "pass", "pass"]
     suite = ET.parse(junit).getroot()
     (case,) = [c for c in suite.iter("testcase") if c.get("name") == "just above"]
     props = {p.get("name"): p.get("value") for p in case.iter("property")}
