@@ -65,6 +65,11 @@ ENTRIES = [
     ("measure", 'measure = "energy"\nbelow = "4 mWh"', "energy over 0s..20s < 4 mWh"),
     ("measure", 'measure = "charge"\nabove = "0.5 mAh"', "charge over 0s..20s > 500 µAh"),
     (
+        "measure",
+        'measure = "charge"\nat_most = "1 mAh"\nat_least = "0.5 mAh"',
+        "charge over 0s..20s in 500 µAh..1 mAh",
+    ),
+    (
         "time_below",
         'time_below = "4.5 V"\nover = ["1s", "9s"]\nat_most = "2s"\nat_least = "0.5s"\n'
         'marginal = "200ms"',
