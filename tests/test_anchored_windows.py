@@ -11,9 +11,12 @@ import trio
 
 from harness.cli import main
 from harness.errors import UserError
+from harness.link import Sample
 from harness.runner.context import RunOptions
 from harness.runner.run import run_scenario
 from harness.scenario import anchors
+from harness.scenario.expect import evaluator
+from harness.scenario.expect.base import HELD_PRUNE
 from harness.scenario.load import parse
 
 SAG = """\
@@ -185,3 +188,25 @@ async def test_a_window_from_the_reset_the_host_saw(
     assert e.label == "after the reset"
     assert e.state == "pass", e
     assert isinstance(e.measured, float) and e.measured == pytest.approx(5.0, rel=0.03)
+
+
+def test_an_anchored_expectation_holds_only_what_can_still_count() -> None:
+    """Until its start anchor is seen, an expectation holds the samples that could still fall
+    in its window: a day of one-second samples before the line leaves a few hundred held."""
+    text = (
+        '[scenario]\nname = "t"\nduration = "2d"\n[[expect]]\nmeasure = "v"\nstat = "max"\n'
+        'from = "log \'go\'"\nto = "log \'go\' + 10s"\nbelow = "5.5 V"\n'
+    )
+    (e,) = parse(text, Path("t.toml")).expects
+    ev = evaluator(e, 2 * 86400.0)
+
+    def sample(seq: int, volts: float) -> Sample:
+        return Sample(seq, 1, seq * 1000, 1000, volts, 0.25, 1.25, volts, volts, 0.25, 4, "ok")
+
+    for seq in range(1, 86400):
+        ev.on_sample(sample(seq, 9.0), seq - 1.0, float(seq))  # over the limit, but before
+    assert len(ev.held) < 2 * HELD_PRUNE  # type: ignore[attr-defined]
+    ev.on_event("log", 86400.0, {"text": "go now"})
+    for seq in range(86400, 86420):
+        ev.on_sample(sample(seq, 5.0), seq - 1.0, float(seq))
+    assert ev.outcome.state == "pass" and ev.outcome.measured == 5.0

@@ -16,6 +16,7 @@ seconds. A sample covers [start, end] of scenario time (see
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -158,6 +159,20 @@ class Evaluator:
             self.outcome = Outcome(SKIPPED, None, why)
 
 
+HELD_PRUNE = 256
+"""Items an Anchored evaluator holds between two prunings of what can no longer count."""
+
+
+def _ends(item: tuple[Any, ...]) -> float:
+    """When a held item ends: a sample its end, an event its time; a command never counts as
+    over (it is kept until the window opens)."""
+    if item[0] == "sample":
+        return float(item[3])
+    if item[0] == "event":
+        return float(item[2])
+    return math.inf
+
+
 class Anchored(Evaluator):
     """An expectation whose window waits for the run to see its anchors: the samples and events
     before that are held, then handed in order to the kind's own evaluator, made with the window
@@ -175,7 +190,11 @@ class Anchored(Evaluator):
         self.times: list[float | None] = list(span.fixed)
         self.counts = [0, 0]
         self.held: list[tuple[Any, ...]] = []
-        """("sample", s, start, end), ("command", ...) or ("event", kind, at, data), in order."""
+        """("sample", s, start, end), ("command", ...) or ("event", kind, at, data), in order;
+        what ends before the window's earliest start is let go (every HELD_PRUNE items)."""
+        self.kept = HELD_PRUNE
+        self.latest_start = -math.inf
+        """The start of the latest sample delivered (scenario seconds)."""
         self.inner: Evaluator | None = None
 
     def _forward(self, item: tuple[Any, ...]) -> None:
@@ -195,10 +214,26 @@ class Anchored(Evaluator):
         if self.inner is not None:
             self._forward(item)
             return
-        lo = self.times[0]
-        if item[0] == "sample" and lo is not None and item[3] < lo:
-            return  # ends before a window whose start is known
+        if item[0] == "sample":
+            self.latest_start = max(self.latest_start, item[2])
+        lo = self._earliest_start()
+        if lo is not None and _ends(item) < lo:
+            return
         self.held.append(item)
+        if len(self.held) >= 2 * self.kept and lo is not None:
+            self.held = [i for i in self.held if _ends(i) >= lo]
+            self.kept = max(HELD_PRUNE, len(self.held))
+
+    def _earliest_start(self) -> float | None:
+        """The earliest the window can still start. Its start anchor, not seen yet, is an
+        event the run sees from now on: an alert begins no earlier than the latest sample
+        delivered, and a reset, a log line or a step held by a wait comes later than that
+        sample arrived (a sample's place ends no later than its arrival)."""
+        if self.times[0] is not None:
+            return self.times[0]
+        if self.latest_start == -math.inf:
+            return None
+        return self.latest_start + self.span.lo.offset
 
     def on_sample(self, s: Sample, start: float, end: float) -> None:
         self._take(("sample", s, start, end))
