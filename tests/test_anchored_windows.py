@@ -62,6 +62,8 @@ send = { cmd = "ping" }
         ("step link faults", "step", "link faults", 0.0),
         ("alert uv", "alert", "uv", 0.0),
         ("reset 2 - 500ms", "reset", 2, -0.5),
+        ("boot", "boot", 1, 0.0),
+        ("boot 2 + 1s", "boot", 2, 1.0),
         ("log 'calibration (\\d+)' + 1s", "log", "calibration (\\d+)", 1.0),
     ],
 )
@@ -174,20 +176,36 @@ name = "after the reset"
 measure = "energy"
 over = ["reset", "reset + 4s"]
 between = ["1.3 mWh", "1.5 mWh"]
+[[expect]]
+name = "the second boot"
+measure = "energy"
+over = ["boot 2", "boot 2 + 4s"]
+between = ["1.3 mWh", "1.5 mWh"]
+
+[[expect]]
+name = "the first boot"
+measure = "energy"
+over = ["boot", "boot + 3s"]
+between = ["0.95 mWh", "1.15 mWh"]
 """
 
 
 async def test_a_window_from_the_reset_the_host_saw(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """4 s of 5 V x 0.25 A after the new boot: 5 J, 1.3889 mWh."""
+    """4 s of 5 V x 0.25 A after the new boot: 5 J, 1.3889 mWh; the first 3 s of the first
+    boot (its hello at 0 s): 3.75 J."""
     result = await run_scenario(
         parse(RESET, tmp_path / "reset.toml"), RunOptions(fast=True, out=io.StringIO())
     )
-    (e,) = result.record.expectations
-    assert e.label == "after the reset"
-    assert e.state == "pass", e
-    assert isinstance(e.measured, float) and e.measured == pytest.approx(5.0, rel=0.03)
+    for e, joules in zip(result.record.expectations, (5.0, 5.0, 3.75), strict=True):
+        assert e.state == "pass", e
+        assert isinstance(e.measured, float) and e.measured == pytest.approx(joules, rel=0.03)
+    assert [e.label for e in result.record.expectations] == [
+        "after the reset",
+        "the second boot",
+        "the first boot",
+    ]
 
 
 def test_an_anchored_expectation_holds_only_what_can_still_count() -> None:

@@ -1,7 +1,8 @@
 """Window ends anchored to what happens in a run: a time ("5s"), the scenario's `end`, a step
 (`step sag`), the first alert of a status (`alert uv`), the host seeing a new boot (`reset`,
-`reset 2` for the second), a device log line (`log 'ready'`, a regular expression searched in
-each whole line), each with an optional offset (`step sag + 2s`, `end - 1s`).
+`reset 2` for the second), a boot (`boot`: the device's first hello of the run; `boot 2`: the
+boot after the first reset), a device log line (`log 'ready'`, a regular expression searched
+in each whole line), each with an optional offset (`step sag + 2s`, `end - 1s`).
 
 A time, `end` and a step whose time is fixed by the file are known when the file is read; the
 others become known when the run sees them (`Anchor.matches`)."""
@@ -14,11 +15,11 @@ from typing import Any, Final
 
 from harness.scenario.units import parse_duration
 
-KINDS: Final = ("time", "end", "step", "alert", "reset", "log")
-EVENT_KINDS: Final = ("step", "alert", "reset", "log")
+KINDS: Final = ("time", "end", "step", "alert", "reset", "boot", "log")
+EVENT_KINDS: Final = ("step", "alert", "reset", "hello", "log")
 """The run events an anchor can wait for (their kinds as the run's bus names them)."""
 SYNTAX: Final = (
-    'expected a time ("5s"), "end", "step NAME", "alert uv", "reset" or "log \'text\'", '
+    'expected a time ("5s"), "end", "step NAME", "alert uv", "reset", "boot" or "log \'text\'", '
     'optionally with an offset ("+ 2s", "- 500ms")'
 )
 
@@ -31,8 +32,8 @@ class Anchor:
     kind: str
     """One of KINDS."""
     arg: Any = None
-    """step: its name (a str) or number (an int); alert: the status; reset: which one (1 the
-    first); log: the compiled pattern."""
+    """step: its name (a str) or number (an int); alert: the status; reset, boot: which one (1
+    the first); log: the compiled pattern."""
     offset: float = 0.0
     """Seconds added to the moment."""
     text: str = ""
@@ -41,6 +42,8 @@ class Anchor:
     def matches(self, kind: str, data: dict[str, Any], seen: int) -> bool:
         """Whether a run event (its kind and data) is this anchor's moment; `seen` is how many
         earlier events this anchor counted (a reset anchor waits for its n-th)."""
+        if self.kind == "boot":  # boot 1 is the run's first hello, boot n the (n-1)-th reset
+            return (kind == "hello" and self.arg == 1) or (kind == "reset" and seen + 2 == self.arg)
         if kind != self.kind:
             return False
         match kind:
@@ -54,6 +57,10 @@ class Anchor:
             case "log":
                 return self.arg.search(str(data.get("text", ""))) is not None
         return False
+
+    def counts(self, kind: str) -> bool:
+        """Whether an event of this kind that is not its moment counts towards it."""
+        return kind == "reset" and self.kind in ("reset", "boot")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +121,10 @@ def parse(text: str) -> Anchor:
         return Anchor("step", arg, offset, stripped)
     if word == "alert" and arg:
         return Anchor("alert", arg, offset, stripped)
-    if word == "reset":
+    if word in ("reset", "boot"):
         if arg and not arg.isdigit():
-            raise ValueError(f'"{text}": "reset" or "reset 2" (which reset the host saw)')
-        return Anchor("reset", int(arg) if arg else 1, offset, stripped)
+            raise ValueError(f'"{text}": "{word}" or "{word} 2" (which {word} the host saw)')
+        return Anchor(word, int(arg) if arg else 1, offset, stripped)
     try:
         return Anchor("time", None, parse_duration(head) + offset, stripped)
     except ValueError:

@@ -137,7 +137,7 @@ class Evaluator:
 
     def on_event(self, kind: str, at: float, data: Mapping[str, Any]) -> None:
         """A run event an anchor or a kind may wait for (kind one of `anchors.EVENT_KINDS`: a
-        step ran, an alert began, the host saw a new boot, a device log line), at scenario
+        step ran, an alert began, the host saw a new boot, a hello, a device log line), at scenario
         seconds `at`, with the data the run's bus gives it."""
 
     def finish(self, facts: RunFacts) -> None:
@@ -246,7 +246,7 @@ class Anchored(Evaluator):
             for i, anchor in enumerate((self.span.lo, self.span.hi)):
                 if self.times[i] is None and anchor.matches(kind, dict(data), self.counts[i]):
                     self.times[i] = at + anchor.offset
-                elif anchor.kind == kind:
+                elif anchor.counts(kind):
                     self.counts[i] += 1
             if self.times[0] is not None and self.times[1] is not None:
                 self._open(self.times[0], self.times[1])
@@ -349,8 +349,8 @@ class Context:
                     f'"{value}": no alert "{anchor.arg}"{suggest(anchor.arg, statuses)}; '
                     f"alerts: {', '.join(statuses)}",
                 )
-        elif anchor.kind == "reset" and anchor.arg < 1:
-            raise r.fail(path, f'"{value}": resets are counted from 1')
+        elif anchor.kind in ("reset", "boot") and anchor.arg < 1:
+            raise r.fail(path, f'"{value}": {anchor.kind}s are counted from 1')
         return anchor
 
     def step_named(self, name: str | int, path: Path_) -> Step:
