@@ -57,7 +57,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if path is not None:
             _check_writable(flag, path)
     supply = _supply_choice(args, scenario)  # the limits are checked before anything opens
-    options = _run_options(args, seed=args.seed, json=args.json, junit=args.junit, fast=args.fast)
+    options = _run_options(
+        args, seed=args.seed, json=args.json, junit=args.junit, fast=args.fast, strict=args.strict
+    )
     return _compose_and_run(args, scenario, options, supply)
 
 
@@ -454,6 +456,11 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="a bench file naming the supply, its channel and its safety limits (docs/bench.md)",
+    )
+    r.add_argument(
+        "--strict",
+        action="store_true",
+        help="a marginal expectation fails the run (exit code 1), as a failed one does",
     )
     _store_args(r)
     r.set_defaults(func=cmd_run)

@@ -23,7 +23,11 @@ from harness.scenario.load import parse
 
 SHIPPED = (
     "alert",
+    "log",
     "measure",
+    "time_below",
+    "time_above",
+    "outliers",
     "acked_within",
     "link",
     "resets",
@@ -44,13 +48,89 @@ outage = "3s"
 [[expect]]
 """
 
-# (kind, an entry using its key and every companion key, the label it gets)
+# (kind, an entry using its key and companion keys, the label it gets): a kind's entries
+# together use every companion key it takes
 ENTRIES = [
     ("alert", 'alert = "uv"\nwithin = ["5s", "7s"]\nabsent = true', "no uv alert (5s..7s)"),
     (
         "measure",
-        'measure = "v"\nstat = "min"\nover = ["1s", "2s"]\nbelow = 4.5\nabove = 1',
-        "min v over 1s..2s < 4.5 and > 1",
+        'measure = "v"\nstat = "min"\nover = ["1s", "2s"]\nbelow = 4.5\nabove = "1 V"\n'
+        'marginal = "50 mV"',
+        "min v over 1s..2s < 4.5 V and > 1 V (marginal within 50 mV)",
+    ),
+    (
+        "measure",
+        'measure = "a"\nstat = "rms"\nbetween = ["200 mA", "0.3"]',
+        "rms a over whole run in 200 mA..300 mA",
+    ),
+    ("measure", 'measure = "energy"\nbelow = "4 mWh"', "energy over 0s..20s < 4 mWh"),
+    ("measure", 'measure = "charge"\nabove = "0.5 mAh"', "charge over 0s..20s > 500 µAh"),
+    (
+        "measure",
+        'measure = "charge"\nat_most = "1 mAh"\nat_least = "0.5 mAh"',
+        "charge over 0s..20s in 500 µAh..1 mAh",
+    ),
+    (
+        "time_below",
+        'time_below = "4.5 V"\nover = ["1s", "9s"]\nat_most = "2s"\nat_least = "0.5s"\n'
+        'marginal = "200ms"',
+        "time below 4.5 V over 1s..9s in 0.5 s..2 s (marginal within 0.2 s)",
+    ),
+    (
+        "time_above",
+        'time_above = "300 mA"\nover = ["1s", "9s"]\nat_most = "1s"\nat_least = 0\n'
+        'marginal = "100ms"',
+        "time above 300 mA over 1s..9s in 0 s..1 s (marginal within 0.1 s)",
+    ),
+    (
+        "outliers",
+        'outliers = ["4.75 V", "5.25 V"]\nover = ["1s", "9s"]\nat_most = 3\nat_least = 1',
+        "samples outside 4.75 V..5.25 V over 1s..9s in 1..3",
+    ),
+    (
+        "alert",
+        'alert = "uv"\nfrom = "step cut"\nto = "end - 1s"',
+        "uv alert within step cut..end - 1s",
+    ),
+    (
+        "measure",
+        'measure = "w"\nstat = "peak"\nfrom = "alert uv"\nto = "alert uv + 2s"\nbelow = "2 W"',
+        "peak w over alert uv..alert uv + 2s < 2 W",
+    ),
+    (
+        "time_below",
+        'time_below = "4.5 V"\nfrom = "reset"\nto = "reset + 2s"\nat_most = "1s"',
+        "time below 4.5 V over reset..reset + 2s <= 1 s",
+    ),
+    (
+        "time_above",
+        'time_above = "1 W"\nfrom = "log \'ready\'"\nto = "end"\nat_least = "1s"',
+        "time above 1 W over log 'ready'..end >= 1 s",
+    ),
+    (
+        "outliers",
+        'outliers = ["4 V", "6 V"]\nfrom = "step cut"\nto = "step cut + 3s"\nat_most = 0',
+        "samples outside 4 V..6 V over step cut..step cut + 3s <= 0",
+    ),
+    (
+        "log",
+        'log = "calibration (\\\\d+)"\nwithin = ["1s", "9s"]\nbetween = [4000, 5000]\nmarginal = 10',
+        "log line /calibration (\\d+)/ within 1s..9s, capture in 4000..5000 (marginal within 10)",
+    ),
+    (
+        "log",
+        'log = "no answer"\nfrom = "step cut"\nto = "end"\nabsent = true',
+        "no log line /no answer/ (step cut..end)",
+    ),
+    (
+        "log",
+        'log = "v=(.*)"\nbelow = "5.2 V"\nabove = "4.8 V"',
+        "log line /v=(.*)/ within whole run, capture < 5.2 V and > 4.8 V",
+    ),
+    (
+        "log",
+        'log = "calibration (\\\\d+)"\nvalue = 4096',
+        "log line /calibration (\\d+)/ within whole run, capture = 4096",
     ),
     ("acked_within", 'acked_within = "500ms"\ncommand = "ping"', "ping acknowledged within 500ms"),
     ("link", "link = { lost = 0, gaps = 2 }", "link: lost <= 0, gaps <= 2"),
@@ -70,11 +150,18 @@ def test_the_registry_holds_the_shipped_kinds_in_order() -> None:
         "name",
         *SHIPPED,
         "within",
+        "from",
+        "to",
         "absent",
-        "stat",
-        "over",
+        "value",
         "below",
         "above",
+        "between",
+        "marginal",
+        "stat",
+        "over",
+        "at_most",
+        "at_least",
         "command",
         "after",
         "tolerance",
@@ -82,15 +169,18 @@ def test_the_registry_holds_the_shipped_kinds_in_order() -> None:
     with pytest.raises(UserError) as err:
         parse(HEAD + 'alert = "uv"\nresets = 1\n', Path("t.toml"))
     assert str(err.value) == (
-        "t.toml:10: expect[1]: an expectation is exactly one of: alert, measure, acked_within, "
-        "link, resets, recovered_within, agrees_with_supply (this one: alert and resets)"
+        "t.toml:10: expect[1]: an expectation is exactly one of: alert, log, measure, time_below, "
+        "time_above, outliers, acked_within, link, resets, recovered_within, agrees_with_supply "
+        "(this one: alert and resets)"
     )
 
 
 @pytest.mark.parametrize(("key", "entry", "label"), ENTRIES, ids=[e[0] for e in ENTRIES])
 def test_each_kind_reads_its_keys_and_labels_itself(key: str, entry: str, label: str) -> None:
     (kind,) = [k for k in kinds() if k.key == key]
-    used = {line.split("=")[0].strip() for line in entry.splitlines()}
+    used = {
+        line.split("=")[0].strip() for k, e, _ in ENTRIES if k == key for line in e.splitlines()
+    }
     assert used == {key, *kind.takes}
     (e,) = parse(HEAD + entry + "\n", Path("t.toml")).expects
     assert type(e.check) is kind.check
@@ -222,6 +312,8 @@ def test_a_new_kind_is_one_module(tmp_path: Path) -> None:
             "state": "fail",
             "measured": 2,
             "detail": "2 delivered",
+            "limit": "",
+            "unit": "",
         }
 
         with pytest.raises(UserError) as err:

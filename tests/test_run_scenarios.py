@@ -279,6 +279,7 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "expectations",
         "checks",
         "link",
+        "strict",
         "injected",
         "injected_by_direction",
         "commands",
@@ -286,7 +287,15 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
     ]
     assert rec["supply"] is None  # the mock drives its rail itself: no bench supply
     assert list(rec["scenario"]) == ["name", "file", "description", "duration"]
-    assert list(rec["device"]) == ["hello", "boots", "resets", "silences", "other_devices"]
+    assert list(rec["device"]) == [
+        "hello",
+        "boots",
+        "resets",
+        "silences",
+        "other_devices",
+        "log",
+        "log_lines",
+    ]
     assert list(rec["device"]["hello"]) == ["fw", "boot", "interval", "win"]
     assert list(rec["device"]["resets"][0]) == [
         "at",
@@ -296,7 +305,15 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "time_lost",
         "counter_advanced",
     ]
-    assert list(rec["expectations"][0]) == ["number", "label", "state", "measured", "detail"]
+    assert list(rec["expectations"][0]) == [
+        "number",
+        "label",
+        "state",
+        "measured",
+        "detail",
+        "limit",
+        "unit",
+    ]
     assert rec["checks"] == [
         {
             "number": 0,
@@ -304,6 +321,8 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
             "state": "pass",
             "measured": None,
             "detail": "",
+            "limit": "",
+            "unit": "",
         }
     ]
     assert list(rec["link"])[:3] == ["delivered", "lost", "lost_to_resets"]

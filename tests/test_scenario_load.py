@@ -259,5 +259,6 @@ def test_list_shows_shipped_scenarios(capsys: pytest.CaptureFixture[str]) -> Non
         "overcurrent",
         "reset",
         "command-storm",
+        "battery-budget",
     ):
         assert name in out

@@ -45,7 +45,7 @@ class Runner:
         return process.returncode is not None and not Path(f"/proc/{process.pid}").exists()
 
 
-@pytest.mark.parametrize("name", ["brownout", "lossy-link"])
+@pytest.mark.parametrize("name", ["brownout", "lossy-link", "battery-budget"])
 async def test_shipped_scenario_passes_on_the_sim(name: str, tmp_path: Path) -> None:
     runner = Runner()
     result = await run_scenario(

@@ -13,12 +13,13 @@ import serial
 import trio
 
 from harness.cli import main
-from harness.link import Direction, Hello, Reply, Sample, decode
+from harness.link import DeviceLog, Direction, Hello, Reply, Sample, decode
 from harness.link.frame import wrap
 from harness.runner.context import RunOptions
 from harness.runner.run import run_scenario
 from harness.scenario.load import load
 from harness.targets.mock.device import MockDevice
+from harness.targets.mock.ina219 import READY_LOG
 from harness.transports.pty import Pty
 from harness.transports.serialport import BACKOFF_FIRST, SerialStream
 from tests.replug import read_across_the_outage
@@ -94,9 +95,10 @@ def test_harness_mock_serves_a_pty_a_terminal_can_use() -> None:
         path = proc.stdout.readline().strip()
         assert path.startswith("/dev/pts/")
         with serial.Serial(path, 115200, timeout=5) as port:
-            frames = read_frames(port, 2)
-            assert isinstance(frames[0], Hello)
-            assert isinstance(frames[1], Sample) and 4.9 < frames[1].v < 5.1
+            frames = read_frames(port, 3)
+            assert frames[0] == DeviceLog(READY_LOG[1:].strip())  # as the firmware, at boot
+            assert isinstance(frames[1], Hello)
+            assert isinstance(frames[2], Sample) and 4.9 < frames[2].v < 5.1
             port.write(wrap(b'{"cmd":"ping","seq":7}'))
             replies = [f for f in read_frames(port, 3) if isinstance(f, Reply)]
             assert replies == [Reply(7)]

@@ -57,7 +57,9 @@ async def test_runs_list_and_one_run_with_its_record(client: Any) -> None:
     ]
     run = await get_json(client, "/api/runs/1")
     assert run["verdict"] == "pass" and run["firmware"] == "1.0.0"
-    assert [e["state"] for e in run["record"]["expectations"]] == ["pass"] * 6
+    assert [e["state"] for e in run["record"]["expectations"]] == ["pass"] * 7
+    sag = next(e for e in run["record"]["expectations"] if e["label"] == "sag depth")
+    assert sag["limit"] == "< 3.2 V (marginal within 100 mV)" and sag["unit"] == "V"
     assert run["samples"]["count"] == run["record"]["link"]["delivered"] > 15
     missing = await get_json(client, "/api/runs/99", 404)
     assert missing == {"error": "run 99: no such run"}
@@ -234,7 +236,7 @@ async def test_live_status_shows_the_run_as_it_goes() -> None:
     }
     assert status["stats"]["window"]["samples"] == 30
     assert status["stats"]["energy"]["wh"] == pytest.approx(1.25 * 30 / 3600)
-    assert [e["state"] for e in status["progress"]["expectations"]] == ["pending"] * 6
+    assert [e["state"] for e in status["progress"]["expectations"]] == ["pending"] * 7
     assert status["link"]["state"] == "starting"  # no session: the run has not started
     hello = live.hello()
     assert hello["backlog"]["t"][-1] == pytest.approx(ctx.started.timestamp() + 30)

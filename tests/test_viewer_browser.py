@@ -238,8 +238,12 @@ def test_runs_and_history_pages_over_the_log(browser: Browser, tmp_path: Path) -
         assert text(page, "#verdict") == "pass"
         assert (
             page.eval_on_selector_all("#expectations li", "els => els.map(e => e.dataset.state)")
-            == ["pass"] * 6
+            == ["pass"] * 7
         )
+        limits = page.eval_on_selector_all(
+            "#expectations li .limit", "els => els.map(e => e.textContent)"
+        )
+        assert "limit < 3.2 V (marginal within 100 mV)" in limits
         page.wait_for_selector("#events tbody tr.alert")
         assert page.get_attribute("#csv", "href") == "/api/export.csv?run=1"
         # Drag across the chart (its middle pane): finer buckets are fetched for the span.

@@ -146,6 +146,9 @@ class DeviceLink:
         self._t0 = now
         self._now = now
         self._splitter = LineSplitter()
+        self._logs = bytearray()
+        """`#` lines for people, sent before the frames due (as the firmware sends its log
+        line before it starts the next frame)."""
         self._out = bytearray()
         self._base = first_seq
         self._next = first_seq
@@ -188,9 +191,17 @@ class DeviceLink:
         self._tick(now, events)
         return events
 
+    def log(self, text: str) -> None:
+        """Queue a log line: `text` as the device prints it, starting with `#`."""
+        if not text.startswith("#"):
+            raise ValueError(f"a log line starts with #: {text!r}")
+        self._logs += text.encode("ascii") + b"\n"
+
     def data_to_send(self) -> bytes:
-        """Replies first, then the samples due (new, NACKed or timed out) in seq order."""
-        data = self._out
+        """Log lines first, then replies, then the samples due (new, NACKed or timed out) in
+        seq order."""
+        data = self._logs + self._out
+        self._logs = bytearray()
         for seq in sorted(self._to_send, key=lambda s: seqnum.diff(s, self._base)):
             data += self._window[seq]
         self._to_send.clear()
@@ -201,6 +212,11 @@ class DeviceLink:
         """One line of what `data_to_send` would give, b"" when nothing is due: for a device
         that starts a line only when its UART has room, as the firmware does, so a resend asked
         for now goes out before samples that have not started yet."""
+        if self._logs:
+            end = self._logs.find(b"\n") + 1
+            line = bytes(self._logs[:end])
+            del self._logs[:end]
+            return line
         if self._out:
             end = self._out.find(b"\n") + 1 or len(self._out)
             line = bytes(self._out[:end])
@@ -214,7 +230,7 @@ class DeviceLink:
 
     @property
     def has_output(self) -> bool:
-        return bool(self._out or self._to_send)
+        return bool(self._logs or self._out or self._to_send)
 
     def next_deadline(self) -> float | None:
         """When `poll` is next due. The interval's end counts only while the window has room and

@@ -14,9 +14,9 @@ from harness.runner.bus import Published, RunEvent
 from harness.runner.observer import Observer
 from harness.runner.record import RunRecord
 from harness.runner.session import HostSession
-from harness.scenario.expect import FAIL, PASS, SKIPPED
+from harness.scenario.expect import FAIL, MARGINAL, PASS, PENDING, SKIPPED, STATES
 
-MARK = {PASS: "PASS", FAIL: "FAIL", SKIPPED: "SKIP", "pending": "----"}
+MARK = {PASS: "PASS", MARGINAL: "MARG", FAIL: "FAIL", SKIPPED: "SKIP", PENDING: "----"}
 STATUS_WIDTH = 200
 ERASE = "\r\x1b[K"
 """Back to the start of the line and erase it: where the status line is redrawn."""
@@ -125,7 +125,8 @@ def status_line(obs: Observer, session: HostSession, t: float, duration: float) 
     parts.append(f"faults {sum(obs.injected.values())}")
     states = [ev.outcome.state for ev in obs.evaluators]
     parts.append(
-        f"expect {states.count(PASS)} pass {states.count(FAIL)} fail {states.count('pending')} pending"
+        f"expect {states.count(PASS)} pass {states.count(MARGINAL)} marginal "
+        f"{states.count(FAIL)} fail {states.count(PENDING)} pending"
     )
     return " | ".join(parts)
 
@@ -155,11 +156,17 @@ def verdict_table(record: RunRecord) -> str:
     width = max([len(e.label) for e in (*record.expectations, *record.checks)] + [20])
     for e in record.expectations:
         measured = e.detail if e.detail else ("" if e.measured is None else str(e.measured))
-        lines.append(f"  {MARK[e.state]}  {e.label:<{width}}  {measured}")
+        limit = f"  (limit {e.limit})" if e.limit and e.limit not in e.label else ""
+        lines.append(f"  {MARK[e.state]}  {e.label:<{width}}  {measured}{limit}")
     if not record.expectations:
         lines.append("  (no expectations)")
     for e in record.checks:
         lines.append(f"  {MARK[e.state]}  {e.label:<{width}}  {e.detail}")
+    states = [e.state for e in (*record.expectations, *record.checks)]
+    counted = "  ".join(f"{states.count(s)} {s}" for s in STATES if states.count(s))
+    lines.append(
+        f"  counted   {counted}" + ("  (--strict: marginal fails)" if record.strict else "")
+    )
     link = record.link
     lines.append(
         f"  link      delivered {link.delivered}  lost {link.lost}  duplicated {link.duplicated}  "

@@ -39,6 +39,8 @@ class RunOptions:
     junit: Path | None = None
     fast: bool = False
     """Virtual time: a MockClock that jumps ahead whenever every task waits."""
+    strict: bool = False
+    """A marginal expectation fails the run (exit code 1), as a failed one does."""
     status: bool = False
     """Draw the live status line on `out`."""
     out: TextIO = field(default_factory=lambda: sys.stdout)

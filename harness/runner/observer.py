@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import trio
 
 from harness.faults import FaultEvent, LinkFaults
 from harness.link import (
@@ -36,8 +38,9 @@ from harness.runner.watch import (
     Reporting,
     Silent,
 )
-from harness.scenario.expect import PASS, Evaluator, Outcome, RunFacts, evaluator
-from harness.scenario.model import Outage, Reset, Scenario, SetLink, Step
+from harness.scenario.anchors import EVENT_KINDS
+from harness.scenario.expect import FAIL, MARGINAL, PASS, Evaluator, Outcome, RunFacts, evaluator
+from harness.scenario.model import Outage, Reset, Scenario, SetLink, Step, WaitLog
 from harness.targets import (
     PortChange,
     PowerChange,
@@ -49,6 +52,11 @@ from harness.targets import (
     TargetEvent,
     Truth,
 )
+
+LOG_KEPT = 1000
+"""Device log lines the record keeps (the store keeps every one as an event)."""
+RECENT_LOG = 32
+"""The latest log lines a step that waits looks back on."""
 
 INJECTED_KINDS = (
     "drop",
@@ -129,7 +137,9 @@ class Observer:
         self.bus = bus
         self.truth = truth
         self.clock = DeviceClock()
-        self.evaluators: list[Evaluator] = [evaluator(e) for e in scenario.expects]
+        self.evaluators: list[Evaluator] = [
+            evaluator(e, scenario.duration) for e in scenario.expects
+        ]
         self.boots: dict[int, _BootTally] = {}
         self.current_boot: int | None = None
         self.hello: HelloInfo | None = None
@@ -153,6 +163,11 @@ class Observer:
         self.supply = SupplyLog()
         """The bench supply the run drives, if any (`supply.opened`)."""
         self._unplugged_port: str | None = None
+        self.log: list[tuple[float, str]] = []
+        """The device's log lines (scenario seconds, text), the first LOG_KEPT of them."""
+        self.log_lines = 0
+        self._log_waiters: list[tuple[WaitLog, trio.Event]] = []
+        self._recent_log: deque[tuple[float, str]] = deque(maxlen=RECENT_LOG)
 
     @staticmethod
     def _bursts(steps: tuple[Step, ...]) -> list[_Burst]:
@@ -185,6 +200,12 @@ class Observer:
 
     def emit(self, kind: str, at: float, **data: Any) -> None:
         self.bus.publish(RunEvent(kind, at, data))
+        if kind in EVENT_KINDS:
+            for ev in self.evaluators:
+                was = ev.resolved
+                ev.on_event(kind, at, data)
+                if ev.resolved and not was:
+                    self._announce(ev, at)
 
     # --- inputs ----------------------------------------------------------------------------
 
@@ -222,6 +243,17 @@ class Observer:
             case Reset():
                 self.watch.reset(t)
         self.on_watch_change()
+
+    def wait_for_log(self, wait: WaitLog, since: float) -> trio.Event:
+        """Set when a log line that arrived at scenario second `since` or later matches the
+        step's pattern: one that came already (a line its step's time shares with the step
+        before, e.g. a reset's boot line) counts."""
+        arrived = trio.Event()
+        if any(t >= since and wait.matches(text) for t, text in self._recent_log):
+            arrived.set()
+        else:
+            self._log_waiters.append((wait, arrived))
+        return arrived
 
     def device_opened(self, at: float) -> None:
         """The target's stream is open: from now the device is expected to report."""
@@ -379,7 +411,16 @@ class Observer:
             case DuplicateDropped():
                 self.emit("duplicate", self.now(e.at), boot=e.boot, seq=e.seq)
             case LogLine():
-                self.emit("log", self.now(e.at), text=e.text)
+                t = self.now(e.at)
+                self.log_lines += 1
+                if len(self.log) < LOG_KEPT:
+                    self.log.append((t, e.text))
+                self._recent_log.append((t, e.text))
+                for wait, arrived in self._log_waiters:
+                    if wait.matches(e.text):
+                        arrived.set()
+                self._log_waiters = [w for w in self._log_waiters if not w[1].is_set()]
+                self.emit("log", t, text=e.text)
 
     def _finish_command(self, handle: int, t: float, reason: str | None) -> None:
         c = self.commands.get(handle)
@@ -546,7 +587,10 @@ class Observer:
         return [(CHECK_LABEL, self.watch.outcome())]
 
     @property
-    def passed(self) -> bool:
-        return all(ev.outcome.state == PASS for ev in self.evaluators) and all(
-            o.state == PASS for _, o in self.checks
-        )
+    def verdict(self) -> str:
+        """pass, marginal (every expectation passed or was marginal) or fail (any other state:
+        failed, skipped or never resolved)."""
+        states = [ev.outcome.state for ev in self.evaluators] + [o.state for _, o in self.checks]
+        if any(state not in (PASS, MARGINAL) for state in states):
+            return FAIL
+        return MARGINAL if MARGINAL in states else PASS

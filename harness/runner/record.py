@@ -71,12 +71,27 @@ class OtherDeviceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class LogInfo:
+    """A `#` line the device sent."""
+
+    at: float
+    """Scenario seconds when it arrived."""
+    text: str
+    """After the `#`, trimmed."""
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceInfo:
     hello: HelloInfo | None
     boots: list[int]
     resets: list[ResetInfo]
     silences: list[SilenceInfo] = field(default_factory=list)
     other_devices: list[OtherDeviceInfo] = field(default_factory=list)
+    log: list[LogInfo] = field(default_factory=list)
+    """The device's log lines, the first `harness.runner.observer.LOG_KEPT` (the store keeps
+    every one as an event)."""
+    log_lines: int = 0
+    """How many log lines arrived in all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +99,14 @@ class ExpectationResult:
     number: int
     label: str
     state: str
-    """pass, fail, skipped (a stopped run never reached what it judges) or pending."""
+    """pass, marginal (inside its limits by less than its band), fail, skipped (a stopped run
+    never reached what it judges) or pending."""
     measured: float | str | None
     detail: str
+    limit: str = ""
+    """Its limits with their units ("< 3.2 V (marginal within 50 mV)"); "" for a kind without."""
+    unit: str = ""
+    """The base unit `measured` is in (V, A, W, J, C, s; "" for a count or a kind without)."""
 
 
 @dataclass(slots=True)
@@ -190,7 +210,7 @@ class RunRecord:
     wall_seconds: float
     virtual_time: bool
     verdict: str
-    """pass, fail, error, interrupted or stopped."""
+    """pass, marginal, fail, error, interrupted or stopped."""
     error: str | None
     device: DeviceInfo
     expectations: list[ExpectationResult]
@@ -198,6 +218,8 @@ class RunRecord:
     checks: list[ExpectationResult]
     """What every run checks besides the scenario's expectations: "device kept reporting"."""
     link: LinkTotals
+    strict: bool = False
+    """Run with --strict: a marginal verdict exits 1, and JUnit counts marginal as a failure."""
     injected: dict[str, int] = field(default_factory=dict)
     injected_by_direction: dict[str, dict[str, int]] = field(default_factory=dict)
     commands: list[CommandRecord] = field(default_factory=list)
@@ -215,9 +237,12 @@ def write_json(record: RunRecord, path: Path) -> None:
 
 def junit_xml(record: RunRecord) -> str:
     """One testsuite (the scenario), one testcase per expectation and per check every run
-    makes; a failure carries the measured value. Jenkins and GitLab read this shape."""
+    makes, each with its state, limit and measured value as properties; a failure carries the
+    measured value (a marginal one is a failure only under --strict). Jenkins and GitLab read
+    this shape."""
     expectations = [*record.expectations, *record.checks]
-    failures = sum(e.state not in ("pass", "skipped") for e in expectations)
+    passing = ("pass",) if record.strict else ("pass", "marginal")
+    failures = sum(e.state not in (*passing, "skipped") for e in expectations)
     suite = ET.Element(
         "testsuite",
         name=record.scenario.name,
@@ -233,6 +258,8 @@ def junit_xml(record: RunRecord) -> str:
         ("seed", record.seed),
         ("verdict", record.verdict),
         *_supply_properties(record.supply),
+        ("strict", str(record.strict).lower()),
+        ("marginal", sum(e.state == "marginal" for e in expectations)),
     ):
         ET.SubElement(props, "property", name=key, value=str(value))
     for e in expectations:
@@ -243,9 +270,13 @@ def junit_xml(record: RunRecord) -> str:
             name=e.label,
             time="0",
         )
+        case_props = ET.SubElement(case, "properties")
+        for key, value in (("state", e.state), ("limit", e.limit), ("measured", e.detail)):
+            if value:
+                ET.SubElement(case_props, "property", name=key, value=value)
         if e.state == "skipped":
             ET.SubElement(case, "skipped", message=e.detail)
-        elif e.state != "pass":
+        elif e.state not in passing:
             failure = ET.SubElement(
                 case, "failure", message=f"measured: {e.detail or e.measured}", type=e.state
             )

@@ -8,6 +8,7 @@ Array entries are numbered from 1, as a person counts them in the file.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from pathlib import Path
@@ -19,6 +20,7 @@ from harness.link import fields
 from harness.link.commands import COMMANDS, check
 from harness.scenario.expect import Context, entry_keys, kinds
 from harness.scenario.expect.acked import AckExpect
+from harness.scenario.expect.log import regex, waited_for
 from harness.scenario.model import (
     Action,
     Check,
@@ -31,6 +33,7 @@ from harness.scenario.model import (
     SetLink,
     Step,
     Wait,
+    WaitLog,
 )
 from harness.scenario.profile import Profile, SupplyPoint
 from harness.scenario.reader import Path_, Reader, show, suggest
@@ -47,8 +50,8 @@ LINK_KEYS = (*PROBABILITIES, "reorder_gap", "delay", "jitter", "baud", "burst")
 DIRECTIONS = ("to_host", "to_device")
 BURST_KEYS = ("p", "r", "bad_loss", "good_loss")
 SUPPLY_KEYS = ("at", "volts", "amps")
-ACTIONS = ("send", "link", "outage", "reset", "wait")
-STEP_KEYS = ("at", "name", *ACTIONS, "ack_within", "repeat", "every")
+ACTIONS = ("send", "link", "outage", "reset", "wait", "wait_log")
+STEP_KEYS = ("at", "name", *ACTIONS, "ack_within", "timeout", "repeat", "every")
 
 
 class _Locator:
@@ -220,6 +223,15 @@ def _step_action(r: Reader, t: dict[str, Any], path: Path_, link: LinkFaults) ->
     kp = (*path, kind)
     if kind != "send" and "ack_within" in t:
         raise r.fail((*path, "ack_within"), "only a step that sends a command can expect its ack")
+    if kind != "wait_log" and "timeout" in t:
+        raise r.fail((*path, "timeout"), "only a step that waits (wait_log) has a timeout")
+    if kind == "wait_log":
+        if "timeout" not in t:
+            raise r.fail(path, 'missing "timeout" (how long it waits for the line, e.g. "5s")')
+        timeout = r.duration(t["timeout"], (*path, "timeout"))
+        if timeout <= 0:
+            raise r.fail((*path, "timeout"), "must be longer than 0s")
+        return WaitLog(regex(r, t["wait_log"], kp), timeout)
     if kind == "send":
         name, args = _send(r, t["send"], kp)
         ack = r.duration(t["ack_within"], (*path, "ack_within")) if "ack_within" in t else None
@@ -267,10 +279,18 @@ def _steps(r: Reader, raw: Any, base_link: LinkFaults, duration: float) -> tuple
                 f"runs until {format_duration(last)}, "
                 f"after the scenario ends ({format_duration(duration)})",
             )
+        if isinstance(action, WaitLog) and repeat > 1:
+            raise r.fail((*path, "repeat"), "a step that waits runs once")
         for k in range(repeat):
             steps.append(Step(i, name, at + every * k, action))
         cursor = last + (action.duration if isinstance(action, Wait) else 0.0)
-    return tuple(sorted(steps, key=lambda s: s.at))
+    ordered = sorted(steps, key=lambda s: s.at)
+    first_wait = next((n for n, s in enumerate(ordered) if isinstance(s.action, WaitLog)), None)
+    if first_wait is not None:  # the steps after one that waits run when it is done
+        ordered[first_wait + 1 :] = [
+            dataclasses.replace(s, after_wait=True) for s in ordered[first_wait + 1 :]
+        ]
+    return tuple(ordered)
 
 
 def _default_name(action: Action) -> str:
@@ -287,6 +307,8 @@ def _default_name(action: Action) -> str:
             return "reset"
         case Wait():
             return "wait"
+        case WaitLog():
+            return "wait_log"
     raise TypeError(action)
 
 
@@ -325,6 +347,9 @@ def _expects(r: Reader, raw: Any, duration: float, steps: tuple[Step, ...]) -> t
             seen.add(s.number)
             n += 1
             out.append(Expect(n, AckExpect(s.action.ack_within, s.action.command, s.number)))
+        elif isinstance(s.action, WaitLog):
+            n += 1
+            out.append(waited_for(s, n, duration))
     return tuple(out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,7 +58,19 @@ class Wait:
     duration: float
 
 
-Action = Send | SetLink | Outage | Reset | Wait
+@dataclass(frozen=True, slots=True)
+class WaitLog:
+    """Hold the steps after it until a device log line matches `pattern` (searched in each whole
+    line, as the link delivers them), for at most `timeout` seconds."""
+
+    pattern: re.Pattern[str]
+    timeout: float
+
+    def matches(self, text: str) -> bool:
+        return self.pattern.search(text) is not None
+
+
+Action = Send | SetLink | Outage | Reset | Wait | WaitLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +79,10 @@ class Step:
     """1-based position in the file ([[step]] number)."""
     name: str
     at: float
+    """When it runs; after a step that waits (`wait_log`), the earliest time it may."""
     action: Action
+    after_wait: bool = False
+    """A step before it waits for something the run sees: its time is known only then."""
 
     @property
     def label(self) -> str:

@@ -110,6 +110,14 @@ class Reader:
         if not isinstance(value, list) or len(value) != 2:
             raise self.fail(path, f'expected ["from", "to"], e.g. ["5s", "7s"], got {show(value)}')
         lo, hi = (self.duration(v, (*path, i + 1)) for i, v in enumerate(value))
+        return self.check_window(lo, hi, path, duration)
+
+    def check_window(
+        self, lo: float, hi: float, path: Path_, duration: float
+    ) -> tuple[float, float]:
+        """A window whose ends are known: it starts before it ends, within the scenario."""
+        if lo < 0:
+            raise self.fail(path, f"starts before the run does ({format_duration(-lo)} before 0s)")
         if hi < lo:
             raise self.fail(
                 path, f"ends ({format_duration(hi)}) before it starts ({format_duration(lo)})"

@@ -12,9 +12,11 @@ import pkgutil
 
 from harness.scenario.expect.base import (
     FAIL,
+    MARGINAL,
     PASS,
     PENDING,
     SKIPPED,
+    STATES,
     Context,
     Evaluator,
     Kind,
@@ -29,9 +31,11 @@ from harness.scenario.expect.base import (
 
 __all__ = [
     "FAIL",
+    "MARGINAL",
     "PASS",
     "PENDING",
     "SKIPPED",
+    "STATES",
     "Context",
     "Evaluator",
     "Kind",

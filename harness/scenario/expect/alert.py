@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.link import Sample, fields
+from harness.scenario.anchors import Span
 from harness.scenario.expect.base import (
     Context,
     Evaluator,
@@ -25,7 +26,7 @@ from harness.scenario.reader import Path_
 @dataclass(frozen=True, slots=True)
 class AlertExpect:
     status: str
-    window: Window | None
+    window: Window | Span | None
     absent: bool = False
 
     def describe(self) -> str:
@@ -38,7 +39,7 @@ def parse(cx: Context, t: dict[str, Any], path: Path_) -> AlertExpect:
     r = cx.reader
     statuses = [s for s in fields.STATUSES if s != fields.STATUS_OK]
     status = r.string(t["alert"], (*path, "alert"), statuses)
-    window = r.window(t["within"], (*path, "within"), cx.duration) if "within" in t else None
+    window = cx.window(t, path, "within")
     absent = r.boolean(t.get("absent", False), (*path, "absent"))
     return AlertExpect(status, window, absent)
 
@@ -74,7 +75,7 @@ register(
     Kind(
         key="alert",
         order=10,
-        takes=("within", "absent"),
+        takes=("within", "from", "to", "absent"),
         check=AlertExpect,
         parse=parse,
         evaluator=AlertEvaluator,

@@ -20,6 +20,7 @@ from harness.scenario.model import DeviceSpec
 from harness.scenario.profile import Profile
 from harness.targets.base import PowerChange
 from harness.targets.mock.electrical import Electrical
+from harness.targets.mock.ina219 import READY_LOG
 from harness.transports.wakeable import Wakeable
 
 MockEvent = DeviceEvent | PowerChange
@@ -153,6 +154,7 @@ class MockDevice:
         self.link = DeviceLink(
             now=self._origin + t, boot=self.next_boot, fw=self.fw, settings=self.settings
         )
+        self.link.log(READY_LOG)  # the modelled sensor always answers
         self.on_event(PowerChange(self._origin + t, self.next_boot, cause))
         self.next_boot = (self.next_boot + 1) & 0xFFFF
 

@@ -25,6 +25,9 @@ CONVERSION_S: Final = {
     128: 68.10e-3,
 }
 """Conversion time of one ADC result at 12 bits for each averaging count (datasheet table 5)."""
+READY_LOG: Final = "# ina219: ready at 0x40, calibration 4096"
+"""The log line the firmware prints when the sensor answers at boot (firmware/src/main.cpp's
+kLogReady; a test holds the two the same)."""
 
 
 @dataclass(frozen=True, slots=True)

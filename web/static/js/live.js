@@ -130,6 +130,7 @@ function onProgress(p) {
         { class: `expect ${e.state}`, "data-state": e.state },
         el("span", { class: `badge ${e.state}`, text: e.state }),
         el("span", { class: "label", text: e.label }),
+        e.limit ? el("span", { class: "limit", text: `limit ${e.limit}` }) : null,
         measured ? el("span", { class: "measured", text: measured }) : null,
       );
     }),

@@ -48,6 +48,7 @@ function showRecord(run) {
         { class: `expect ${e.state}`, "data-state": e.state },
         el("span", { class: `badge ${e.state}`, text: e.state }),
         el("span", { class: "label", text: e.label }),
+        e.limit ? el("span", { class: "limit", text: `limit ${e.limit}` }) : null,
         el("span", { class: "measured", text: e.detail || (e.measured == null ? "" : String(e.measured)) }),
       ),
     ),
