@@ -1,10 +1,11 @@
 """`harness virtual-bench` with real processes: the firmware in simavr as a board on a pty, an
 emulated SCPI supply on loopback, the supply's output on the simulator's rail. The board is
 read through the harness's own serial path, the supply driven through its own SCPI driver.
-Real time: about 15 s."""
+Real time: about 40 s."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -148,3 +149,44 @@ async def test_a_simulator_that_dies_is_one_line_and_exit_2() -> None:
     assert bench.stderr is not None
     last = bench.stderr.read().splitlines()[-1]
     assert code == 2 and last.startswith("the sim runner exited with status -9")
+
+
+async def test_brownout_passes_on_the_virtual_bench_with_the_scpi_supply(tmp_path: Path) -> None:
+    """The headline scenario on the real path: the firmware on a pty as a board, its rail
+    fed by the SCPI emulator driven by the scpi driver along the profile. It passes, the record
+    holds the supply's settings with their times and its readback, and the output is off at
+    the end (the board then reads 0 V)."""
+    bench, (board_line, supply_line) = await start_bench()
+    record = tmp_path / "brownout.json"
+    try:
+        board, supply = board_line.split()[1], supply_line.split()[1]
+        run = await trio.run_process(
+            [
+                *(sys.executable, "-m", "harness", "run", "scenarios/brownout.toml"),
+                *("--target", "board", "--serial", board, "--supply", supply),
+                *("--no-view", "--db", str(tmp_path / "log.db"), "--json", str(record)),
+            ],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        async with open_supply(parse_supply(supply)) as scpi:
+            after = await scpi.measure()
+    finally:
+        bench.send_signal(signal.SIGINT)
+        code = await trio.to_thread.run_sync(bench.wait, 10)
+    out = run.stdout.decode()
+    assert run.returncode == 0, out + run.stderr.decode()
+    assert "brownout: PASS" in out
+    assert code == 0
+    rec = json.loads(record.read_text())
+    settings = rec["supply"]["settings"]
+    volts = [(s["at"], s["value"]) for s in settings if s["what"] == "volts"]
+    assert volts[0][1] == 5.0 and min(v for _, v in volts) == 3.0 and volts[-1][1] == 5.0
+    assert all(7.9 <= at <= 8.1 for at, v in volts if v == 3.0 and at < 10)  # the sag's foot
+    assert settings[-1]["what"] == "output" and settings[-1]["value"] is False
+    readbacks = rec["supply"]["readbacks"]
+    assert len(readbacks) >= 80  # 5 a second over 20 s
+    assert min(r["volts"] for r in readbacks) == 3.0
+    assert after is not None and after.volts == 0.0  # switched off when the run ended
