@@ -55,7 +55,7 @@ def test_a_readback_beyond_the_tolerance_fails_naming_both_values() -> None:
 
 
 def test_amps_are_compared_with_a_band_about_the_mean() -> None:
-    ev = judge('agrees_with_supply = "a"\ntolerance = 0.005')
+    ev = judge('agrees_with_supply = "a"\ntolerance = "5 mA"')
     ev.on_sample(sample(1, 5.0, 5.0, 5.0, a=0.20, amax=0.22), 0.0, 1.0)
     ev.on_readback(0.3, 5.0, 0.185)  # 0.20 - (0.22 - 0.20) - 0.005 = 0.175 .. 0.225
     assert ev.outcome.state == PENDING

@@ -204,9 +204,9 @@ BAD = [
         ':38: expect[2].agrees_with_supply: unknown value "w"; expected one of: v, a',
     ),
     (
-        "agreement with a tolerance in words",
-        ('recovered_within = "4s"\nafter = "cut"', 'agrees_with_supply = "a"\ntolerance = "5mA"'),
-        ':39: expect[2].tolerance: expected a number, got "5mA"',
+        "agreement with a tolerance in the wrong unit",
+        ('recovered_within = "4s"\nafter = "cut"', 'agrees_with_supply = "a"\ntolerance = "5mV"'),
+        ':39: expect[2].tolerance: "5mV" is a voltage, a is amps',
     ),
     (
         "agreement over a window past the end",

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.link import Sample
+from harness.scenario import quantities
 from harness.scenario.expect.base import (
     Context,
     Evaluator,
@@ -37,11 +38,15 @@ from harness.scenario.expect.base import (
     register,
     window_text,
 )
+from harness.scenario.expect.limits import read_value
 from harness.scenario.model import Expect
 from harness.scenario.reader import Path_
 
 QUANTITIES = {"v": "V", "a": "A"}
-MAX_TOLERANCE = {"v": 32.0, "a": 32.0}
+DIMENSIONS = {"v": quantities.VOLTAGE, "a": quantities.CURRENT}
+WHAT = {"v": "v is volts", "a": "a is amps"}
+MAX_TOLERANCE = 32.0
+"""Volts or amps: beyond the INA219's range (26 V, 3.2 A with a 0.1 ohm shunt) many times."""
 PENDING_MAX = 256
 """Readbacks held while no sample covers them yet (a second or two of them at most)."""
 
@@ -67,8 +72,10 @@ def parse(cx: Context, t: dict[str, Any], path: Path_) -> AgreeExpect:
     if "tolerance" not in t:
         unit = QUANTITIES[measure]
         raise r.fail(path, f'missing "tolerance" (how far apart in {unit} still agrees)')
-    unit = f" {QUANTITIES[measure]}"
-    tolerance = r.number(t["tolerance"], (*path, "tolerance"), 0.0, MAX_TOLERANCE[measure], unit)
+    where = (*path, "tolerance")
+    tolerance = read_value(r, t["tolerance"], where, DIMENSIONS[measure], WHAT[measure])
+    if not 0.0 <= tolerance <= MAX_TOLERANCE:
+        raise r.fail(where, f"{tolerance:g} {QUANTITIES[measure]} is outside 0..{MAX_TOLERANCE:g}")
     window = r.window(t["over"], (*path, "over"), cx.duration) if "over" in t else None
     return AgreeExpect(measure, tolerance, window)
 
