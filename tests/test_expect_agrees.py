@@ -40,7 +40,7 @@ def test_readbacks_inside_the_samples_range_agree_also_along_a_ramp() -> None:
     assert ev.outcome.state == PENDING
     ev.finish(FACTS)
     assert ev.outcome.state == PASS
-    assert ev.outcome.detail == "3 readbacks agree, the farthest 0.02 V apart"
+    assert ev.outcome.detail == "3 readbacks agree, the farthest 20 mV apart"
     assert ev.outcome.measured == 0.02
 
 

@@ -139,7 +139,7 @@ ENTRIES = [
     (
         "agrees_with_supply",
         'agrees_with_supply = "v"\ntolerance = 0.05\nover = ["1s", "19s"]',
-        "v agrees with the supply's readback within 0.05 V over 1s..19s",
+        "v agrees with the supply's readback within 50 mV over 1s..19s",
     ),
 ]
 

@@ -59,9 +59,9 @@ class AgreeExpect:
     window: Window | None
 
     def describe(self) -> str:
-        unit = QUANTITIES[self.measure]
+        tolerance = quantities.format_value(self.tolerance, DIMENSIONS[self.measure])
         return (
-            f"{self.measure} agrees with the supply's readback within {self.tolerance:g} {unit} "
+            f"{self.measure} agrees with the supply's readback within {tolerance} "
             f"over {window_text(self.window)}"
         )
 
@@ -152,11 +152,11 @@ class AgreeEvaluator(Evaluator):
 
     def _settle(self) -> None:
         if self.compared:
-            unit = QUANTITIES[self.check.measure]
+            worst = quantities.format_value(self.worst, DIMENSIONS[self.check.measure])
             self._resolve(
                 True,
                 round(self.worst, 4),
-                f"{self.compared} readbacks agree, the farthest {self.worst:.3g} {unit} apart",
+                f"{self.compared} readbacks agree, the farthest {worst} apart",
             )
         elif self.readbacks:
             self._resolve(False, None, "no readback in the window was covered by a sample")
