@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -284,3 +286,28 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
     assert list(rec["expectations"][0]) == ["number", "label", "state", "measured", "detail"]
     assert list(rec["link"])[:3] == ["delivered", "lost", "lost_to_resets"]
     assert "duplicates_dropped" in rec["link"]
+
+
+def test_a_run_loads_only_what_it_uses(tmp_path: Path) -> None:
+    """A run in virtual time never imports the viewer's web stack (it is not served), and a
+    run without --junit never imports xml; with --junit it does, and writes the report."""
+    probe = (
+        "import sys\n"
+        "from harness.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print(code, *sorted(m for m in ('quart', 'hypercorn', 'xml.etree') if m in sys.modules))\n"
+    )
+
+    def loaded(*args: str) -> list[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", probe, "run", "scenarios/clean.toml", "--fast", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return out.splitlines()[-1].split()
+
+    assert loaded("--db", str(tmp_path / "a.db")) == ["0"]
+    junit = tmp_path / "report.xml"
+    assert loaded("--no-view", "--junit", str(junit)) == ["0", "xml.etree"]
+    assert ET.parse(junit).getroot().tag == "testsuite"

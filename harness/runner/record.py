@@ -4,7 +4,6 @@ docs/scenarios.md documents) and JUnit XML (`--junit`)."""
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -128,6 +127,8 @@ def write_json(record: RunRecord, path: Path) -> None:
 def junit_xml(record: RunRecord) -> str:
     """One testsuite (the scenario), one testcase per expectation; a failure carries the
     measured value. Jenkins and GitLab read this shape."""
+    import xml.etree.ElementTree as ET  # only with --junit: a run without it never loads xml
+
     expectations = record.expectations
     failures = sum(e.state != "pass" for e in expectations)
     suite = ET.Element(
