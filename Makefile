@@ -1,15 +1,17 @@
-# powerhil — `make run` runs the brownout scenario on the mock; `make test` runs every test.
+# powerhil — `make run` runs the brownout scenario on the mock; `make test` runs every test;
+# `make fuzz` runs the fuzz targets for FUZZ_SECONDS each (tests/fuzz/fuzz.mk).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Parts of the build add their own prerequisites of `make test` here (firmware, sim, web).
+# Parts of the build add their own prerequisites of `make test` here (firmware, sim, web, fuzz).
 TEST_DEPS :=
 RUN_DEPS :=
 
 -include firmware/firmware.mk
 -include firmware/sim/sim.mk
 -include web/web.mk
+-include tests/fuzz/fuzz.mk
 
 .PHONY: run test check deps lint venv clean
 

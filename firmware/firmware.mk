@@ -2,8 +2,8 @@
 #   make firmware       Uno image with arduino-mk and Debian's gcc-avr: firmware/build/uno/
 #                       powerhil.elf and .hex; prints flash and static SRAM use and fails above
 #                       50 % of the Uno's (16,128 B flash, 1,024 B SRAM)
-#   make firmware-test  the doctest host tests (firmware/test/) and the host device program
-#                       (firmware/build/host/powerlink-device) the Python cross-check drives
+#   make firmware-test  the doctest host tests (firmware/test/test_native/) and the host device
+#                       program (firmware/build/host/powerlink-device) the Python cross-check drives
 # PlatformIO builds the same sources (platformio.ini); it cannot fetch its toolchains here.
 ifndef FW_ARDUINO_BUILD
 
@@ -22,12 +22,17 @@ FW_HOST_CXX ?= g++
 FW_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FW_CORE_FLAGS := -std=c++11 -O1 -g -Wall -Wextra -Wconversion -Werror $(FW_SANITIZE)
 FW_TEST_FLAGS := -std=c++17 -O0 -g -Wall -Wextra -Werror
+# The host tests read the protocol vectors from this checkout wherever they are run from
+# (POWERHIL_VECTORS_DIR in the environment overrides it at run time).
+FW_TEST_DEFINES := -DPOWERHIL_VECTORS_DIR='"$(CURDIR)/tests/vectors"'
 FW_INCLUDES := -Ifirmware/lib/powerlink -Ifirmware/lib/ina219
 FW_CORE_SRCS := $(wildcard firmware/lib/powerlink/*.cpp)
 FW_CORE_HDRS := $(wildcard firmware/lib/powerlink/*.h firmware/lib/ina219/*.h)
 FW_CORE_OBJS := $(patsubst firmware/lib/powerlink/%.cpp,$(FW_HOST)/core/%.o,$(FW_CORE_SRCS))
-FW_TEST_SRCS := $(wildcard firmware/test/*.cpp)
-FW_TEST_OBJS := $(patsubst firmware/test/%.cpp,$(FW_HOST)/test/%.o,$(FW_TEST_SRCS))
+# One PlatformIO test suite (pio test -e native runs the same files).
+FW_TEST_DIR := firmware/test/test_native
+FW_TEST_SRCS := $(wildcard $(FW_TEST_DIR)/*.cpp)
+FW_TEST_OBJS := $(patsubst $(FW_TEST_DIR)/%.cpp,$(FW_HOST)/test/%.o,$(FW_TEST_SRCS))
 FW_TEST_BIN := $(FW_HOST)/powerlink-tests
 FW_DEVICE_BIN := $(FW_HOST)/powerlink-device
 
@@ -63,9 +68,9 @@ $(FW_HOST)/core/%.o: firmware/lib/powerlink/%.cpp $(FW_CORE_HDRS) firmware/firmw
 	@mkdir -p $(@D)
 	$(FW_HOST_CXX) $(FW_CORE_FLAGS) $(FW_INCLUDES) -c -o $@ $<
 
-$(FW_HOST)/test/%.o: firmware/test/%.cpp firmware/test/support.h $(FW_CORE_HDRS) firmware/firmware.mk
+$(FW_HOST)/test/%.o: $(FW_TEST_DIR)/%.cpp $(FW_TEST_DIR)/support.h $(FW_CORE_HDRS) firmware/firmware.mk
 	@mkdir -p $(@D)
-	$(FW_HOST_CXX) $(FW_TEST_FLAGS) $(FW_INCLUDES) -c -o $@ $<
+	$(FW_HOST_CXX) $(FW_TEST_FLAGS) $(FW_TEST_DEFINES) $(FW_INCLUDES) -c -o $@ $<
 
 $(FW_HOST)/powerlink_device.o: firmware/host/powerlink_device.cpp $(FW_CORE_HDRS) firmware/firmware.mk
 	@mkdir -p $(@D)
@@ -90,7 +95,8 @@ TARGET := powerhil
 OBJDIR := ../build/uno
 USER_LIB_PATH := $(realpath ../lib)
 ARDUINO_LIBS := Wire EEPROM powerlink ina219
-# Debian's avr-libc lacks DECIMAL_DIG, which the Arduino core's headers use.
+# The Arduino core's WString.cpp uses DECIMAL_DIG, which gcc-avr 5.4's <float.h> defines for C99
+# and later C only, not for C++; the compiler's own __DECIMAL_DIG__ is the same value.
 CXXFLAGS += -DDECIMAL_DIG=__DECIMAL_DIG__
 # Shared prologue/epilogue code: less flash for a few cycles a call (platformio.ini sets it too).
 CPPFLAGS += -mcall-prologues

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from harness.errors import UserError
+from harness.errors import UserError, found_in
 from harness.store.writer import Retention
 from harness.targets import TARGETS
 
@@ -471,6 +472,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output went away (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (sqlite3.DatabaseError, BaseExceptionGroup) as exc:
+        damage = found_in(exc, sqlite3.DatabaseError)
+        if damage is None:
+            raise
+        print(_damaged(getattr(args, "db", None), damage), file=sys.stderr)
+        return 2
+
+
+def _damaged(db: Path | None, exc: sqlite3.DatabaseError) -> str:
+    """A log SQLite cannot read: nothing is written to it, and the user is told how to get at
+    what is still readable."""
+    where = db or "the log"
+    return (
+        f"{where}: damaged database ({exc}); nothing was written to it. Recover what is "
+        f"readable with `sqlite3 {where} .recover | sqlite3 recovered.db`, or log elsewhere "
+        "with --db"
+    )
 
 
 if __name__ == "__main__":

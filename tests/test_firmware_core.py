@@ -7,7 +7,11 @@ The property tests of the whole link run against the C++ core in tests/test_link
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +20,7 @@ from hypothesis import strategies as st
 from harness.link import DeviceLink, DeviceTiming, Readings, Settings
 from harness.link import fields as f
 from harness.link.frame import LINE_IDLE, Broken, LineSplitter, wrap
-from tests.cpp_device import CppDevice
+from tests.cpp_device import ROOT, CppDevice
 
 READING = Readings(5, 5.0, 0.25, 1.25, 4.9, 5.1, 0.3, 1.4)
 
@@ -216,3 +220,63 @@ def test_arbitrary_bytes_are_answered_as_devicelink_does(chunks: list[bytes]) ->
         assert cpp.corrupt == python.corrupt <= len(lines)
     finally:
         cpp.close()
+
+
+# --- the doctest host tests (firmware/test/test_native), run from elsewhere ---------------------
+
+HOST_TESTS = ROOT / "firmware" / "build" / "host" / "powerlink-tests"
+
+
+@pytest.fixture(scope="module")
+def host_tests() -> Path:
+    """The host test program `make firmware-test` runs, built (or brought up to date) once."""
+    subprocess.run(["make", "-s", "-C", str(ROOT), str(HOST_TESTS.relative_to(ROOT))], check=True)
+    return HOST_TESTS
+
+
+def run_host_tests(
+    program: Path, cwd: Path, vectors: Path | None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "POWERHIL_VECTORS_DIR"}
+    if vectors is not None:
+        env["POWERHIL_VECTORS_DIR"] = str(vectors)
+    return subprocess.run(
+        [str(program)], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def doctest_totals(stdout: str) -> tuple[int, int]:
+    """(passed, failed) test cases from doctest's summary: the program ran to its end."""
+    found = re.search(r"test cases:\s*\d+ \|\s*(\d+) passed \|\s*(\d+) failed", stdout)
+    assert found, stdout[-2000:]
+    return int(found[1]), int(found[2])
+
+
+def test_the_host_tests_find_the_vectors_from_another_directory(
+    host_tests: Path, tmp_path: Path
+) -> None:
+    """Run outside the checkout, the program still reads tests/vectors (the build gives it the
+    path) and every test passes."""
+    result = run_host_tests(host_tests, tmp_path, None)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    passed, failed = doctest_totals(result.stdout)
+    assert failed == 0 and passed > 0
+
+
+def test_the_host_tests_name_the_vectors_path_they_cannot_read(
+    host_tests: Path, tmp_path: Path
+) -> None:
+    """Vectors missing: the tests that read them fail, each naming the path tried and the variable
+    that sets it; the rest pass, and the program ends with doctest's failure status (no signal,
+    no sanitizer report)."""
+    missing = tmp_path / "no-vectors"
+    result = run_host_tests(host_tests, tmp_path, missing)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-4000:]
+    assert "Sanitizer" not in output and "runtime error" not in output
+    passed, failed = doctest_totals(result.stdout)
+    assert passed > 0 and failed > 0
+    for name in ("frames.json", "commands.json"):
+        assert f"cannot read {missing / name}" in result.stdout
+    assert result.stdout.count("protocol vectors not found") == failed
+    assert "set POWERHIL_VECTORS_DIR" in result.stdout

@@ -18,13 +18,15 @@ from harness.faults import FaultConfig, GilbertElliott
 from harness.link import (
     CorruptFrame,
     DeviceLink,
+    DeviceReset,
     DuplicateDropped,
     GapSeen,
     HostLink,
     Resent,
     RetransmissionSeen,
 )
-from harness.link.frame import Broken, LineSplitter
+from harness.link.fields import MAX_LINE
+from harness.link.frame import LINE_IDLE, Broken, LineSplitter
 from tests.cpp_device import CppDevice
 from tests.linksim import DeviceFactory, LinkSim, Trace
 
@@ -145,6 +147,10 @@ def check_guarantees(sc: dict, sim: LinkSim, tr: Trace) -> None:
     # Every sample reaches the host exactly once, in order, unchanged.
     assert delivered == closed[: len(delivered)]
 
+    # The device never restarts here: a copy of its boot hello, a late frame or a hello
+    # answering the host is never taken for a restart.
+    assert [e for e in tr.host_events if isinstance(e, DeviceReset)] == []
+
     # By the bound, everything produced during the faults has arrived; afterwards samples
     # arrive the moment they are closed (the clean link has no delay).
     arrival = {e.sample.seq: t for t, e in tr.delivered}
@@ -208,6 +214,37 @@ def test_arbitrary_bytes_are_counted_corrupt_never_raise(chunks: list[bytes]) ->
     assert s.corrupt + s.frames_in + s.log_lines == len(lines)
     assert device.corrupt <= len(lines)
     assert host._splitter.pending == 0
+
+
+def test_a_line_of_carriage_returns_is_empty() -> None:
+    """docs/protocol.md §1: lines of nothing but CR and LF are ignored, however many CRs."""
+    host = HostLink(now=0.0)
+    assert host.feed(b"\r\r\n", 0.0) == []
+    assert host.feed(b"\r" * (MAX_LINE - 1) + b"\n\n\r\n", 0.1) == []
+    assert host.stats.corrupt == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.integers(0, MAX_LINE - 1), max_size=12),
+    tail=st.integers(0, MAX_LINE - 1),
+    cuts=st.lists(st.integers(0, 3000), max_size=8),
+    steps=st.lists(st.floats(0.0, LINE_IDLE), min_size=9, max_size=9),
+)
+def test_only_cr_and_lf_yield_no_event(
+    lines: list[int], tail: int, cuts: list[int], steps: list[float]
+) -> None:
+    """Any stream of CR and LF alone, in lines within the maximum, cut anywhere and fed with
+    pauses shorter than LINE_IDLE: no event at either end, nothing counted corrupt."""
+    stream = b"".join(b"\r" * n + b"\n" for n in lines) + b"\r" * tail
+    bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+    host, device = HostLink(now=0.0), DeviceLink(now=0.0)
+    t = 0.0
+    for (a, b), step in zip(itertools.pairwise(bounds), steps, strict=False):
+        t += step
+        assert host.feed(stream[a:b], t) == []
+        assert device.feed(stream[a:b], t) == []
+    assert host.stats.corrupt == 0 and host.stats.frames_in == 0 and device.corrupt == 0
 
 
 def test_huge_line_costs_bounded_memory_and_counts_once() -> None:

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from harness.bench.faults import FAULTS, SCENARIO
 from harness.cli import main, shipped_scenarios
-from harness.runner.bus import Published, RunEvent
-from harness.runner.context import RunOptions, tap
+from harness.runner.bus import Published, RunEvent, SampleEvent
+from harness.runner.context import Extension, RunContext, RunOptions, tap
+from harness.runner.record import junit_xml
 from harness.runner.run import run_scenario
 from harness.scenario.load import load, parse
+from harness.targets import make_target
 
 FAILING = """\
 [scenario]
@@ -99,12 +106,16 @@ def test_junit_has_a_testcase_per_expectation_with_the_measured_value(tmp_path: 
     junit = tmp_path / "report.xml"
     assert main(["run", str(path), "--fast", "--junit", str(junit), "--no-view"]) == 1
     suite = ET.parse(junit).getroot()
-    assert suite.tag == "testsuite" and suite.get("tests") == "2" and suite.get("failures") == "1"
+    assert suite.tag == "testsuite" and suite.get("tests") == "3" and suite.get("failures") == "1"
     cases = suite.findall("testcase")
-    assert [c.get("name") for c in cases] == ["rail sags below 4 V", "no uv alert (whole run)"]
+    assert [c.get("name") for c in cases] == [
+        "rail sags below 4 V",
+        "no uv alert (whole run)",
+        "device kept reporting",  # the check every run makes
+    ]
     failure = cases[0].find("failure")
     assert failure is not None and "measured: 4.99" in (failure.get("message") or "")
-    assert cases[1].find("failure") is None
+    assert cases[1].find("failure") is None and cases[2].find("failure") is None
 
 
 async def faults_of(seed: int) -> list[tuple[float, str, str, str, int | None]]:
@@ -268,13 +279,14 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "error",
         "device",
         "expectations",
+        "checks",
         "link",
         "injected",
         "injected_by_direction",
         "commands",
     ]
     assert list(rec["scenario"]) == ["name", "file", "description", "duration"]
-    assert list(rec["device"]) == ["hello", "boots", "resets"]
+    assert list(rec["device"]) == ["hello", "boots", "resets", "silences", "other_devices"]
     assert list(rec["device"]["hello"]) == ["fw", "boot", "interval", "win"]
     assert list(rec["device"]["resets"][0]) == [
         "at",
@@ -282,10 +294,211 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "new_boot",
         "samples_lost",
         "time_lost",
+        "counter_advanced",
     ]
     assert list(rec["expectations"][0]) == ["number", "label", "state", "measured", "detail"]
+    assert rec["checks"] == [
+        {
+            "number": 0,
+            "label": "device kept reporting",
+            "state": "pass",
+            "measured": None,
+            "detail": "",
+        }
+    ]
     assert list(rec["link"])[:3] == ["delivered", "lost", "lost_to_resets"]
     assert "duplicates_dropped" in rec["link"]
+
+
+def signal_at(seconds: float, signum: int) -> Extension:
+    """An extension that sends this process `signum` at scenario second `seconds`, as a person
+    pressing Ctrl-C (or a supervisor's SIGTERM) would."""
+
+    @asynccontextmanager
+    async def extension(ctx: RunContext) -> AsyncIterator[None]:
+        async def later() -> None:
+            await trio.sleep_until(ctx.origin + seconds)
+            os.kill(os.getpid(), signum)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(later)
+            yield
+            nursery.cancel_scope.cancel()
+
+    return extension
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+async def test_a_stopped_run_skips_what_it_never_reached(
+    signum: int, code: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    """brownout stopped at 4.8 s: the windows from 6 s on were never reached, so they are
+    skipped, not failed, in the record and the JUnit XML; the exit code is the signal's."""
+
+    stop = signal_at(4.8, signum)
+    result = await run_scenario(load("scenarios/brownout.toml"), options(), (stop,))
+    assert result.exit_code == code and result.record.verdict == "interrupted"
+    states = {e.label: e.state for e in result.record.expectations}
+    assert states["uv alert within 6s..12s"] == "skipped"
+    assert "fail" not in states.values()
+    xml = junit_xml(result.record)
+    assert 'failures="0"' in xml and f'skipped="{list(states.values()).count("skipped")}"' in xml
+
+
+async def test_a_monitor_record_is_strict_json(autojump_clock: trio.testing.MockClock) -> None:
+    """`harness monitor` has no end: its record says so with a null duration, never Infinity,
+    so every JSON reader (the run page, jq) can read it."""
+    from harness.runner.monitor import monitor_scenario
+
+    out = io.StringIO()
+    stop = signal_at(3.0, signal.SIGINT)
+    result = await run_scenario(monitor_scenario(), RunOptions(fast=True, out=out), (stop,))
+    assert result.exit_code == 0 and result.record.verdict == "stopped"
+    assert (
+        json.loads(json.dumps(result.record.as_dict(), allow_nan=False))["scenario"]["duration"]
+        is None
+    )
+    assert "inf" not in out.getvalue()
+
+
+RESET_KEEPS_SETTINGS = """\
+[scenario]
+name = "settings survive a reset"
+duration = "20s"
+[[supply]]
+at = "0s"
+volts = 5.0
+amps = 0.25
+[[supply]]
+at = "14s"
+volts = 5.0
+[[supply]]
+at = "14.5s"
+volts = 4.0
+[[supply]]
+at = "16s"
+volts = 4.0
+[[supply]]
+at = "16.5s"
+volts = 5.0
+[[step]]
+at = "1s"
+send = { cmd = "set_interval", value = 500 }
+[[step]]
+at = "1.5s"
+send = { cmd = "set_threshold", uv = 4.5 }
+[[step]]
+at = "2s"
+send = { cmd = "set_threshold", oc = 1.0 }
+[[step]]
+at = "2.5s"
+send = { cmd = "set_avg", value = 4 }
+[[step]]
+at = "3s"
+send = { cmd = "set_interval", value = 250 }
+[[step]]
+at = "8s"
+reset = true
+[[expect]]
+alert = "uv"
+within = ["13s", "17s"]
+[[expect]]
+resets = 1
+[[expect]]
+link = { commands_failed = 0 }
+"""
+
+BROWNOUT_KEEPS_SETTINGS = """\
+[scenario]
+name = "settings survive a brown-out"
+duration = "20s"
+[device]
+shared_rail = true
+[[supply]]
+at = "0s"
+volts = 5.0
+amps = 0.25
+[[supply]]
+at = "5s"
+volts = 5.0
+[[supply]]
+at = "5.2s"
+volts = 2.0
+[[supply]]
+at = "7s"
+volts = 2.0
+[[supply]]
+at = "7.2s"
+volts = 5.0
+[[supply]]
+at = "14s"
+volts = 5.0
+[[supply]]
+at = "14.5s"
+volts = 4.0
+[[supply]]
+at = "16s"
+volts = 4.0
+[[supply]]
+at = "16.5s"
+volts = 5.0
+[[step]]
+at = "1s"
+send = { cmd = "set_interval", value = 500 }
+[[step]]
+at = "1.5s"
+send = { cmd = "set_threshold", uv = 4.5 }
+[[step]]
+at = "2s"
+send = { cmd = "set_threshold", oc = 1.0 }
+[[step]]
+at = "2.5s"
+send = { cmd = "set_avg", value = 4 }
+[[step]]
+at = "3s"
+send = { cmd = "set_interval", value = 250 }
+[[expect]]
+alert = "uv"
+within = ["13s", "17s"]
+[[expect]]
+resets = 1
+[[expect]]
+link = { commands_failed = 0 }
+"""
+
+
+@pytest.mark.parametrize(
+    "text", [RESET_KEEPS_SETTINGS, BROWNOUT_KEEPS_SETTINGS], ids=["reset step", "brown-out"]
+)
+async def test_the_scenarios_settings_are_sent_again_after_a_new_boot(
+    text: str, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A new boot starts from the defaults (1 s reports, thresholds off). The run sends the last
+    value of each setting again, in the order last sent, so the dip at 14 s still raises the uv
+    alert, the new boot reports every 250 ms, and the record marks those commands re-applied."""
+    sc = parse(text, tmp_path / "keeps.toml")
+    target = make_target("mock", sc, sc.seed)
+    samples: list[SampleEvent] = []
+    result = await run_scenario(
+        sc,
+        options(),
+        (tap(lambda e: samples.append(e) if isinstance(e, SampleEvent) else None),),
+        target,
+    )
+    rec = result.record
+    assert result.exit_code == 0, (rec.expectations, rec.checks)
+    reapplied = [c for c in rec.commands if c.reapplied]
+    assert [(c.name, c.args, c.step, c.outcome) for c in reapplied] == [
+        ("set_threshold", {"uv": 4.5, "oc": 1.0}, None, "done"),
+        ("set_avg", {"value": 4}, None, "done"),
+        ("set_interval", {"value": 250}, None, "done"),
+    ]
+    (reset,) = rec.device.resets
+    assert all(c.issued >= reset.at - 0.001 for c in reapplied)  # at the new boot (rounded)
+    settings = target.device.settings  # type: ignore[attr-defined]
+    assert (settings.interval_ms, settings.uv, settings.oc, settings.avg) == (250, 4.5, 1.0, 4)
+    later = [e.sample for e in samples if e.sample.boot == reset.new_boot and e.start > 10.0]
+    assert len(later) > 30 and all(s.dt == 250 for s in later)
 
 
 def test_a_run_loads_only_what_it_uses(tmp_path: Path) -> None:

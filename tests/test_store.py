@@ -22,11 +22,13 @@ import trio
 from harness.cli import main
 from harness.link import Sample
 from harness.runner.bus import RunEvent, SampleEvent
+from harness.runner.context import RunContext
 from harness.store import queries
 from harness.store.db import (
     SAMPLE_COLUMNS,
     Batch,
     create_run,
+    finish_run,
     open_for_reading,
     open_for_writing,
     sample_row,
@@ -448,3 +450,210 @@ def test_every_row_of_a_batch_lands_whatever_sqlite_allows_a_statement(
     back = conn.execute(f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples ORDER BY seq").fetchall()
     assert back == rows
     conn.close()
+
+
+def test_a_virtual_run_lies_in_the_past_where_export_finds_it(tmp_path: Path) -> None:
+    """A --fast run of a minute is placed as if it had run in real time and ended when it was
+    started: right after it, `export --since 1h` finds every sample, and none is in the future."""
+    db = tmp_path / "h.db"
+    out = tmp_path / "last.csv"
+    before = time.time()
+    assert main(["run", "scenarios/lossy-link.toml", "--fast", "--no-view", "--db", str(db)]) == 0
+    after = time.time()
+    conn = sqlite3.connect(db)
+    count, newest, oldest = conn.execute("SELECT count(*), max(t), min(t) FROM samples").fetchone()
+    assert count > 50 and newest <= after and oldest >= before - 60 - 10
+    (started, ended) = conn.execute("SELECT started, ended FROM runs").fetchone()
+    assert started <= oldest and newest <= ended <= after
+    assert main(["export", "--db", str(db), "--since", "1h", "--csv", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == count + 1
+
+
+SOAK_SCENARIO = """\
+[scenario]
+name = "soak"
+duration = "2h"
+seed = 1
+[[supply]]
+at = "0s"
+volts = 5.0
+amps = 0.25
+"""
+
+
+def test_a_long_fast_run_waits_for_the_store_and_keeps_only_its_retention(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2 h in virtual time (a sample a second) with --retention 1h, and one write that stalls
+    like a slow disk: until 2,000 more rows have come, or none has for a second. The run waits
+    for the store: it never holds more than a batch of rows, retention acts on the run's own
+    time through to its end, and the log keeps the last hour."""
+    import harness.store.writer as writer_module
+    from harness.runner.context import RunOptions, tap
+    from harness.runner.run import run
+    from harness.scenario.load import load
+    from harness.store.recorder import recorder
+
+    scenario_file = tmp_path / "soak.toml"
+    scenario_file.write_text(SOAK_SCENARIO)
+    db = tmp_path / "soak.db"
+    seen: list[RunContext] = []
+    taken = [0]
+    most_pending = [0]
+
+    def take(item: object) -> None:
+        taken[0] += 1
+        store = seen[0].store
+        assert store is not None
+        most_pending[0] = max(most_pending[0], store.pending_rows)
+
+    real_write = writer_module.write_batch
+    writes = [0]
+
+    def stalls_once(conn: sqlite3.Connection, batch: Batch) -> None:
+        writes[0] += 1
+        if writes[0] == 20:
+            start = last = taken[0]
+            quiet_since = time.monotonic()
+            while taken[0] - start < 2000 and time.monotonic() - quiet_since < 1.0:
+                time.sleep(0.01)
+                if taken[0] != last:
+                    last, quiet_since = taken[0], time.monotonic()
+        real_write(conn, batch)
+
+    monkeypatch.setattr(writer_module, "write_batch", stalls_once)
+    result = run(
+        load(scenario_file),
+        RunOptions(fast=True, out=io.StringIO()),
+        (recorder(db, Retention(raw=3600.0)), tap(take, seen)),  # type: ignore[arg-type]
+    )
+    assert result.record.verdict == "pass" and writes[0] > 20
+    assert most_pending[0] <= writer_module.BATCH_ROWS
+    conn = sqlite3.connect(db)
+    ((started, ended),) = conn.execute("SELECT started, ended FROM runs").fetchall()
+    assert ended - started >= 2 * 3600
+    oldest, newest, kept = conn.execute("SELECT min(t), max(t), count(*) FROM samples").fetchone()
+    # Retention passes come a minute apart on the run's clock; the last one before the end
+    # deleted everything an hour older than it.
+    assert ended - 3600 - writer_module.RETENTION_EVERY - 10 <= oldest
+    assert 3600 - 10 <= newest - oldest <= 3600 + writer_module.RETENTION_EVERY + 10
+    assert kept <= 3600 + writer_module.RETENTION_EVERY + 10
+
+
+def _samples_of(db: Path, run: int) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+            return int(
+                c.execute("SELECT count(*) FROM samples WHERE run = ?", (run,)).fetchone()[0]
+            )
+    except sqlite3.OperationalError:  # not made yet
+        return 0
+
+
+def _start_run(scenario: Path, db: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(scenario), "--db", str(db), "--no-view"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait_for_samples(db: Path, run: int, count: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while _samples_of(db, run) < count:
+        assert proc.poll() is None, "the run ended early"
+        assert time.monotonic() < deadline, "the run wrote too little"
+        time.sleep(0.1)
+
+
+def test_a_killed_run_is_marked_killed_and_a_live_one_is_not(tmp_path: Path) -> None:
+    """Two real runs on one log. A second run opening the log does not touch the first while
+    its process lives; once that process is SIGKILLed, the next open for writing records it as
+    killed, ended at its last sample, and leaves the run still going alone. The viewer's
+    queries show an unheld run as killed before any writer opens the log again."""
+    scenario = tmp_path / "kill.toml"
+    scenario.write_text(KILL_SCENARIO)
+    db = tmp_path / "k.db"
+    first = _start_run(scenario, db)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        _wait_for_samples(db, 1, 50, first)
+        second = _start_run(scenario, db)
+        _wait_for_samples(db, 2, 50, second)
+        with sqlite3.connect(db) as c:  # the second run's open left the first alone
+            assert c.execute("SELECT verdict, ended FROM runs WHERE id = 1").fetchone() == (
+                None,
+                None,
+            )
+        first.kill()
+        first.wait(10)
+        conn = open_for_writing(db)
+        last = conn.execute("SELECT max(t) FROM samples WHERE run = 1").fetchone()[0]
+        runs = conn.execute("SELECT id, verdict, ended FROM runs ORDER BY id").fetchall()
+        assert runs == [(1, "killed", last), (2, None, None)]
+        conn.close()
+        second.kill()
+        second.wait(10)
+        reader = open_for_reading(db)
+        listed = {r["id"]: r["verdict"] for r in queries.runs(reader)}
+        one = queries.run(reader, 2)
+        assert listed == {1: "killed", 2: "killed"}
+        assert one is not None and one["verdict"] == "killed"
+        assert one["ended"] == one["samples"]["last"] is not None
+        reader.close()
+        open_for_writing(db).close()
+        with sqlite3.connect(db) as c:
+            assert c.execute("SELECT verdict FROM runs WHERE id = 2").fetchone() == ("killed",)
+        assert list((tmp_path / "k.db-runs").iterdir()) == []  # no lock file left behind
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def test_runs_an_older_log_left_running_are_closed_and_nothing_else_changes(
+    tmp_path: Path,
+) -> None:
+    """A log from before runs were held: three runs with no verdict, one with samples, one with
+    events only, one with neither, and a finished one. Opening it for writing ends each of the
+    three where it was last heard of and keeps every row; a run this process holds stays open."""
+    db = tmp_path / "old.db"
+    conn = open_for_writing(db)
+    insert = (
+        "INSERT INTO runs (kind, scenario, target, seed, started) VALUES ('run', ?, 'mock', 0, ?)"
+    )
+    with conn:
+        for name, at in (("samples", WALL0), ("events", WALL0 + 1000), ("none", WALL0 + 2000)):
+            conn.execute(insert, (name, at))
+        conn.execute(
+            insert.replace("started)", "started, ended, verdict)").replace("?)", "?, ?, 'pass')"),
+            ("done", WALL0 + 3000, WALL0 + 3100),
+        )
+    rows = [sample_row(1, sample(i), WALL0 + 10 * i + 5, WALL0 + 10 * i + 5) for i in range(30)]
+    batch = Batch.of_rows(rows)
+    batch.events = [(1, WALL0 + 100, "log", "{}"), (2, WALL0 + 1500, "alert", "{}")]
+    write_batch(conn, batch)
+    conn.close()
+    before = {
+        table: sqlite3.connect(db).execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("samples", "events", "rollups")
+    }
+    conn = open_for_writing(db)
+    held = create_run(conn, "run", "held", "mock", 0, WALL0 + 4000)
+    conn.close()
+    conn = open_for_writing(db)
+    assert conn.execute("SELECT scenario, verdict, ended FROM runs ORDER BY id").fetchall() == [
+        ("samples", "killed", WALL0 + 295),
+        ("events", "killed", WALL0 + 1500),
+        ("none", "killed", WALL0 + 2000),
+        ("done", "pass", WALL0 + 3100),
+        ("held", None, None),
+    ]
+    after = {
+        table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("samples", "events", "rollups")
+    }
+    assert after == before
+    finish_run(conn, held, WALL0 + 4100, "pass", {})
+    assert conn.execute("SELECT verdict FROM runs WHERE id = ?", (held,)).fetchone() == ("pass",)

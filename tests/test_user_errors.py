@@ -4,6 +4,7 @@ and what to do, and its exit code; never a traceback. One row per case."""
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,24 @@ CASES: list[tuple[str, list[str], int, str]] = [
         r'--since -5h: expected a duration ago \("2h"\) or a local time',
     ),
     (
+        "view on a port in use",
+        ["view", "--db", "{tmp}/h.db", "--bind", "127.0.0.1:{busy}"],
+        2,
+        r"--bind 127\.0\.0\.1:\d+: address already in use \(another viewer\?\); use another port, e\.g\. --bind 127\.0\.0\.1:\d+\n",
+    ),
+    (
+        "view on no address of this machine",
+        ["view", "--db", "{tmp}/h.db", "--bind", "999.1.1.1:8000"],
+        2,
+        r"--bind 999\.1\.1\.1:8000: unknown host name; use an address such as 127\.0\.0\.1\n",
+    ),
+    (
+        "run on no address of this machine: no warning first",
+        ["run", "{tmp}/bom.toml", "--bind", "999.1.1.1:8000", "--db", "{tmp}/r.db"],
+        2,
+        r"--bind 999\.1\.1\.1:8000: unknown host name",
+    ),
+    (
         "frame not JSON",
         ["frame", "notjson"],
         2,
@@ -118,6 +137,15 @@ def test_one_line_and_its_exit_code(
 ) -> None:
     for name, data in FILES.items():
         (tmp_path / name).write_bytes(data)
+    if "damaged.db" in " ".join(argv):
+        db = tmp_path / "damaged.db"
+        assert (
+            main(["run", str(tmp_path / "bom.toml"), "--fast", "--no-view", "--db", str(db)]) == 0
+        )
+        capsys.readouterr()
+        with db.open("r+b") as f:  # one page of the samples' B-tree overwritten
+            f.seek(3 * 4096)
+            f.write(b"\xde\xad" * 2048)
     if "h.db" in " ".join(argv):
         assert (
             main(
@@ -133,8 +161,17 @@ def test_one_line_and_its_exit_code(
             == 0
         )
         capsys.readouterr()
-    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == code
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = str(busy.getsockname()[1])
+    try:
+        code_seen = main([a.replace("{tmp}", str(tmp_path)).replace("{busy}", port) for a in argv])
+    finally:
+        busy.close()
+    assert code_seen == code
     err = capsys.readouterr().err
+    line = line.replace("{tmp}", re.escape(str(tmp_path)))
     if line:
         assert err.count("\n") == 1, err
         assert re.match(line, err), err

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from harness.bench.live import memory_kb, percentile
 from harness.cli import main
+from harness.store.db import open_for_writing
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,6 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 RSS_GOAL_KB = 60 * 1024
+V_PANE = "#chart .pane[data-measure=v]"
 
 SCENARIO = """\
 [scenario]
@@ -97,12 +99,20 @@ window.WebSocket = class extends Native {
 };
 """
 
-# Pixels of the V line's blue in the chart's canvas: the chart has data drawn, not just axes.
+# Pixels of the V line's blue inside a pane's plot area (its axis labels are blue too): the
+# chart has data drawn, not just axes.
 BLUE_PIXELS = """
 (selector) => {
   const canvas = document.querySelector(selector + " canvas");
-  if (!canvas) return 0;
-  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const over = document.querySelector(selector + " .u-over");
+  if (!canvas || !over) return 0;
+  const scale = canvas.width / canvas.getBoundingClientRect().width;
+  const c = canvas.getBoundingClientRect();
+  const o = over.getBoundingClientRect();
+  const [x, y] = [(o.left - c.left) * scale, (o.top - c.top) * scale];
+  const [w, h] = [o.width * scale, o.height * scale];
+  if (w < 1 || h < 1) return 0;
+  const data = canvas.getContext("2d").getImageData(x, y, w, h).data;
   let blue = 0;
   for (let i = 0; i < data.length; i += 4) {
     if (data[i + 3] > 200 && data[i] < 90 && data[i + 1] > 70 && data[i + 1] < 140 && data[i + 2] > 200) blue++;
@@ -171,7 +181,7 @@ def test_live_page_during_a_run(browser: Browser, tmp_path: Path) -> None:
         )
         assert text(page, "#target") == "mock"
         # The chart is drawn, at 10 frames a second, from a bounded buffer.
-        page.wait_for_function(f"({BLUE_PIXELS})('#chart') > 200", timeout=3000)
+        page.wait_for_function(f"({BLUE_PIXELS})({V_PANE!r}) > 200", timeout=3000)
         # Latency from here on: loading the page and polling its canvas keep its thread busy.
         page.evaluate("window.__latencies = []")
         draws = int(page.get_attribute("#chart", "data-draws") or 0)
@@ -224,7 +234,7 @@ def test_runs_and_history_pages_over_the_log(browser: Browser, tmp_path: Path) -
         page.wait_for_selector("#runs tbody tr[data-run='1']")
         assert "brownout" in text(page, "#runs tbody") and "pass" in text(page, "#runs tbody")
         page.click("#runs tbody a[href='/runs/1']")
-        page.wait_for_function(f"({BLUE_PIXELS})('#chart') > 200")
+        page.wait_for_function(f"({BLUE_PIXELS})({V_PANE!r}) > 200")
         assert text(page, "#verdict") == "pass"
         assert (
             page.eval_on_selector_all("#expectations li", "els => els.map(e => e.dataset.state)")
@@ -232,9 +242,9 @@ def test_runs_and_history_pages_over_the_log(browser: Browser, tmp_path: Path) -
         )
         page.wait_for_selector("#events tbody tr.alert")
         assert page.get_attribute("#csv", "href") == "/api/export.csv?run=1"
-        # Drag across the chart: finer buckets are fetched for the span.
+        # Drag across the chart (its middle pane): finer buckets are fetched for the span.
         before = int(page.get_attribute("#chart", "data-points") or 0)
-        box = page.locator("#chart .u-over").bounding_box()
+        box = page.locator("#chart .pane[data-measure=a] .u-over").bounding_box()
         assert box is not None
         y = box["y"] + box["height"] / 2
         with page.expect_response(lambda r: "/api/history" in r.url) as zoomed:
@@ -250,6 +260,269 @@ def test_runs_and_history_pages_over_the_log(browser: Browser, tmp_path: Path) -
         page.wait_for_selector("#info:not(:empty)")
         assert "buckets" in text(page, "#info")
         page.screenshot(path=tmp_path / "history.png", full_page=True)
+        assert errors == []
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# --- a steady rail: V, A and W each in a readable pane -------------------------------------
+
+STEADY = """\
+[scenario]
+name = "steady-rail"
+duration = "7s"
+seed = 3
+
+[[supply]]
+at = "0s"
+volts = 5.0
+amps = 0.25
+
+[[step]]
+at = "0.3s"
+send = { cmd = "set_interval", value = 250 }
+
+[[expect]]
+measure = "v"
+stat = "avg"
+above = 4.95
+"""
+MEASURES = ("v", "a", "w")
+MIN_SPAN = {"v": 0.5, "a": 0.05, "w": 0.25}
+"""The least y range of each pane (V, A, W), whatever the noise on the rail."""
+LINE_RGB = {"v": (37, 99, 235), "a": (220, 38, 38), "w": (22, 163, 74)}
+CLOCK = re.compile(r"\d\d:\d\d:\d\d(\.\d{1,3})?")
+"""24-hour local time, as the page writes it elsewhere (no am/pm, no m/d/y), with tenths or
+hundredths when ticks are under a second apart."""
+
+# The chart's panes as uPlot holds them (the page puts its plots on #chart.plots): each y
+# range and the values drawn in view, the x range, where the pane and its plot sit (CSS px),
+# where the middle of its data is drawn (0 = top of the plot, 1 = bottom), and the room its
+# y axis leaves: beside the tick and its gap for the widest tick label, and across the
+# rotated unit label's band for the label's font.
+PANES = """
+(selector) => {
+  const chart = document.querySelector(selector);
+  const measure = document.createElement("canvas").getContext("2d");
+  const out = {};
+  for (const [m, u] of Object.entries(chart.plots)) {
+    const key = { v: "V", a: "A", w: "W" }[m];
+    const x = u.scales.x;
+    const values = [];
+    for (let s = 1; s < u.data.length; s++) {
+      u.data[s].forEach((v, i) => {
+        if (v != null && u.data[0][i] >= x.min && u.data[0][i] <= x.max) values.push(v);
+      });
+    }
+    const axis = u.axes[1];
+    measure.font = axis.font[0];
+    const widest = Math.max(...axis._values.map((v) => measure.measureText(v).width)) / devicePixelRatio;
+    const pane = u.root.getBoundingClientRect();
+    const plot = u.over.getBoundingClientRect();
+    const low = Math.min(...values);
+    const high = Math.max(...values);
+    out[m] = {
+      min: u.scales[key].min, max: u.scales[key].max, low, high, n: values.length,
+      x: [x.min, x.max], top: pane.top, bottom: pane.bottom,
+      plot: [plot.left, plot.width, plot.height],
+      middle: u.valToPos((low + high) / 2, key) / plot.height,
+      tick_room: axis._size - axis.ticks.size - axis.gap - widest,
+      label_room: axis.labelSize - axis.labelFont[1] / devicePixelRatio,
+      label: axis.label, time_ticks: u.axes[0]._values || [],
+    };
+  }
+  return out;
+}
+"""
+
+# Per pane, the pixels inside its plot area near each measure's line colour: which lines it
+# draws.
+LINES_IN_PANES = """
+([selector, colours]) => {
+  const out = {};
+  for (const [m, u] of Object.entries(document.querySelector(selector).plots)) {
+    const { left, top, width, height } = u.bbox;
+    const px = u.ctx.getImageData(left, top, width, height).data;
+    const counts = {};
+    for (const [c, [r, g, b]] of Object.entries(colours)) {
+      let n = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        if (px[i + 3] > 200 && Math.abs(px[i] - r) < 40 && Math.abs(px[i + 1] - g) < 40 && Math.abs(px[i + 2] - b) < 40) n++;
+      }
+      counts[c] = n;
+    }
+    out[m] = counts;
+  }
+  return out;
+}
+"""
+
+
+def panes(page: Page) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = page.evaluate(PANES, "#chart")
+    return found
+
+
+def assert_readable_panes(page: Page, volts: float, amps: float) -> dict[str, dict[str, Any]]:
+    """The chart draws V, A and W in three panes, top to bottom, on one x range and one
+    plot width; each pane's y range is at least its minimum span, holds its line and draws the
+    steady rail (volts, amps) near its middle; each y axis has room for its labels."""
+    found = panes(page)
+    assert list(found) == list(MEASURES)
+    v, a, w = (found[m] for m in MEASURES)
+    assert v["bottom"] <= a["top"] and a["bottom"] <= w["top"], found  # stacked, not overlaid
+    assert v["x"] == a["x"] == w["x"]
+    assert v["plot"][:2] == a["plot"][:2] == w["plot"][:2]  # the plots line up
+    assert v["plot"][2] == a["plot"][2] == w["plot"][2]  # and are as tall
+    expected = {"v": volts, "a": amps, "w": volts * amps}
+    for m, pane in found.items():
+        assert pane["n"] > 0, (m, pane)
+        assert pane["max"] - pane["min"] >= MIN_SPAN[m] - 1e-9, (m, pane)
+        assert pane["min"] <= pane["low"] and pane["high"] <= pane["max"], (m, pane)
+        assert pane["low"] <= expected[m] * 1.01 and pane["high"] >= expected[m] * 0.99, (m, pane)
+        assert 0.2 < pane["middle"] < 0.8, (m, pane)  # noise does not fill the pane
+        assert pane["tick_room"] >= 0 and pane["label_room"] >= 0, (m, pane)  # no overlap
+    assert [found[m]["label"] for m in MEASURES] == ["voltage (V)", "current (A)", "power (W)"]
+    colours = {m: list(rgb) for m, rgb in LINE_RGB.items()}
+    lines = page.evaluate(LINES_IN_PANES, ["#chart", colours])
+    for m in MEASURES:
+        assert lines[m][m] > 20, lines  # its own line, drawn
+        assert all(lines[m][other] == 0 for other in MEASURES if other != m), lines
+    ticks = w["time_ticks"]
+    assert ticks and all(CLOCK.fullmatch(t) for t in ticks), ticks
+    return found
+
+
+def test_steady_rail_live_in_three_panes(browser: Browser, tmp_path: Path) -> None:
+    scenario = tmp_path / "steady.toml"
+    scenario.write_text(STEADY)
+    proc, url = start(
+        ["run", str(scenario), "--bind", "127.0.0.1:0", "--db", str(tmp_path / "h.db")]
+    )
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = watch_errors(page)
+        page.goto(url)
+        # Four seconds of samples at 250 ms: every pane has a line to show.
+        page.wait_for_function(
+            "+document.querySelector('#chart').dataset.points >= 16", timeout=8000
+        )
+        assert_readable_panes(page, 5.0, 0.25)
+        # Pointing at the current pane reads all three at that time, and the other panes'
+        # cursors follow (one time axis).
+        box = page.locator("#chart .pane[data-measure=a] .u-over").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] * 0.97, box["y"] + box["height"] / 2)
+        page.wait_for_function(
+            "document.querySelector('.chart-readout').textContent.includes(' A')"
+        )
+        readout = text(page, ".chart-readout")
+        assert re.fullmatch(r"\d\d:\d\d:\d\d5\.\d{3} V0\.2\d{3} A1\.\d{3} W", readout), readout
+        lefts = page.evaluate(
+            "Object.values(document.querySelector('#chart').plots).map(u => u.cursor.left)"
+        )
+        assert lefts[0] > 0 and lefts[1] == pytest.approx(lefts[0], abs=0.5), lefts
+        assert lefts[2] == pytest.approx(lefts[0], abs=0.5), lefts
+        page.screenshot(path=tmp_path / "steady-live.png", full_page=True)
+        page.mouse.move(0, 0)
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone
+        page.wait_for_function("document.querySelector('#chart').plots.v.width < 390")
+        page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        assert_readable_panes(page, 5.0, 0.25)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=tmp_path / "steady-live-phone.png", full_page=True)
+        page.wait_for_selector("#verdict:not([hidden])", timeout=15000)
+        assert proc.wait(timeout=10) == 0
+        # The device's boot hello and its answer to the host's `hello` say the same: listed
+        # once. A power event reads as what happened.
+        assert page.locator("#feed li.hello").count() == 1
+        assert text(page, "#feed li.hello .what") == "firmware 1.0.0 · boot 1 · interval 1000 ms"
+        assert text(page, "#feed li.power .what") == "on · boot 1"
+        assert errors == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_steady_rail_in_the_log_pages(browser: Browser, tmp_path: Path) -> None:
+    scenario = tmp_path / "steady.toml"
+    scenario.write_text(STEADY)
+    db = tmp_path / "h.db"
+    assert main(["run", str(scenario), "--fast", "--no-view", "--db", str(db)]) == 0
+    proc, url = start(["view", "--db", str(db), "--bind", "127.0.0.1:0"])
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = watch_errors(page)
+        # The run's page: the A band (0.250..0.252 A) is a thin band mid-pane, not the pane.
+        page.goto(url + "runs/1")
+        page.wait_for_function(f"({BLUE_PIXELS})({V_PANE!r}) > 200")
+        assert_readable_panes(page, 5.0, 0.25)
+        page.wait_for_selector("#events tbody tr.run")
+        assert page.locator("#events tbody tr.hello").count() == 1
+        assert text(page, "#events tr.power td.details") == "on · boot 1"
+        page.screenshot(path=tmp_path / "steady-run.png", full_page=True)
+        # On a phone every event's details can be read: nothing is cut off or scrolled away.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_function("document.querySelector('#chart').plots.v.width < 390")
+        cut = page.eval_on_selector_all(
+            "#events tbody td",
+            """cells => cells.filter(c => c.scrollWidth > c.clientWidth + 1 ||
+                 c.getBoundingClientRect().right > document.querySelector('#events').closest('.card').getBoundingClientRect().right)
+               .map(c => c.textContent)""",
+        )
+        assert cut == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=tmp_path / "steady-run-phone.png", full_page=True)
+        # History opens on the newest run's span, with a margin, in the page's own time format.
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(url + "history")
+        page.wait_for_selector("#info:not(:empty)")
+        run = page.evaluate("fetch('/api/runs?limit=1').then(r => r.json()).then(b => b.runs[0])")
+        shown = panes(page)["v"]["x"]
+        length = run["ended"] - run["started"]
+        margin = max(2.0, length / 10)
+        assert shown == pytest.approx([run["started"] - margin, run["ended"] + margin], abs=0.01)
+        assert_readable_panes(page, 5.0, 0.25)
+        for field in ("#from", "#to"):
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", page.input_value(field))
+        page.screenshot(path=tmp_path / "steady-history.png", full_page=True)
+        # A span across midnight dates the ticks where the day changes (YYYY-MM-DD).
+        midnight = page.evaluate("new Date().setHours(0, 0, 0, 0) / 1000")
+        page.goto(url + f"history?from={midnight - 3 * 3600}&to={midnight + 3 * 3600}")
+        page.wait_for_selector("#info:not(:empty)")
+        ticks = panes(page)["w"]["time_ticks"]
+        dated = [t for t in ticks if "\n" in t]
+        assert [t.split("\n")[1] for t in dated] == sorted({t.split("\n")[1] for t in dated})
+        assert len(dated) == 2 and all(
+            re.fullmatch(r"\d\d:\d\d\n\d{4}-\d\d-\d\d", t) for t in dated
+        )
+        assert all(re.fullmatch(r"\d\d:\d\d", t) for t in ticks if "\n" not in t), ticks
+        found = panes(page)
+        assert found["v"]["plot"][2] == found["w"]["plot"][2]  # the two-line axis has its room
+        assert errors == []
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_history_without_runs_opens_on_the_last_hour(browser: Browser, tmp_path: Path) -> None:
+    db = tmp_path / "empty.db"
+    open_for_writing(db).close()
+    proc, url = start(["view", "--db", str(db), "--bind", "127.0.0.1:0"])
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = watch_errors(page)
+        page.goto(url + "history")
+        page.wait_for_selector("#info:not(:empty)")
+        low, high = panes(page)["v"]["x"]
+        assert high - low == pytest.approx(3600, abs=0.01)
+        assert high == pytest.approx(time.time(), abs=30)
+        assert "the last" in text(page, "#opened")
         assert errors == []
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0

@@ -113,9 +113,13 @@ def test_a_spike_in_the_first_second_is_flagged() -> None:
 def test_z_score_needs_samples_and_a_floor() -> None:
     stats = RollingStats()
     early = [
-        stats.add(T0 + i, 5.0 if i < 5 else 3.0, 0.25, 1.25, 5, 5, 0.25, 1, 1) for i in range(6)
+        stats.add(T0 + i, 5.0 if i < 4 else 3.0, 0.25, 1.25, 5, 5, 0.25, 1, 1) for i in range(5)
     ]
-    assert not any(early)  # six samples say nothing yet
+    assert not any(early)  # four samples say nothing yet
+    sag = RollingStats()  # at 1 report/s, a sag after five steady samples is flagged
+    for i in range(5):
+        assert sag.add(T0 + i, 5.0, 0.25, 1.25, 5.0, 5.0, 0.25, 100, 1.0) == ()
+    assert sag.add(T0 + 5, 4.5, 0.25, 1.125, 4.4, 4.6, 0.25, 100, 1.0) == ("v", "w")
     steady = RollingStats()
     for i in range(30):
         steady.add(T0 + i, 5.0, 0.25, 1.25, 5.0, 5.0, 0.25, 10, 1.0)
@@ -338,3 +342,64 @@ def test_statistics_are_the_same_when_a_second_is_packed() -> None:
         unpacked = figures(10**9, monkeypatch)
         assert figures(1, monkeypatch) == unpacked
         assert figures(7, monkeypatch) == unpacked
+
+
+async def test_the_live_page_counts_retransmissions_as_the_record_does(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """One definition everywhere: the live link health's retransmissions are the record's
+    (samples that came again plus command resends), on a link that loses commands too."""
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from harness.runner.run import run_scenario
+
+    seen: dict[str, int] = {}
+
+    @asynccontextmanager
+    async def live_page(ctx: RunContext) -> AsyncIterator[None]:
+        live = LiveState(ctx)
+        unsubscribe = ctx.bus.subscribe(live.take)
+        try:
+            yield
+        finally:
+            unsubscribe()
+            seen.update(live.health())
+
+    scenario = load("scenarios/lossy-link.toml")
+    result = await run_scenario(scenario, RunOptions(fast=True, out=io.StringIO()), (live_page,))
+    link = result.record.link
+    assert link.retransmissions > 0
+    assert seen["retransmissions"] == link.retransmissions
+
+
+async def test_the_brownouts_sag_is_flagged_at_one_report_a_second(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from harness.runner.run import run_scenario
+
+    flagged: list[float] = []
+
+    @asynccontextmanager
+    async def live_page(ctx: RunContext) -> AsyncIterator[None]:
+        live = LiveState(ctx)
+
+        def take(item: object) -> None:
+            live.take(item)  # type: ignore[arg-type]
+            if isinstance(item, SampleEvent) and live.last is not None and live.last.outlier:
+                flagged.append(item.end)
+
+        unsubscribe = ctx.bus.subscribe(take)
+        try:
+            yield
+        finally:
+            unsubscribe()
+
+    result = await run_scenario(
+        load("scenarios/brownout.toml"), RunOptions(fast=True, out=io.StringIO()), (live_page,)
+    )
+    assert result.exit_code == 0
+    assert any(6.0 <= t <= 13.0 for t in flagged), flagged  # the sag from 6 s, back by 12 s

@@ -79,10 +79,14 @@ def link_only(data: bytes, n: int) -> float:
 
 @dataclass
 class _Context:
-    """The two things of a run the live state reads."""
+    """The things of a run the live state reads."""
 
     started: datetime
     origin: float
+
+    @property
+    def wall0(self) -> float:
+        return self.started.timestamp()
 
 
 RUNS = 5

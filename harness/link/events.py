@@ -27,12 +27,15 @@ class DeviceHello:
 @dataclass(frozen=True, slots=True)
 class DeviceReset:
     """The device booted again. `lost` counts the old boot's samples known to exist (their seqs
-    were seen or skipped) that never arrived; samples still unsent in the device are unknown."""
+    were seen or skipped) that never arrived; samples still unsent in the device are unknown.
+    `counter_advanced` is False for a restart whose boot counter stayed or went back (an erased
+    EEPROM, a swapped board): then `new_boot` may equal `old_boot`."""
 
     old_boot: int
     new_boot: int
     lost: int
     at: float
+    counter_advanced: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +163,9 @@ class HostStats:
     commands_failed: int = 0
     log_lines: int = 0
     corrupt_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def resent(self) -> int:
+        """Retransmissions as the record, the console and the viewer count them: samples that
+        came again (gap fills and duplicates dropped) plus command resends."""
+        return self.retransmissions + self.duplicates + self.command_resends

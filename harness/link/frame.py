@@ -174,7 +174,8 @@ class LineSplitter:
         if not data:
             return out
         if (self._buf or self._overflow) and now - self._last > LINE_IDLE:
-            out.append(Broken("incomplete"))
+            if self._overflow or self._buf.strip(b"\r"):  # only CRs: a blank line, not a frame
+                out.append(Broken("incomplete"))
             self._buf.clear()
             self._overflow = False
         self._last = now

@@ -61,6 +61,23 @@ class _Outgoing:
     deadline: float | None = None
 
 
+@dataclass(slots=True)
+class _RestartCheck:
+    """Something suggests the device restarted without its boot counter advancing: the boot
+    hello again, a seq far behind the window, a frame of an older boot. A copy of an old frame
+    looks the same, so the host asks: it sends `hello` at once, outside the stop-and-wait queue
+    (a hello executes nothing), and reads the answer (R10)."""
+
+    hello: Command
+    """The `hello` asked: an answer to it, or to any later command, was made after the sign."""
+    expected: int
+    """The host's next seq when it asked."""
+    known_cmd: int
+    """The last command seq the host then knew this boot had executed, -1 if none."""
+    timeout: float
+    deadline: float
+
+
 @dataclass(frozen=True, slots=True)
 class HostTiming:
     """Timers of the host end, in seconds (docs/protocol.md §ARQ)."""
@@ -87,6 +104,8 @@ class HostLink:
 
     Until it has synchronised with a device (a `hello` at boot or in answer to the `hello` it
     sends at start) it delivers nothing: it does not know where the device's window starts.
+    A boot hello of the current boot, or a frame that only a restart could explain, makes it
+    ask the device with a `hello` whether it restarted keeping its boot number (R10).
     """
 
     def __init__(self, *, now: float, win: int = WINDOW, timing: HostTiming = HostTiming()) -> None:
@@ -114,6 +133,10 @@ class HostLink:
         self._repair_time: float | None = None
         """Smoothed NACK -> resend arrival time (seconds), from seqs NACKed once (Karn)."""
         self._gap_reported: set[int] = set()
+        self._known_cmd = -1
+        """The last command seq this boot is known to have executed (a reply or a hello said
+        so), -1 if none: a device that restarted has forgotten it."""
+        self._check: _RestartCheck | None = None
         self._queue: deque[_Outgoing] = deque()
         self._current: _Outgoing | None = None
         self._next_cmd_seq = 0
@@ -130,8 +153,8 @@ class HostLink:
         for line in self._splitter.feed(data, now):
             if isinstance(line, Broken):
                 self._corrupt(FrameError(line.kind, "line dropped"), b"", now, events)
-            elif len(line) > 2 or line.strip(b"\r\n"):  # blank lines are not frames
-                self._on_line(line, now, events)
+            elif line[0] not in b"\r\n" or line.strip(b"\r\n"):
+                self._on_line(line, now, events)  # lines of only CR and LF are not frames
         self._tick(now, events)
         return events
 
@@ -164,7 +187,10 @@ class HostLink:
         """When `poll` must next be called, or None if nothing is timed."""
         cmd_deadline = self._current.deadline if self._current is not None else None
         renack = self._renack_at() if self._buffer else None
-        times = [t for t in (self._ack_due, self._reack_at, cmd_deadline, renack) if t is not None]
+        check = self._check.deadline if self._check is not None else None
+        times = [
+            t for t in (self._ack_due, self._reack_at, cmd_deadline, renack, check) if t is not None
+        ]
         return min(times) if times else None
 
     def _renack_at(self) -> float:
@@ -241,6 +267,7 @@ class HostLink:
         if s.boot != self.boot:
             if not seqnum.boot_is_newer(s.boot, self.boot):
                 self.stats.stale += 1
+                self._suspect_restart(now)  # or a counter that went back (an erased EEPROM)
                 return
             self._new_boot(s.boot, 0, now, events)
             self._queue_sync_hello(now, front=True)
@@ -249,6 +276,10 @@ class HostLink:
             self.stats.out_of_window += 1
             return
         if d < 0 or s.seq in self._buffer:
+            if d < -self.win:
+                # Not a resend: the device resends only its window, which starts at most `win`
+                # before the host's next seq. A late copy, or a restart that kept the number.
+                self._suspect_restart(now)
             self.stats.duplicates += 1
             events.append(DuplicateDropped(s.boot, s.seq, now))
             if self._delivered_any:
@@ -316,7 +347,15 @@ class HostLink:
             self._out += encode(Nack(tuple(due[i : i + MAX_NACK_SEQS]), self.boot))
             self.stats.nacks_sent += 1
 
-    def _new_boot(self, boot: int, start_seq: int, now: float, events: list[HostEvent]) -> None:
+    def _new_boot(
+        self,
+        boot: int,
+        start_seq: int,
+        now: float,
+        events: list[HostEvent],
+        *,
+        counter_advanced: bool = True,
+    ) -> None:
         """The device rebooted: deliver what is buffered of the old boot, count the rest lost."""
         assert self.boot is not None
         lost = len(self._missing())
@@ -325,8 +364,10 @@ class HostLink:
             self.stats.samples += 1
         self.stats.resets += 1
         self.stats.lost += lost
-        events.append(DeviceReset(self.boot, boot, lost, now))
+        events.append(DeviceReset(self.boot, boot, lost, now, counter_advanced))
         self.boot = boot
+        self._known_cmd = -1
+        self._check = None
         self._expected = start_seq
         self._buffer.clear()
         self._highest = None
@@ -343,15 +384,31 @@ class HostLink:
 
     def _on_hello(self, h: Hello, now: float, events: list[HostEvent]) -> None:
         events.append(DeviceHello(h, now))
+        check = self._check
         if not self.synced or self.boot is None:
             self.synced = True
             self.boot = h.boot
             self._expected = h.seq
+            self._known_cmd = h.last_cmd
+        elif check is not None and h.ack is not None and seqnum.diff(h.ack, check.hello.seq) >= 0:
+            # The answer to a `hello` sent after the sign: the device's state since then.
+            self._check = None
+            if h.boot != self.boot and seqnum.boot_is_newer(h.boot, self.boot):
+                self._new_boot(h.boot, h.seq, now, events)
+            elif h.boot != self.boot or self._restarted(h, check):
+                self._new_boot(h.boot, h.seq, now, events, counter_advanced=False)
+            self._known_cmd = h.last_cmd
         elif h.boot != self.boot:
             if not seqnum.boot_is_newer(h.boot, self.boot):
                 self.stats.stale += 1
+                self._suspect_restart(now)  # or a counter that went back (an erased EEPROM)
                 return
             self._new_boot(h.boot, h.seq, now, events)
+            self._known_cmd = h.last_cmd
+        elif h.ack is None:
+            # The boot hello of the current boot again: a copy (the relay duplicates and
+            # reorders frames), or a restart that kept the boot number.
+            self._suspect_restart(now)
         self.hello = h
         if h.last_cmd >= 0 and seqnum.diff(self._next_cmd_seq, h.last_cmd) <= 0:
             self._next_cmd_seq = seqnum.add(h.last_cmd, 1)
@@ -362,6 +419,27 @@ class HostLink:
             assert cur.command is not None  # a hello in flight has been sent
             self._finish(CommandDone(cur.handle, cur.command, cur.sent_at, now), events)
 
+    def _restarted(self, h: Hello, check: _RestartCheck) -> bool:
+        """Whether a device of the same boot number, answering a `hello` sent when the host
+        expected `check.expected`, shows it restarted. A device that did not restart cannot
+        have its window start more than `win` before that seq (it had sent the seq before it,
+        and the start only moves forward), nor have forgotten a command it executed (its last
+        command seq only moves forward)."""
+        behind = seqnum.diff(h.seq, check.expected) < -h.win
+        known = check.known_cmd
+        forgot = known >= 0 and (h.last_cmd < 0 or seqnum.diff(h.last_cmd, known) < 0)
+        return behind or forgot
+
+    def _suspect_restart(self, now: float) -> None:
+        """Ask the device for its state now (R10), unless a question is open."""
+        if self._check is not None or self.boot is None:
+            return
+        hello = Command("hello", self._next_cmd_seq)
+        self._next_cmd_seq = seqnum.add(self._next_cmd_seq, 1)
+        timeout = self.timing.cmd_timeout
+        self._check = _RestartCheck(hello, self._expected, self._known_cmd, timeout, now + timeout)
+        self._out += encode(hello)
+
     def _on_reply(self, r: Reply, now: float, events: list[HostEvent]) -> None:
         cur = self._current
         if cur is None or cur.command is None:
@@ -371,6 +449,8 @@ class HostLink:
             return
         if cur.name == "hello" or r.seq != cur.command.seq:
             return  # a late answer to an earlier attempt or command
+        if r.err not in (commands.ERR_BOOT, commands.ERR_STALE):
+            self._known_cmd = r.seq  # executed, or refused when executed: the device remembers
         if r.ok:
             self._finish(CommandDone(cur.handle, cur.command, cur.sent_at, now), events)
         else:
@@ -424,6 +504,13 @@ class HostLink:
         events.append(outcome)
 
     def _tick(self, now: float, events: list[HostEvent]) -> None:
+        check = self._check
+        if check is not None and now >= check.deadline:
+            # Asked until answered, as the first sync: delivery may wait on the answer.
+            check.timeout = min(check.timeout * 2, self.timing.cmd_timeout_max)
+            check.deadline = now + check.timeout
+            self._out += encode(check.hello)
+            self.stats.command_resends += 1
         if self._ack_due is not None and now >= self._ack_due and self.boot is not None:
             self._out += encode(Ack(seqnum.add(self._expected, -1), self.boot))
             self.stats.acks_sent += 1

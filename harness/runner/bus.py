@@ -47,6 +47,9 @@ KINDS = (
     "log",
     "expectation",
     "store",  # a problem with the database, or its end
+    "silent",  # no sample while one was due (harness.runner.watch)
+    "reporting",  # samples again after a silence
+    "other_device",  # the port leads to another device than the run began with
 )
 
 Published = SampleEvent | RunEvent

@@ -1,23 +1,96 @@
-"""What a run prints: a live status line on a terminal, and the verdict table at the end."""
+"""What a run prints: a line for each thing that happened to the device or its port, a live
+status line on a terminal below them, and the verdict table at the end."""
 
 from __future__ import annotations
 
-import sys
+import math
+import os
 import time
 from typing import TextIO
 
 import trio
 
+from harness.runner.bus import Published, RunEvent
 from harness.runner.observer import Observer
 from harness.runner.record import RunRecord
 from harness.runner.session import HostSession
-from harness.scenario.expect import FAIL, PASS
+from harness.scenario.expect import FAIL, PASS, SKIPPED
 
-MARK = {PASS: "PASS", FAIL: "FAIL", "pending": "----"}
+MARK = {PASS: "PASS", FAIL: "FAIL", SKIPPED: "SKIP", "pending": "----"}
+STATUS_WIDTH = 200
+ERASE = "\r\x1b[K"
+"""Back to the start of the line and erase it: where the status line is redrawn."""
+
+
+class Console:
+    """The run's output. While a status line is drawn (no newline after it), a line is printed
+    by erasing the status line, writing the line with its newline, and drawing the status line
+    again below it, so the two never share a line."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._status: str | None = None
+        """The status line as last drawn, while one is on the screen."""
+
+    def say(self, line: str) -> None:
+        if self._status is None:
+            self.out.write(line + "\n")
+        else:
+            self.out.write(ERASE + line + "\n" + self._status)
+        self.out.flush()
+
+    def width(self) -> int:
+        """Columns the status line may take: one less than the terminal's, so it never wraps
+        (a wrapped line is left behind by the next redraw)."""
+        try:
+            return max(20, os.get_terminal_size(self.out.fileno()).columns - 1)
+        except (AttributeError, OSError, ValueError):
+            return STATUS_WIDTH
+
+    def draw(self, status: str) -> None:
+        self._status = status[: self.width()]
+        self.out.write(ERASE + self._status)
+        self.out.flush()
+
+    def clear(self) -> None:
+        """Erase the status line (the run's end): what is printed next starts a clean line."""
+        self.out.write(ERASE)
+        self.out.flush()
+        self._status = None
+
+    def take(self, item: Published) -> None:
+        """A bus subscriber: the events a person at the console needs to hear of at once."""
+        if isinstance(item, RunEvent) and (line := event_line(item)) is not None:
+            self.say(line)
+
+
+def event_line(e: RunEvent) -> str | None:
+    """The console's line for an event, or None for those only the log and the viewer show."""
+    d = e.data
+    at = f"{e.at:8.1f} s  "
+    match e.kind:
+        case "fault" if d.get("what") == "port":
+            if d["fault"] == "unplugged":
+                return f"{at}port {d['port']} unplugged"
+            down = d.get("down")
+            return f"{at}port {d['port']} replugged" + (
+                f" ({down:.1f} s without it)" if down is not None else ""
+            )
+        case "silent":
+            last = d["last_sample"]
+            since = "no sample yet" if last is None else f"no sample since {last:.1f} s"
+            return f"{at}device went silent: {since} ({d['allowance']:.1f} s allowed)"
+        case "reporting":
+            last = d["last_sample"]
+            gap = "" if last is None else f", {e.at - last:.1f} s after its last sample"
+            return f"{at}device reporting again{gap}"
+        case "other_device":
+            return f"{at}a different device on the port: {d['detail']}"
+    return None
 
 
 def status_line(obs: Observer, session: HostSession, t: float, duration: float) -> str:
-    parts = [f"{t:6.1f}/{duration:g}s"]
+    parts = [f"{t:6.1f}/{duration:g}s" if math.isfinite(duration) else f"{t:6.1f}s"]
     last = obs.last_sample
     if last is not None:
         s = last.sample
@@ -25,9 +98,7 @@ def status_line(obs: Observer, session: HostSession, t: float, duration: float) 
     else:
         parts.append("waiting for the device")
     st = session.link.stats
-    parts.append(
-        f"samples {st.samples} gaps {st.gaps} resent {st.retransmissions} corrupt {st.corrupt}"
-    )
+    parts.append(f"samples {st.samples} gaps {st.gaps} resent {st.resent} corrupt {st.corrupt}")
     parts.append(f"faults {sum(obs.injected.values())}")
     states = [ev.outcome.state for ev in obs.evaluators]
     parts.append(
@@ -37,7 +108,7 @@ def status_line(obs: Observer, session: HostSession, t: float, duration: float) 
 
 
 async def show_status(
-    obs: Observer, session: HostSession, origin: float, duration: float, out: TextIO = sys.stdout
+    console: Console, obs: Observer, session: HostSession, origin: float, duration: float
 ) -> None:
     """Redraw the status line on a terminal, at most 5 times a second of wall time."""
     last_draw = 0.0
@@ -46,26 +117,26 @@ async def show_status(
             await trio.sleep(0.1)
             if time.monotonic() - last_draw >= 0.2:
                 last_draw = time.monotonic()
-                line = status_line(obs, session, trio.current_time() - origin, duration)
-                out.write("\r\x1b[K" + line[:200])
-                out.flush()
+                console.draw(status_line(obs, session, trio.current_time() - origin, duration))
     finally:
-        out.write("\r\x1b[K")
-        out.flush()
+        console.clear()
 
 
 def verdict_table(record: RunRecord) -> str:
     sc = record.scenario
+    length = "no end" if sc.duration is None else f"{sc.duration:g} s scenario"
     lines = [
-        f"{sc.name}: {record.verdict.upper()}   ({sc.duration:g} s scenario, seed {record.seed}, "
+        f"{sc.name}: {record.verdict.upper()}   ({length}, seed {record.seed}, "
         f"{record.target}, {record.wall_seconds:.1f} s wall)"
     ]
-    width = max([len(e.label) for e in record.expectations] + [20])
+    width = max([len(e.label) for e in (*record.expectations, *record.checks)] + [20])
     for e in record.expectations:
         measured = e.detail if e.detail else ("" if e.measured is None else str(e.measured))
         lines.append(f"  {MARK[e.state]}  {e.label:<{width}}  {measured}")
     if not record.expectations:
         lines.append("  (no expectations)")
+    for e in record.checks:
+        lines.append(f"  {MARK[e.state]}  {e.label:<{width}}  {e.detail}")
     link = record.link
     lines.append(
         f"  link      delivered {link.delivered}  lost {link.lost}  duplicated {link.duplicated}  "

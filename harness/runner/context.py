@@ -5,6 +5,7 @@ consumer, and `harness.cli` composes them."""
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -21,6 +22,10 @@ from harness.targets import Target
 
 if TYPE_CHECKING:
     from harness.runner.record import RunRecord
+
+DRAIN_MAX = 5.0
+"""Seconds the run waits after the scenario for what is still in flight (the link's recovery
+bound is 3.5 s)."""
 
 
 @dataclass
@@ -86,6 +91,19 @@ class RunContext:
     @property
     def run_id(self) -> int | None:
         return None if self.store is None else self.store.run_id
+
+    @property
+    def wall0(self) -> float:
+        """Unix seconds the log gives scenario second 0. A real-time run: when it started. A
+        run in virtual time is placed as if it had run in real time and ended when it was
+        started (its scenario and the longest drain before `started`), so its samples lie in
+        the past like every other run's: `export --since`, history and retention see them
+        where a person looks for them, and none lies in the future."""
+        start = self.started.timestamp()
+        duration = self.scenario.duration
+        if not self.options.fast or not math.isfinite(duration):
+            return start
+        return start - duration - DRAIN_MAX
 
 
 Extension = Callable[[RunContext], AbstractAsyncContextManager[None]]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.faults import FaultEvent
+from harness.faults import FaultEvent, LinkFaults
 from harness.link import (
     CommandDone,
     CommandFailed,
@@ -26,8 +27,16 @@ from harness.link import (
 from harness.link import fields as f
 from harness.runner.bus import Bus, RunEvent, SampleEvent
 from harness.runner.record import HelloInfo, LinkTotals
-from harness.scenario.expect import PASS, Evaluator, RunFacts, evaluator
-from harness.scenario.model import Outage, Scenario, SetLink, Step
+from harness.runner.watch import (
+    CHECK_LABEL,
+    DeviceWatch,
+    Notice,
+    OtherDevice,
+    Reporting,
+    Silent,
+)
+from harness.scenario.expect import PASS, Evaluator, Outcome, RunFacts, evaluator
+from harness.scenario.model import Outage, Reset, Scenario, SetLink, Step
 from harness.targets import PortChange, PowerChange, TargetEvent, Truth
 
 INJECTED_KINDS = (
@@ -68,6 +77,7 @@ class _Command:
     outcome: str = "pending"
     latency: float | None = None
     reason: str | None = None
+    reapplied: bool = False
 
 
 @dataclass(slots=True)
@@ -125,6 +135,10 @@ class Observer:
         self.produced_at_end: dict[int, int] | None = None
         """The mock's samples per boot when the scenario's time ran out: the drain waits for
         these, and only these can be lost (later ones were still in flight when it stopped)."""
+        self.watch = DeviceWatch(scenario)
+        self.on_watch_change: Callable[[], None] = lambda: None
+        """Called when the watch's `due()` may have come earlier: the run's timer waits for it."""
+        self._unplugged_at: float | None = None
 
     @staticmethod
     def _bursts(steps: tuple[Step, ...]) -> list[_Burst]:
@@ -161,15 +175,66 @@ class Observer:
     # --- inputs ----------------------------------------------------------------------------
 
     def issued(
-        self, handle: int, name: str, args: dict[str, Any], step: int | None, at: float
+        self,
+        handle: int,
+        name: str,
+        args: dict[str, Any],
+        step: int | None,
+        at: float,
+        *,
+        reapplied: bool = False,
     ) -> None:
+        """A command was queued: by a step, or by the run re-applying a setting after a boot."""
         t = self.now(at)
-        self.commands[handle] = _Command(name, dict(args), step, t)
-        self.emit("command", t, handle=handle, name=name, args=dict(args), state="sent", step=step)
+        self.commands[handle] = _Command(name, dict(args), step, t, reapplied=reapplied)
+        more = {"reapplied": True} if reapplied else {}
+        self.emit(
+            "command", t, handle=handle, name=name, args=dict(args), state="sent", step=step, **more
+        )
+        self.watch.command_sent(handle, name, args)
+        self.on_watch_change()
 
     def on_step(self, step: Step, at: float) -> None:
+        t = self.now(at)
         self.steps_done += 1
-        self.emit("step", self.now(at), number=step.number, name=step.name, index=self.steps_done)
+        self.emit("step", t, number=step.number, name=step.name, index=self.steps_done)
+        match step.action:
+            case Outage(stop=True):
+                self.watch.outage_stopped(t)
+            case Outage(duration=duration):
+                self.watch.outage(t, duration)
+            case SetLink(faults=faults):
+                self.watch.faults(t, faults)
+            case Reset():
+                self.watch.reset(t)
+        self.on_watch_change()
+
+    def device_opened(self, at: float) -> None:
+        """The target's stream is open: from now the device is expected to report."""
+        self.watch.started(self.now(at))
+        self.on_watch_change()
+
+    def check_device(self, at: float) -> None:
+        """Call at the watch's `due()`: declares what has become true."""
+        self._notices(self.watch.check(self.now(at)))
+
+    def _notices(self, notices: list[Notice]) -> None:
+        for n in notices:
+            match n:
+                case Silent():
+                    self.emit(
+                        "silent",
+                        n.at,
+                        last_sample=n.last_sample,
+                        allowance=round(n.allowance, 3),
+                    )
+                case Reporting():
+                    self.emit(
+                        "reporting", n.at, silent_since=n.silent_since, last_sample=n.last_sample
+                    )
+                    self.on_watch_change()
+                case OtherDevice():
+                    self.emit("other_device", n.at, detail=n.detail)
 
     def on_fault(self, e: FaultEvent) -> None:
         t = self.now(e.at)
@@ -183,8 +248,25 @@ class Observer:
             case PowerChange():
                 self.emit("power", self.now(e.at), boot=e.boot, cause=e.cause)
             case PortChange():
+                t = self.now(e.at)
+                more: dict[str, Any] = {}
+                if e.state == "unplugged":
+                    self._unplugged_at = t
+                else:
+                    if self._unplugged_at is not None:
+                        more["down"] = round(t - self._unplugged_at, 3)
+                    self._unplugged_at = None
+                    self.watch.replugged(t)
+                    self.on_watch_change()
                 self.emit(
-                    "fault", self.now(e.at), direction="both", fault=e.state, what="port", seq=None
+                    "fault",
+                    t,
+                    direction="both",
+                    fault=e.state,
+                    what="port",
+                    seq=None,
+                    port=e.port,
+                    **more,
                 )
 
     def on_host(self, e: HostEvent) -> None:
@@ -193,12 +275,13 @@ class Observer:
                 self._on_sample(e.sample, self.now(e.at))
             case DeviceHello():
                 h = e.hello
+                t = self.now(e.at)
                 self.hello = HelloInfo(h.fw, h.boot, h.interval, h.win)
                 if self.current_boot is None:
                     self.current_boot = h.boot
-                self.emit(
-                    "hello", self.now(e.at), fw=h.fw, boot=h.boot, interval=h.interval, win=h.win
-                )
+                self.emit("hello", t, fw=h.fw, boot=h.boot, interval=h.interval, win=h.win)
+                self._notices(self.watch.hello(t, h.fw, h.boot, h.interval))
+                self.on_watch_change()
             case DeviceReset():
                 self.resets += 1
                 self.reset_losses += e.lost
@@ -207,6 +290,9 @@ class Observer:
                     ResetRecord(self.now(e.at), e.old_boot, e.new_boot, e.lost, old_end)
                 )
                 self.current_boot = e.new_boot
+                self.clock.offsets.pop(e.new_boot, None)  # a new boot's clock starts at 0...
+                if (tally := self.boots.get(e.new_boot)) is not None:
+                    tally.last_seq = None  # ...and its seqs anew, if it kept the old number
                 self.emit(
                     "reset", self.now(e.at), old_boot=e.old_boot, new_boot=e.new_boot, lost=e.lost
                 )
@@ -232,6 +318,11 @@ class Observer:
         c.outcome = "failed" if reason else "done"
         c.reason = reason
         c.latency = None if reason else t - c.issued
+        if reason:
+            self.watch.command_failed(handle)
+        else:
+            self.watch.command_done(handle)
+        self.on_watch_change()
         for ev in self.evaluators:
             ev.on_command(handle, c.name, c.step, c.latency)
         self.emit(
@@ -247,7 +338,8 @@ class Observer:
 
     def _on_sample(self, s: Sample, arrived: float) -> None:
         tally = self.boots.setdefault(s.boot, _BootTally())
-        if tally.last_seq is not None:
+        first = tally.last_seq is None  # of a boot, or of a restart that kept the number
+        if not first:
             step = seqnum.diff(s.seq, tally.last_seq)
             if step <= 0:
                 tally.duplicated += 1
@@ -257,12 +349,14 @@ class Observer:
         tally.delivered += 1
         self.current_boot = s.boot if self.current_boot is None else self.current_boot
         start, end = self.clock.span(s, arrived)
-        if tally.delivered == 1:
+        if first:
             for r in self.reset_log:
                 if r.new_boot == s.boot and r.time_lost is None and r.old_end is not None:
                     r.time_lost = max(0.0, start - r.old_end)
         event = SampleEvent(s, start, end, arrived)
         self.last_sample = event
+        if notices := self.watch.sample(arrived, s.boot):
+            self._notices(notices)
         if s.status != self.last_status:
             if s.status != f.STATUS_OK:
                 self.emit(
@@ -323,7 +417,7 @@ class Observer:
         t.commands_sent = len(self.commands)
         t.commands_done = sum(c.outcome == "done" for c in self.commands.values())
         t.commands_failed = sum(c.outcome == "failed" for c in self.commands.values())
-        t.retransmissions = s.retransmissions + s.duplicates + s.command_resends
+        t.retransmissions = s.resent
         t.corrupt = s.corrupt
         t.gaps = s.gaps
         t.resets = self.resets
@@ -332,10 +426,15 @@ class Observer:
         t.duplicates_dropped = s.duplicates
         return t
 
-    def end_of_time(self) -> None:
-        """The scenario's time is up: what the mock produced so far is what must arrive."""
+    def end_of_time(self, at: float, faults: LinkFaults) -> None:
+        """The scenario's time is up: what the mock produced so far is what must arrive. The
+        run stops any outage and drains on `faults` (a clean link at the same line rate)."""
         if self.truth is not None:
             self.produced_at_end = dict(self.truth.produced)
+        t = self.now(at)
+        self.watch.outage_stopped(t)
+        self.watch.faults(t, faults)
+        self.on_watch_change()
 
     def produced(self) -> dict[int, int]:
         """The mock's samples per boot that count: those produced before the end, if it came."""
@@ -344,7 +443,11 @@ class Observer:
             return dict(self.truth.produced)
         return {boot: self.produced_at_end.get(boot, 0) for boot in self.truth.produced}
 
-    def finish(self, link: HostLink, end: float) -> LinkTotals:
+    def finish(self, link: HostLink, end: float, stopped: bool = False) -> LinkTotals:
+        """The run is over at scenario second `end` (`stopped`: by Ctrl-C or SIGTERM, before
+        its time): the totals, and every expectation resolved or, if the stop came before what
+        it judges, skipped."""
+        self.watch.end()
         for handle, c in self.commands.items():
             if c.outcome == "pending":  # never answered before the run ended: not a pass
                 self._finish_command(handle, end, "unanswered")
@@ -352,14 +455,28 @@ class Observer:
         recovery: dict[str, float | None] = {}
         for b in self.bursts:
             recovery.setdefault(b.name, b.recovered_after)
-        facts = RunFacts(totals.as_dict(), self.resets, recovery)
+        ends: dict[str, float] = {}
+        for b in self.bursts:
+            ends.setdefault(b.name, b.end)
+        facts = RunFacts(totals.as_dict(), self.resets, recovery, end if stopped else None, ends)
         for ev in self.evaluators:
             was = ev.resolved
-            ev.finish(facts)
+            why = None if was else ev.unreached(facts)
+            if why is not None:
+                ev.skip(why)
+            else:
+                ev.finish(facts)
             if not was:
                 self._announce(ev, end)
         return totals
 
     @property
+    def checks(self) -> list[tuple[str, Outcome]]:
+        """What every run checks besides the scenario's expectations, with its outcome."""
+        return [(CHECK_LABEL, self.watch.outcome())]
+
+    @property
     def passed(self) -> bool:
-        return all(ev.outcome.state == PASS for ev in self.evaluators)
+        return all(ev.outcome.state == PASS for ev in self.evaluators) and all(
+            o.state == PASS for _, o in self.checks
+        )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.link.seqnum import boot_is_newer
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +17,8 @@ class ScenarioInfo:
     name: str
     file: str
     description: str
-    duration: float
+    duration: float | None
+    """Seconds; None for `harness monitor`, which runs until it is stopped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,32 @@ class ResetInfo:
     samples_lost: int
     time_lost: float | None
     """Device time with no sample across the reset; None until the new boot's first sample."""
+    counter_advanced: bool = field(init=False)
+    """False for a restart whose boot counter stayed or went back (an erased EEPROM, a swapped
+    board): the host tells such a restart only by asking the device (docs/protocol.md R10)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "counter_advanced", boot_is_newer(self.new_boot, self.old_boot))
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceInfo:
+    """A span with no sample while the device was expected to report."""
+
+    at: float
+    """Scenario seconds when the run declared the device silent."""
+    last_sample: float | None
+    """When the last sample before it arrived (None: none had)."""
+    until: float | None
+    """When samples came again (None: not before the run ended)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OtherDeviceInfo:
+    """The port led to another device than the run began with."""
+
+    at: float
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +74,8 @@ class DeviceInfo:
     hello: HelloInfo | None
     boots: list[int]
     resets: list[ResetInfo]
+    silences: list[SilenceInfo] = field(default_factory=list)
+    other_devices: list[OtherDeviceInfo] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +83,7 @@ class ExpectationResult:
     number: int
     label: str
     state: str
-    """pending, pass or fail."""
+    """pass, fail, skipped (a stopped run never reached what it judges) or pending."""
     measured: float | str | None
     detail: str
 
@@ -94,6 +124,9 @@ class CommandRecord:
     """pending, done or failed."""
     latency: float | None
     reason: str | None
+    reapplied: bool = False
+    """Sent by the run itself after a new boot, to restore a setting the scenario had sent
+    (then `step` is None)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +143,9 @@ class RunRecord:
     error: str | None
     device: DeviceInfo
     expectations: list[ExpectationResult]
+    """The scenario's [[expect]] entries (and its steps' ack_within), in its order."""
+    checks: list[ExpectationResult]
+    """What every run checks besides the scenario's expectations: "device kept reporting"."""
     link: LinkTotals
     injected: dict[str, int] = field(default_factory=dict)
     injected_by_direction: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -125,18 +161,19 @@ def write_json(record: RunRecord, path: Path) -> None:
 
 
 def junit_xml(record: RunRecord) -> str:
-    """One testsuite (the scenario), one testcase per expectation; a failure carries the
-    measured value. Jenkins and GitLab read this shape."""
+    """One testsuite (the scenario), one testcase per expectation and per check every run
+    makes; a failure carries the measured value. Jenkins and GitLab read this shape."""
     import xml.etree.ElementTree as ET  # only with --junit: a run without it never loads xml
 
-    expectations = record.expectations
-    failures = sum(e.state != "pass" for e in expectations)
+    expectations = [*record.expectations, *record.checks]
+    failures = sum(e.state not in ("pass", "skipped") for e in expectations)
     suite = ET.Element(
         "testsuite",
         name=record.scenario.name,
         tests=str(len(expectations)),
         failures=str(failures),
         errors="0",
+        skipped=str(sum(e.state == "skipped" for e in expectations)),
         time=f"{record.wall_seconds:.3f}",
     )
     props = ET.SubElement(suite, "properties")
@@ -154,7 +191,9 @@ def junit_xml(record: RunRecord) -> str:
             name=e.label,
             time="0",
         )
-        if e.state != "pass":
+        if e.state == "skipped":
+            ET.SubElement(case, "skipped", message=e.detail)
+        elif e.state != "pass":
             failure = ET.SubElement(
                 case, "failure", message=f"measured: {e.detail or e.measured}", type=e.state
             )

@@ -1,44 +1,47 @@
 """One run of a scenario: a single trio nursery owns the target, the fault relay, the host
-session, the steps and every consumer, on trio's clock only (so a MockClock runs it in virtual
-time). At the scenario's end the faults stop and the link drains; then the verdict."""
+session, the steps, the device watch's timer and every consumer, on trio's clock only (so a
+MockClock runs it in virtual time). At the scenario's end the faults stop and the link drains;
+then the verdict."""
 
 from __future__ import annotations
 
 import math
+import signal
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 
 import trio
 
 from harness.errors import UserError, found_in
 from harness.faults import FaultConfig, LinkFaults
-from harness.link import HostEvent, SampleReceived
+from harness.link import DeviceReset, HostEvent, SampleReceived
 from harness.relay import FaultRelay
 from harness.runner.bus import Bus
-from harness.runner.console import show_status, verdict_table
-from harness.runner.context import Extension, RunContext, RunOptions
+from harness.runner.console import Console, show_status, verdict_table
+from harness.runner.context import DRAIN_MAX, Extension, RunContext, RunOptions
 from harness.runner.observer import Observer
 from harness.runner.record import (
     CommandRecord,
     DeviceInfo,
     ExpectationResult,
     LinkTotals,
+    OtherDeviceInfo,
     ResetInfo,
     RunRecord,
     ScenarioInfo,
+    SilenceInfo,
     write_json,
     write_junit,
 )
 from harness.runner.session import HostSession
+from harness.runner.settings import SentSettings
 from harness.scenario.model import Outage, Reset, Scenario, Send, SetLink, Step
 from harness.signals import stop_on_signal
-from harness.targets import Target, make_target
+from harness.targets import PortChange, Target, TargetEvent, make_target
 from harness.transports.memory import memory_stream_pair
-
-DRAIN_MAX = 5.0
-"""Seconds the run waits after the scenario for what is still in flight (the link's recovery
-bound is 3.5 s)."""
+from harness.transports.wakeable import Wakeable
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,22 +50,31 @@ class RunResult:
     exit_code: int
 
 
-async def _steps(scenario: Scenario, ctx: RunContext, target: Target, relay: FaultRelay) -> None:
+async def _steps(
+    scenario: Scenario, ctx: RunContext, target: Target, relay: FaultRelay, sent: SentSettings
+) -> None:
     obs, session = ctx.observer, ctx.session
     assert session is not None
     for step in scenario.steps:
         await trio.sleep_until(ctx.origin + step.at)
         now = trio.current_time()
         obs.on_step(step, now)
-        _do(step, obs, session, target, relay, now)
+        _do(step, obs, session, target, relay, sent, now)
 
 
 def _do(
-    step: Step, obs: Observer, session: HostSession, target: Target, relay: FaultRelay, now: float
+    step: Step,
+    obs: Observer,
+    session: HostSession,
+    target: Target,
+    relay: FaultRelay,
+    sent: SentSettings,
+    now: float,
 ) -> None:
     match step.action:
         case Send(command=name, args=args):
             handle = session.send_command(name, args)
+            sent.sent(name, args)
             obs.issued(handle, name, args, step.number, now)
         case SetLink(faults=faults):
             relay.set_faults(faults)
@@ -75,7 +87,32 @@ def _do(
             target.reset()
 
 
+def _reapply(
+    sent: SentSettings, obs: Observer, session: HostSession, console: Console, e: DeviceReset
+) -> None:
+    """The device booted anew with its defaults: send the scenario's settings again."""
+    commands = sent.to_reapply()
+    for name, args in commands:
+        handle = session.send_command(name, args)
+        obs.issued(handle, name, args, None, e.at, reapplied=True)
+    if commands:
+        shown = ", ".join(
+            f"{name} " + " ".join(f"{k}={v:g}" for k, v in args.items()) for name, args in commands
+        )
+        console.say(f"{obs.now(e.at):8.1f} s  boot {e.new_boot}: re-applying {shown}")
+
+
+async def _watch_device(obs: Observer, waker: Wakeable) -> None:
+    """Run the device watch's checks when they fall due (the observer wakes it when they come
+    earlier)."""
+    while True:
+        await waker.sleep(obs.origin + obs.watch.due())
+        obs.check_device(trio.current_time())
+
+
 def _drained(obs: Observer, session: HostSession, target: Target, delivered_at_start: int) -> bool:
+    if obs.watch.silent is not None:
+        return True  # a silent device has nothing in flight to wait for
     link = session.link
     if not link.synced or link.gap_open or link.commands_pending:
         return False
@@ -121,21 +158,33 @@ async def run_scenario(
     observer = Observer(scenario, origin, bus, target.truth)
     ctx = RunContext(scenario, options, seed, origin, bus, observer, target)
     stop = trio.Event()
+    caught: list[int] = []
     wall = time.monotonic()
     error: str | None = None
-    out = options.out
-    print(
-        f"running {scenario.file}: {scenario.name}, {scenario.duration:g} s, seed {seed}, "
-        f"{target.describe()}{' (virtual time)' if options.fast else ''}",
-        file=out,
-        flush=True,
+    console = Console(options.out)
+    console.say(
+        f"running {scenario.file}: {scenario.name}, {_length(scenario.duration)}, seed {seed}, "
+        f"{target.describe()}{' (virtual time)' if options.fast else ''}"
     )
+    unsubscribe = bus.subscribe(console.take)
+    sent = SentSettings()
+    waker = Wakeable()
+    observer.on_watch_change = waker.wake
+
+    def on_target(e: TargetEvent) -> None:
+        observer.on_target(e)
+        if isinstance(e, PortChange) and e.state == "replugged" and ctx.session is not None:
+            # Whatever is on the port now must say who it is (docs/scenarios.md).
+            ctx.session.send_command("hello")
+
     async with AsyncExitStack() as stack:
+        stack.callback(unsubscribe)
         for ext in extensions:
             await stack.enter_async_context(ext(ctx))
         async with trio.open_nursery() as nursery:
-            device_stream = await target.start(nursery, origin, observer.on_target)
+            device_stream = await target.start(nursery, origin, on_target)
             stack.push_async_callback(device_stream.aclose)  # a board's port is unlocked
+            observer.device_opened(trio.current_time())
             host_end, relay_end = memory_stream_pair()
             relay = FaultRelay(scenario.link, seed, observer.on_fault)
 
@@ -143,6 +192,8 @@ async def run_scenario(
                 observer.on_host(e)
                 if isinstance(e, SampleReceived):
                     observer.check_recovery(session.link, observer.now(e.at))
+                elif isinstance(e, DeviceReset):
+                    _reapply(sent, observer, session, console, e)
 
             session = HostSession(host_end, on_host)
             ctx.session = session
@@ -157,25 +208,28 @@ async def run_scenario(
 
             nursery.start_soon(relay_then_stop)
             nursery.start_soon(session.run)
-            nursery.start_soon(_steps, scenario, ctx, target, relay)
+            nursery.start_soon(_steps, scenario, ctx, target, relay, sent)
+            nursery.start_soon(_watch_device, observer, waker)
             if options.status:
-                nursery.start_soon(show_status, observer, session, origin, scenario.duration, out)
+                nursery.start_soon(
+                    show_status, console, observer, session, origin, scenario.duration
+                )
             observer.emit(
                 "run", 0.0, state="started", scenario=scenario.name, target=target.name, seed=seed
             )
-            nursery.start_soon(stop_on_signal, stop)
+            nursery.start_soon(partial(stop_on_signal, stop, on_signal=caught.append))
             with trio.move_on_at(origin + scenario.duration):
                 await stop.wait()
-            observer.end_of_time()
             relay.set_faults(_clean(relay.faults))
             relay.stop_outage()
+            observer.end_of_time(trio.current_time(), relay.faults)
             start = session.link.stats.samples
             with trio.move_on_after(DRAIN_MAX):
                 while not _drained(observer, session, target, start):
                     await trio.sleep(0.02)
             nursery.cancel_scope.cancel()
         end = trio.current_time() - origin
-        totals = observer.finish(session.link, end)
+        totals = observer.finish(session.link, end, stopped=stop.is_set())
         verdict = "error" if error else "pass" if observer.passed else "fail"
         if stop.is_set():
             verdict = "stopped" if scenario.duration == math.inf else "interrupted"
@@ -186,9 +240,15 @@ async def run_scenario(
             write_json(record, options.json)
         if options.junit:
             write_junit(record, options.junit)
-    print(verdict_table(record), file=out, flush=True)
-    codes = {"pass": 0, "stopped": 0, "fail": 1, "error": 2, "interrupted": 130}
-    return RunResult(record, codes[verdict])
+    console.say(verdict_table(record))
+    codes = {"pass": 0, "stopped": 0, "fail": 1, "error": 2}
+    # interrupted: the shell's code for the signal that stopped it (130 Ctrl-C, 143 SIGTERM)
+    code = 128 + (caught[0] if caught else signal.SIGINT) if verdict == "interrupted" else None
+    return RunResult(record, codes[verdict] if code is None else code)
+
+
+def _length(duration: float) -> str:
+    return f"{duration:g} s" if math.isfinite(duration) else "until stopped"
 
 
 def _record(
@@ -202,7 +262,10 @@ def _record(
     scenario, obs = ctx.scenario, ctx.observer
     return RunRecord(
         scenario=ScenarioInfo(
-            scenario.name, str(scenario.path), scenario.description, scenario.duration
+            scenario.name,
+            str(scenario.path),
+            scenario.description,
+            scenario.duration if math.isfinite(scenario.duration) else None,
         ),
         target=target.name,
         seed=ctx.seed,
@@ -224,8 +287,20 @@ def _record(
                 )
                 for r in obs.reset_log
             ],
+            silences=[
+                SilenceInfo(
+                    round(s.at, 3),
+                    None if s.last_sample is None else round(s.last_sample, 3),
+                    None if s.until is None else round(s.until, 3),
+                )
+                for s in obs.watch.silences
+            ],
+            other_devices=[OtherDeviceInfo(round(o.at, 3), o.detail) for o in obs.watch.others],
         ),
         expectations=[ExpectationResult(**ev.as_dict()) for ev in obs.evaluators],
+        checks=[
+            ExpectationResult(0, label, o.state, o.measured, o.detail) for label, o in obs.checks
+        ],
         link=link,
         injected={k: obs.injected.get(k, 0) for k in sorted(obs.injected)},
         injected_by_direction={d: dict(c) for d, c in obs.injected_by_direction.items()},
@@ -239,6 +314,7 @@ def _record(
                 outcome=c.outcome,
                 latency=None if c.latency is None else round(c.latency, 4),
                 reason=c.reason,
+                reapplied=c.reapplied,
             )
             for h, c in obs.commands.items()
         ],

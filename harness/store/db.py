@@ -3,6 +3,9 @@
 A database the user cannot use (locked, read-only, corrupt, made by a newer version, in a
 folder that cannot be created) is one line naming the file and what to do, raised as
 UserError when the run starts, before any data is taken.
+
+Opening for writing also closes the runs that no process holds any more (see `runlocks`): a
+run killed before it could record its end gets the verdict `killed`, ended at its last sample.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.link import Sample
+from harness.store import runlocks
 from harness.store.rollup import rollup_rows
-from harness.store.schema import MIGRATIONS, SCHEMA_VERSION
+from harness.store.schema import MIGRATIONS, ROLLUP_WIDTHS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_S = 2.0
 WRITER_CACHE_KIB = 128
@@ -107,7 +111,8 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 def open_for_writing(path: Path) -> sqlite3.Connection:
-    """Create or open the database, migrate it, and prove it can be written now."""
+    """Create or open the database, migrate it, prove it can be written now, and mark the runs
+    no process holds as killed."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -130,8 +135,7 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
                 f"{path}: cannot switch the database to WAL mode (got {mode}); is it on a network drive?"
             )
         migrate(conn, path)
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("COMMIT")
+        mark_killed(conn)
         return conn
     except (sqlite3.Error, UserError) as exc:
         if conn is not None:
@@ -190,12 +194,15 @@ def create_run(
     seed: int | None,
     started: float,
 ) -> int:
-    with conn:
+    """The new run's id. This process holds the run (runlocks) until `finish_run` records its
+    end, or until the process dies."""
+    with conn:  # the row and its hold in one transaction: no opener sees the row unheld
         cur = conn.execute(
             "INSERT INTO runs (kind, scenario, target, seed, started) VALUES (?, ?, ?, ?, ?)",
             (kind, scenario, target, seed, started),
         )
-    assert cur.lastrowid is not None
+        assert cur.lastrowid is not None
+        runlocks.hold(conn, cur.lastrowid)
     return cur.lastrowid
 
 
@@ -215,6 +222,53 @@ def finish_run(
                 run,
             ),
         )
+    runlocks.release(conn, run)
+
+
+def last_seen(conn: sqlite3.Connection, run: int, started: float) -> float:
+    """When a run was last heard of: its last sample's time, else its last event's, else its
+    start. The last sample is in the run's last 10 s rollup bucket (rollups are written in the
+    same transaction as their samples), so this reads one bucket of samples, not the table."""
+    width = ROLLUP_WIDTHS[0]
+    row = conn.execute(
+        "SELECT bucket FROM rollups WHERE width = ? AND run = ? ORDER BY bucket DESC LIMIT 1",
+        (width, run),
+    ).fetchone()
+    if row is not None:
+        (last,) = conn.execute(
+            "SELECT max(t) FROM samples WHERE t >= ? AND t < ? AND run = ?",
+            (row[0], row[0] + width, run),
+        ).fetchone()
+        if last is not None:
+            return float(last)
+    (last,) = conn.execute("SELECT max(t) FROM events WHERE run = ?", (run,)).fetchone()
+    return started if last is None else float(last)
+
+
+def mark_killed(conn: sqlite3.Connection) -> list[int]:
+    """Give every run without a verdict that no process holds the verdict `killed` and its
+    last sample's time as its end; returns their ids. One write transaction, taken first: a
+    run's end is committed before its process lets go of it, so while this holds the write
+    lock, a run with no verdict is either held or will never be finished by anyone."""
+    conn.execute("BEGIN IMMEDIATE")
+    killed = []
+    try:
+        for run, started in conn.execute(
+            "SELECT id, started FROM runs WHERE verdict IS NULL"
+        ).fetchall():
+            if not runlocks.is_held(conn, run):
+                conn.execute(
+                    "UPDATE runs SET verdict = 'killed', ended = ? WHERE id = ?",
+                    (last_seen(conn, run, started), run),
+                )
+                killed.append(run)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    for run in killed:
+        runlocks.forget(conn, run)
+    return killed
 
 
 ROW_VALUES = len(SAMPLE_COLUMNS)

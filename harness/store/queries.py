@@ -9,7 +9,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from harness.store.db import rows_to_dicts
+from harness.store import runlocks
+from harness.store.db import last_seen, rows_to_dicts
 from harness.store.export import run_span
 
 MAX_POINTS = 10_000
@@ -91,6 +92,21 @@ def history(
     return out
 
 
+def _unheld_is_killed(conn: sqlite3.Connection, r: dict[str, Any]) -> None:
+    """A run without a verdict that no process holds was killed: it is shown as the next open
+    for writing will record it (verdict `killed`, ended at its last sample), so a reader sees
+    it so before any run opens the log again. The row is read again once the lock is found
+    free: a run that ended since it was read has committed its end before letting go."""
+    if r["verdict"] is not None or runlocks.is_held(conn, r["id"]):
+        return
+    r["verdict"], r["ended"] = conn.execute(
+        "SELECT verdict, ended FROM runs WHERE id = ?", (r["id"],)
+    ).fetchone()
+    if r["verdict"] is None:
+        r["verdict"] = "killed"
+        r["ended"] = last_seen(conn, r["id"], r["started"])
+
+
 def runs(conn: sqlite3.Connection, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     cur = conn.execute(
         "SELECT id, kind, scenario, target, seed, firmware, boots, started, ended, verdict "
@@ -100,6 +116,7 @@ def runs(conn: sqlite3.Connection, limit: int = 100, offset: int = 0) -> list[di
     out = list(rows_to_dicts(cur))
     for r in out:
         r["boots"] = json.loads(r["boots"]) if r["boots"] else []
+        _unheld_is_killed(conn, r)
     return out
 
 
@@ -111,6 +128,7 @@ def run(conn: sqlite3.Connection, run_id: int) -> dict[str, Any] | None:
     r = found[0]
     r["boots"] = json.loads(r["boots"]) if r["boots"] else []
     r["record"] = json.loads(r["record"]) if r["record"] else None
+    _unheld_is_killed(conn, r)
     t_from, t_to = run_span(conn, run_id)
     first, last, count = conn.execute(
         "SELECT min(t), max(t), count(*) FROM samples WHERE t >= ? AND t < ? AND run = ?",

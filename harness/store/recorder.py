@@ -24,7 +24,7 @@ def recorder(path: Path, retention: Retention = Retention()) -> Extension:
     @asynccontextmanager
     async def extension(ctx: RunContext) -> AsyncIterator[None]:
         conn = open_for_writing(path)
-        wall0 = ctx.started.timestamp()
+        wall0 = ctx.wall0
         kind = "monitor" if ctx.scenario.duration == math.inf else "run"
         target = ctx.target.name if ctx.target is not None else ctx.options.target
         run_id = create_run(conn, kind, ctx.scenario.name, target, ctx.seed, wall0)

@@ -26,7 +26,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         boots    TEXT,                    -- JSON list of boot counters seen
         started  REAL NOT NULL,           -- unix seconds
         ended    REAL,
-        verdict  TEXT,                    -- pass|fail|error|interrupted|stopped; NULL: running
+        verdict  TEXT,                    -- pass|fail|error|interrupted|stopped|killed; NULL: running
         record   TEXT                     -- the run record, JSON
     );
     CREATE TABLE samples (

@@ -3,17 +3,27 @@ batches (at most 100 ms or 1,000 rows a transaction) through `trio.to_thread`, s
 waits for the disk. A database error never reaches the link: the rows stay in memory, the
 problem is reported once, and the batch is retried with backoff. Retention deletes old rows in
 small steps, each kept under 50 ms, between batches.
+
+In virtual time (`harness run --fast`: a MockClock that jumps whenever every task waits) the
+clock does not move while the writer's thread works: the run waits for the store as a real
+run's disk keeps up with it, so the rows held stay within about a batch, and retention, which
+runs on the run's own clock (`wall()`), acts as the run's time passes.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import sqlite3
+import sys
 import time
+import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
@@ -21,6 +31,11 @@ from harness.link import seqnum
 from harness.runner.bus import Published, RunEvent, SampleEvent
 from harness.store.db import ROW_VALUES, Batch, delete_older, rows_of, sample_row, write_batch
 from harness.store.rollup import rollup_rows
+
+if TYPE_CHECKING:
+    from trio.testing import MockClock
+
+T = TypeVar("T")
 
 BATCH_ROWS = 1000
 BATCH_SECONDS = 0.1
@@ -45,6 +60,54 @@ class Retention:
     """Samples, events and 10 s rollups are kept this long (seconds)."""
     rollups: float = 30 * 86400.0
     """One-minute rollups are kept this long."""
+
+
+_HOLDS: weakref.WeakKeyDictionary[MockClock, tuple[int, float]] = weakref.WeakKeyDictionary()
+"""Per virtual clock: how many holds are open on it, and its autojump threshold before the
+first (writers of one trio run share its clock; the last to let go restores it)."""
+
+
+def _virtual_clock() -> MockClock | None:
+    """The current trio run's clock if it is a MockClock (None outside a trio run). trio.testing
+    is looked up rather than imported: a process that did not import it runs on no MockClock."""
+    testing = sys.modules.get("trio.testing")
+    if testing is None:
+        return None
+    try:
+        clock = trio.lowlevel.current_clock()
+    except RuntimeError:
+        return None
+    return clock if isinstance(clock, testing.MockClock) else None
+
+
+@contextmanager
+def clock_held() -> Iterator[None]:
+    """Inside, a MockClock driving this run does not jump ahead (its autojump is off), so no
+    virtual time passes while the store's thread works: with every task waiting, trio's loop
+    sleeps until the thread reports back instead of advancing time and producing more rows.
+    Every call inside must end on its own (each SQLite call ends within the busy timeout), as
+    nothing waiting on the clock can wake the run meanwhile. In real time this does nothing."""
+    clock = _virtual_clock()
+    if clock is None:
+        yield
+        return
+    depth, threshold = _HOLDS.get(clock, (0, clock.autojump_threshold))
+    _HOLDS[clock] = (depth + 1, threshold)
+    clock.autojump_threshold = math.inf
+    try:
+        yield
+    finally:
+        depth, threshold = _HOLDS.pop(clock)
+        if depth > 1:
+            _HOLDS[clock] = (depth - 1, threshold)
+        else:
+            clock.autojump_threshold = threshold
+
+
+async def _in_thread(fn: Callable[..., T], *args: object) -> T:
+    """`fn(*args)` in a worker thread, with a virtual clock held meanwhile (see clock_held)."""
+    with clock_held():
+        return await trio.to_thread.run_sync(fn, *args)
 
 
 def _write_batches(
@@ -207,7 +270,7 @@ class StoreWriter:
     async def _flush(self) -> None:
         while self._backlog:
             batches = list(itertools.islice(self._backlog, FLUSH_BATCHES))
-            written, error = await trio.to_thread.run_sync(_write_batches, self.conn, batches)
+            written, error = await _in_thread(_write_batches, self.conn, batches)
             for _ in range(written):
                 self.rows_written += len(self._backlog.popleft())
             if error is not None:
@@ -257,7 +320,7 @@ class StoreWriter:
 
         started = time.perf_counter()
         try:
-            deleted = await trio.to_thread.run_sync(delete_older, self.conn, expiries, limit)
+            deleted = await _in_thread(delete_older, self.conn, expiries, limit)
         except sqlite3.Error as exc:
             self._problem(f"store: retention failed ({exc}); will try again")
             deleted = 0

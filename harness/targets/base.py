@@ -28,6 +28,8 @@ class PortChange:
     at: float
     """Trio time."""
     state: Literal["unplugged", "replugged"]
+    port: str
+    """The port's path, as the run was given it or found it."""
 
 
 TargetEvent = PowerChange | PortChange

@@ -21,12 +21,15 @@ class BoardTarget:
     async def start(
         self, nursery: trio.Nursery, origin: float, on_event: OnTargetEvent
     ) -> trio.abc.Stream:
+        path = self.path = self.path or find_arduino()
+
         def on_outage(start: float, end: float | None) -> None:
             on_event(
-                PortChange(start, "unplugged") if end is None else PortChange(end, "replugged")
+                PortChange(start, "unplugged", path)
+                if end is None
+                else PortChange(end, "replugged", path)
             )
 
-        self.path = self.path or find_arduino()
         self._stream = SerialStream(self.path, self.baud, on_outage)
         return self._stream
 

@@ -7,4 +7,6 @@
 - `app`: pages, JSON API, CSV downloads, the WebSocket
 - `archive`: read-only queries of the log in worker threads
 - `server`: Hypercorn, the run extension, `harness view`
+- `transport`: Hypercorn on connections the viewer can cut (bounded sends, bounded input, a
+  shutdown that no client can hold)
 """

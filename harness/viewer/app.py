@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import trio
 from quart import Response, abort, redirect, render_template, request, send_from_directory
 from quart import websocket as ws
+from quart.json.provider import DefaultJSONProvider
 from quart_trio import QuartTrio
 
 from harness.errors import UserError
@@ -25,10 +26,23 @@ from harness.store.queries import MAX_POINTS
 from harness.viewer import assets
 from harness.viewer.archive import Archive
 from harness.viewer.hub import Client, Item, dumps
-from harness.viewer.live import LiveState
+from harness.viewer.live import LiveState, clean
+from harness.viewer.transport import (
+    INCOMING_BUDGET,
+    SEND_TIMEOUT,
+    Connection,
+    SendLimit,
+    connection_of,
+)
 
 HISTORY_DEFAULT_SPAN = 3600.0
 HISTORY_DEFAULT_POINTS = 1000
+MAX_TIME = 253_402_300_799.0
+"""The last second a time parameter may name (9999-12-31T23:59:59Z): the latest an ISO 8601
+time can say and a file name can be made of; 0 (1970) is the earliest. The log holds nothing
+outside, and anything outside is refused rather than read as a span of no rows."""
+MAX_ID = 2**63 - 1
+"""The largest id SQLite can store: a larger run id names no run."""
 NO_DB = "no database: this run is not logged (run it with --db PATH)"
 
 
@@ -104,6 +118,10 @@ def _time(name: str, default: float | None) -> float:
         value = when.timestamp()
     if not math.isfinite(value):
         raise BadParameter(f"{name}={text!r}: expected a finite time")
+    if not 0 <= value <= MAX_TIME:
+        raise BadParameter(
+            f"{name}={text!r}: out of range; unix seconds 0..{MAX_TIME:.0f} (1970 to 9999)"
+        )
     return value
 
 
@@ -121,8 +139,11 @@ def _int(name: str, default: int | None, lo: int, hi: int) -> int | None:
 
 
 def _span() -> tuple[float, float]:
+    given = request.args.get("from", "") != ""
+    t_from = _time("from", None) if given else 0.0  # read first: its error is the one told
     t_to = _time("to", time.time())
-    t_from = _time("from", t_to - HISTORY_DEFAULT_SPAN)
+    if not given:
+        t_from = max(t_to - HISTORY_DEFAULT_SPAN, 0.0)
     if t_to <= t_from:
         raise BadParameter("to must be after from")
     return t_from, t_to
@@ -137,14 +158,37 @@ def _kinds() -> tuple[str, ...]:
     return kinds
 
 
+def _no_such_run(run_id: int) -> tuple[dict[str, str], int]:
+    return {"error": f"run {run_id}: no such run"}, 404
+
+
+class FiniteJSON(DefaultJSONProvider):
+    """Every JSON answer is JSON: a non-finite number (NaN and Infinity are not JSON, and a
+    page's JSON.parse refuses them) is written as null. Answers without one, nearly all, are
+    written in one pass; the check is json's own (allow_nan=False)."""
+
+    sort_keys = False
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs["allow_nan"] = False
+        try:
+            return super().dumps(obj, **kwargs)
+        except ValueError:
+            return super().dumps(clean(obj), **kwargs)
+
+
 # --- the application ----------------------------------------------------------------------
 
 
 def create_app(
-    live: LiveState | None = None, db: Path | None = None, hosts: set[str] | None = None
+    live: LiveState | None = None,
+    db: Path | None = None,
+    hosts: set[str] | None = None,
+    send_timeout: float = SEND_TIMEOUT,
 ) -> QuartTrio:
     """The viewer: `live` during a run (else only history and past runs), `db` the log to read
-    (None: a run without a database), `hosts` extra names the Host header may carry."""
+    (None: a run without a database), `hosts` extra names the Host header may carry,
+    `send_timeout` the seconds a page may take to accept one WebSocket message."""
     root = assets.web_root()
     app = QuartTrio(
         __name__,
@@ -152,7 +196,7 @@ def create_app(
         static_folder=None,
         root_path=str(assets.PACKAGE),
     )
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = FiniteJSON(app)
     archive = Archive(db) if db is not None else None
     names = local_names() | {h.lower() for h in hosts or ()}
     mode = "live" if live is not None else "archive"
@@ -232,7 +276,7 @@ def create_app(
     async def history() -> dict[str, Any]:
         t_from, t_to = _span()
         points = _int("points", HISTORY_DEFAULT_POINTS, 1, MAX_POINTS)
-        run = _int("run", None, 1, 2**63 - 1)
+        run = _int("run", None, 1, MAX_ID)
         assert points is not None
         return await need_archive().history(t_from, t_to, points, run)
 
@@ -245,31 +289,32 @@ def create_app(
 
     @app.get("/api/runs/<int:run_id>")
     async def run(run_id: int) -> Any:
-        found = await need_archive().run(run_id)
+        archive = need_archive()
+        found = await archive.run(run_id) if run_id <= MAX_ID else None
         if found is None:
-            return {"error": f"run {run_id}: no such run"}, 404
+            return _no_such_run(run_id)
         return found
 
     @app.get("/api/runs/<int:run_id>/events")
     async def events(run_id: int) -> Any:
         kinds = _kinds()
         limit = _int("limit", 1000, 1, 10_000)
-        after = _int("after", 0, 0, 2**63 - 1)
+        after = _int("after", 0, 0, MAX_ID)
         assert limit is not None and after is not None
         archive = need_archive()
-        if await archive.run(run_id) is None:
-            return {"error": f"run {run_id}: no such run"}, 404
+        if run_id > MAX_ID or await archive.run(run_id) is None:
+            return _no_such_run(run_id)
         return {"run": run_id, "events": await archive.events(run_id, kinds, limit, after)}
 
     @app.get("/api/export.csv")
     async def export_csv() -> Any:
         archive = need_archive()
-        run_id = _int("run", None, 1, 2**63 - 1)
+        run_id = _int("run", None, 1, MAX_ID)
         if run_id is not None:
             if "from" in request.args or "to" in request.args:
                 raise BadParameter("give run, or from and to, not both")
             if await archive.run(run_id) is None:
-                return {"error": f"run {run_id}: no such run"}, 404
+                return _no_such_run(run_id)
             name = f"powerhil-run-{run_id}.csv"
             t_from = t_to = 0.0
         else:
@@ -298,13 +343,7 @@ def create_app(
         client.put_slot("stats", Item(0, live.stats_message()))
         client.put_slot("progress", Item(0, live.progress()))
         try:
-            await ws.accept()
-            await ws.send(dumps({"type": "hello", "data": hello}))
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_ignore_incoming)
-                await _send_queued(client)
-                nursery.cancel_scope.cancel()
-            await ws.close(1001, "the run has ended")
+            await _stream(client, hello, send_timeout)
         finally:
             live.hub.remove(client)
         return None
@@ -312,18 +351,44 @@ def create_app(
     return app
 
 
-async def _ignore_incoming() -> None:
+async def _stream(client: Client, hello: dict[str, Any], send_timeout: float) -> None:
+    """The live messages to one page, each send bounded by `send_timeout`: a page that does not
+    take one in time is dropped (its connection cut; on a server without `Connection`s the
+    handler is cancelled, which is enough where sends are not shielded)."""
+    connection = connection_of(ws.scope)
+    async with trio.open_nursery() as nursery:
+        cut = nursery.cancel_scope.cancel if connection is None else connection.cut
+        limit = SendLimit(send_timeout, cut)
+        nursery.start_soon(limit.watch)
+        with limit:
+            await ws.accept()
+        if connection is not None:
+            connection.limit_incoming(INCOMING_BUDGET)
+        nursery.start_soon(_ignore_incoming, connection)
+        with limit:
+            await ws.send(dumps({"type": "hello", "data": hello}))
+        await _send_queued(client, limit)
+        with limit:
+            await ws.close(1001, "the run has ended")
+        nursery.cancel_scope.cancel()
+
+
+async def _ignore_incoming(connection: Connection | None) -> None:
     """Read what the page sends and drop it (the viewer takes no orders); keeps a closed
-    connection noticed."""
+    connection noticed, and tells the connection each message was taken (its incoming budget).
+    A message over MAX_MESSAGE never gets here: Hypercorn closes with 1009."""
     while True:
         await ws.receive()
+        if connection is not None:
+            connection.took_message()
 
 
-async def _send_queued(client: Client) -> None:
+async def _send_queued(client: Client, limit: SendLimit) -> None:
     while True:
         await client.wait()
         text = client.take()
         if text is not None:
-            await ws.send(text)
+            with limit:
+                await ws.send(text)
         elif client.closed:
             return

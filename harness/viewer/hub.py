@@ -149,6 +149,9 @@ class Hub:
         self.event_queue = event_queue
         self.clients: set[Client] = set()
         self._counter = 0
+        self._empty = trio.Event()
+        """Set while no client is connected."""
+        self._empty.set()
 
     def _item(self, payload: Any, encode: Callable[[Any], str] = dumps) -> Item:
         self._counter += 1
@@ -157,10 +160,18 @@ class Hub:
     def add(self) -> Client:
         client = Client(self.sample_queue, self.event_queue)
         self.clients.add(client)
+        if self._empty.is_set():
+            self._empty = trio.Event()
         return client
 
     def remove(self, client: Client) -> None:
         self.clients.discard(client)
+        if not self.clients:
+            self._empty.set()
+
+    async def wait_empty(self) -> None:
+        """Until no client is connected."""
+        await self._empty.wait()
 
     def sample(self, data: Any, encode: Callable[[Any], str] = dumps) -> None:
         """`encode` turns `data` into JSON text, once, when a client first sends it."""

@@ -46,6 +46,9 @@ FEED_KINDS = frozenset(
         "gap",
         "log",
         "store",
+        "silent",
+        "reporting",
+        "other_device",
     )
 )
 """Event kinds sent one by one; the high-volume link faults (fault, corrupt, retransmission,
@@ -85,9 +88,9 @@ COLUMNS = ("t", "v", "a", "w", "vmin", "vmax", "amax")
 class Window:
     """The last minute of samples as a new page gets it (`LiveState.hello`): the values it
     shows, column by column in arrays of doubles, the status words in a list (the decoder's
-    shared str objects), and the few outliers by their place. A sample costs eight slots here instead of
-    its Sample, its LiveSample and a dozen number objects, and the garbage collector has
-    nothing to walk.
+    shared str objects), and the few outliers by their place. A sample costs eight slots here
+    instead of its Sample, its LiveSample and a dozen number objects, and the garbage collector
+    has nothing to walk.
 
     It keeps what a `deque(maxlen=capacity)` of the samples would: appended at the end, the
     oldest dropped past `capacity`, and `prune` drops from the front while the oldest is older
@@ -235,7 +238,7 @@ class LiveState:
         self.hub = hub or Hub()
         self.err = err
         self.failed: str | None = None
-        self.wall0 = ctx.started.timestamp()
+        self.wall0 = ctx.wall0
         self.stats = RollingStats()
         self.window = Window(BACKLOG_MAX)
         self.feed: deque[dict[str, Any]] = deque(maxlen=FEED)
@@ -396,7 +399,7 @@ class LiveState:
             "frames_in": st.frames_in,
             "bytes_in": st.bytes_in,
             "samples": st.samples,
-            "retransmissions": st.retransmissions,
+            "retransmissions": st.resent,
             "nacks_sent": st.nacks_sent,
             "acks_sent": st.acks_sent,
             "corrupt": st.corrupt,
@@ -420,7 +423,7 @@ class LiveState:
                 "corrupt": st.corrupt,
                 "gaps": st.gaps,
                 "duplicates": st.duplicates,
-                "retransmissions": st.retransmissions,
+                "retransmissions": st.resent,
             }
         return {"injected": dict(sorted(obs.injected.items())), "observed": observed}
 

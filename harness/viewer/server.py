@@ -1,7 +1,9 @@
 """Serving the viewer with Hypercorn inside trio: as a run extension (`harness run`, `harness
 monitor`) in the run's own nursery, or on its own over the log (`harness view`). Either way a
-trio Event is Hypercorn's shutdown trigger, so the end of the run (or Ctrl-C) stops it cleanly:
-the pages get their last stats and the end, the sockets close, the port is free."""
+trio Event stops it: the pages get their last stats and the end, the sockets close, the port is
+free. Hypercorn runs on connections the viewer can cut (`transport`), so a client that stops
+reading never holds the end of a run: the run extension returns within SHUTDOWN_DEADLINE
+seconds of the run's end whatever its clients do."""
 
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from typing import TYPE_CHECKING, TextIO
 
 import trio
 from hypercorn.config import Config
-from hypercorn.trio import serve
 
 from harness.errors import UserError, found_in
 from harness.runner.context import Extension, RunContext
@@ -26,6 +27,7 @@ from harness.viewer.app import create_app
 from harness.viewer.archive import Archive
 from harness.viewer.live import LiveState
 from harness.viewer.options import NOT_SERVED, parse_bind
+from harness.viewer.transport import MAX_MESSAGE, Server
 
 if TYPE_CHECKING:
     from quart_trio import QuartTrio
@@ -33,7 +35,12 @@ if TYPE_CHECKING:
 CLOSE_WAIT = 0.5
 """Seconds the pages get to take their last messages when the run ends."""
 GRACEFUL = 1.0
-"""Seconds Hypercorn then gives open requests before it cancels them."""
+"""Seconds the server then gives open connections (requests, pages' sockets) to finish before
+it cuts them."""
+SHUTDOWN_DEADLINE = 2.0
+"""Seconds from the run's end (or from `stop` under `harness view`) until the viewer has
+returned, whatever its clients do: CLOSE_WAIT and GRACEFUL, then whatever is left is cancelled,
+and cancelling the server cuts every connection it still has."""
 
 
 def is_loopback(host: str) -> bool:
@@ -62,14 +69,16 @@ def _config(host: str, port: int) -> Config:
     config.accesslog = None
     config.loglevel = "WARNING"
     config.graceful_timeout = GRACEFUL
+    config.websocket_max_message_size = MAX_MESSAGE
     return config
 
 
-def _bind_error(host: str, port: int, exc: OSError) -> UserError:
+def _bind_error(host: str, port: int, exc: OSError, in_run: bool) -> UserError:
     where = f"--bind {host}:{port}"
     if exc.errno == errno.EADDRINUSE:
         return UserError(
-            f"{where}: address already in use (another viewer?); use another port, e.g. --bind {host}:{port + 1}, or --no-view"
+            f"{where}: address already in use (another viewer?); use another port, e.g. --bind {host}:{port + 1}"
+            + (", or --no-view" if in_run else "")
         )
     if exc.errno == errno.EADDRNOTAVAIL:
         return UserError(f"{where}: not an address of this machine; try 127.0.0.1")
@@ -110,7 +119,7 @@ async def _serve(
     viewer, never the run around it."""
     status = _Started(task_status)
     try:
-        await serve(app, config, shutdown_trigger=stop.wait, task_status=status)  # type: ignore[arg-type]
+        await Server(app, config).serve(stop, task_status=status)  # type: ignore[arg-type]
     except Exception as exc:
         if not status.listening:
             raise
@@ -120,16 +129,25 @@ async def _serve(
 
 
 async def start_server(
-    nursery: trio.Nursery, app: QuartTrio, host: str, port: int, stop: trio.Event
+    nursery: trio.Nursery,
+    app: QuartTrio,
+    host: str,
+    port: int,
+    stop: trio.Event,
+    err: TextIO | None = None,
+    in_run: bool = True,
 ) -> str:
-    """Hypercorn in `nursery` until `stop` is set; returns the URL once it listens."""
+    """Hypercorn in `nursery` until `stop` is set; returns the URL once it listens. Only then is
+    a bind beyond loopback warned of (an address it cannot listen on is an error, not a
+    warning)."""
     try:
         binds = await nursery.start(_serve, app, _config(host, port), stop)
     except BaseException as exc:
         found = found_in(exc, OSError)
         if found is None:
             raise
-        raise _bind_error(host, port, found) from None
+        raise _bind_error(host, port, found, in_run) from None
+    warn_if_exposed(host, port, err or sys.stderr)
     return _url(binds[0], host)
 
 
@@ -162,13 +180,12 @@ def viewer(
             yield
             return
         errors = err or sys.stderr
-        warn_if_exposed(host, port, errors)
         _warn_missing_assets(errors)
         live = LiveState(ctx)
         app = create_app(live, db, hosts={host})
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
-            url = await start_server(nursery, app, host, port, stop)
+            url = await start_server(nursery, app, host, port, stop, errors)
             print(f"viewer: {url}", file=out, flush=True)
             if on_start is not None:
                 on_start(url, live)
@@ -178,13 +195,14 @@ def viewer(
                 yield
             finally:
                 unsubscribe()
-                with trio.CancelScope(shield=True):
-                    live.finish()
-                    live.hub.close_all()
-                    with trio.move_on_after(CLOSE_WAIT):
-                        while live.hub.clients:
-                            await trio.sleep(0.01)
-                    stop.set()
+                nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_DEADLINE
+                live.finish()
+                live.hub.close_all()
+                # Shielded, so that the pages get the end even when the run was cancelled (an
+                # error, Ctrl-C); bounded, so that a page cannot hold the end.
+                with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_WAIT):
+                    await live.hub.wait_empty()
+                stop.set()
 
     return extension
 
@@ -201,21 +219,25 @@ async def serve_archive(
     host, port = parse_bind(bind)
     archive = Archive(db)
     await trio.to_thread.run_sync(archive.check)
-    warn_if_exposed(host, port, err)
     _warn_missing_assets(err)
     app = create_app(None, db, hosts={host})
     stop = stop or trio.Event()
     async with trio.open_nursery() as nursery:
-        url = await start_server(nursery, app, host, port, stop)
+        url = await start_server(nursery, app, host, port, stop, err, in_run=False)
         print(f"viewer: {url} (history and runs from {db}; Ctrl-C stops)", file=out, flush=True)
         task_status.started(url)
         async with trio.open_nursery() as waiting:
             await waiting.start(stop_on_signal, stop)
             await stop.wait()
             waiting.cancel_scope.cancel()
-        nursery.cancel_scope.deadline = trio.current_time() + GRACEFUL + 1
+        nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_DEADLINE
 
 
 def view(db: Path, bind: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    trio.run(serve_archive, db, bind, out, err)
+    try:
+        trio.run(serve_archive, db, bind, out, err)
+    except BaseExceptionGroup as group:
+        if (error := found_in(group, UserError)) is not None:
+            raise error from None
+        raise
     return 0

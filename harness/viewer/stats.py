@@ -25,8 +25,10 @@ WINDOW = 60
 MOVING = (60, 300, 900)
 """Moving-average windows in seconds (1, 5 and 15 minutes)."""
 Z_LIMIT = 3.0
-Z_MIN_SAMPLES = 10
-"""A z-score needs this many samples in the reference window before it says anything."""
+Z_MIN_SAMPLES = 5
+"""A z-score needs this many samples in the reference window before it says anything: at the
+default 1 report/s a sag 5 s into a run is already flagged, and the floor below keeps so few
+samples of a steady rail from flagging noise."""
 Z_FLOOR = {"v": 0.004, "a": 0.0001, "w": 0.002}
 """The smallest standard deviation a z-score divides by: one INA219 step (4 mV bus voltage,
 0.1 mA current, 2 mW power), so a perfectly steady rail does not flag a one-step change."""

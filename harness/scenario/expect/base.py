@@ -14,7 +14,7 @@ seconds. A sample covers [start, end] of scenario time (see
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from harness.link import Sample
@@ -22,7 +22,9 @@ from harness.scenario.model import Check, Expect, Step
 from harness.scenario.reader import Path_, Reader
 from harness.scenario.units import format_duration
 
-PENDING, PASS, FAIL = "pending", "pass", "fail"
+PENDING, PASS, FAIL, SKIPPED = "pending", "pass", "fail", "skipped"
+"""SKIPPED: the run was stopped before the expectation's window (or the faults it judges)
+ended, so it could not be judged."""
 
 Window = tuple[float, float]
 """[from, to] in scenario seconds; None in its place means the whole run."""
@@ -62,6 +64,10 @@ class RunFacts:
     recovery: Mapping[str, float | None]
     """Per fault step name: seconds from the end of its faults until the link caught up
     (None: it had not by the end of the run)."""
+    stopped_at: float | None = None
+    """Scenario seconds when Ctrl-C or SIGTERM stopped the run; None when it ran its course."""
+    fault_ends: Mapping[str, float] = field(default_factory=dict)
+    """Per fault step name: when its faults end (scenario seconds)."""
 
 
 class Evaluator:
@@ -100,6 +106,21 @@ class Evaluator:
 
     def finish(self, facts: RunFacts) -> None:
         """The run is over: resolve whatever is still pending."""
+
+    def unreached(self, facts: RunFacts) -> str | None:
+        """Why a stopped run cannot judge this expectation (None: it can): by default, its
+        window ends after the run was stopped."""
+        window = getattr(self.expect.check, "window", None)
+        if facts.stopped_at is not None and window is not None and window[1] > facts.stopped_at:
+            return (
+                f"the run stopped at {facts.stopped_at:.1f} s, before the window's end "
+                f"({format_duration(window[1])})"
+            )
+        return None
+
+    def skip(self, why: str) -> None:
+        if not self.resolved:
+            self.outcome = Outcome(SKIPPED, None, why)
 
 
 # --- parsing ------------------------------------------------------------------------------

@@ -54,6 +54,12 @@ class RecoveryEvaluator(Evaluator):
         super().__init__(expect)
         self.check = check
 
+    def unreached(self, facts: RunFacts) -> str | None:
+        end = facts.fault_ends.get(self.check.after)
+        if facts.stopped_at is not None and end is not None and end > facts.stopped_at:
+            return f"the run stopped at {facts.stopped_at:.1f} s, before {self.check.after} ended"
+        return None
+
     def finish(self, facts: RunFacts) -> None:
         took = facts.recovery.get(self.check.after)
         if took is None:

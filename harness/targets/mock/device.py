@@ -15,6 +15,7 @@ from collections.abc import Callable
 import trio
 
 from harness.link import CommandExecuted, DeviceEvent, DeviceLink, SampleClosed, Settings
+from harness.link.fields import FIRMWARE_VERSION
 from harness.scenario.model import DeviceSpec
 from harness.scenario.profile import Profile
 from harness.targets.base import PowerChange
@@ -37,7 +38,10 @@ class MockDevice:
         boot: int = 1,
         on_event: Callable[[MockEvent], None] | None = None,
         uart_rate: float | None = None,
+        fw: str = FIRMWARE_VERSION,
     ) -> None:
+        self.fw = fw
+        """The firmware version its hello gives."""
         self.electrical = Electrical(profile, spec, seed)
         self.next_boot = boot
         self.link: DeviceLink | None = None
@@ -146,7 +150,9 @@ class MockDevice:
 
     def _power_up(self, t: float, cause: str) -> None:
         self.settings = Settings()
-        self.link = DeviceLink(now=self._origin + t, boot=self.next_boot, settings=self.settings)
+        self.link = DeviceLink(
+            now=self._origin + t, boot=self.next_boot, fw=self.fw, settings=self.settings
+        )
         self.on_event(PowerChange(self._origin + t, self.next_boot, cause))
         self.next_boot = (self.next_boot + 1) & 0xFFFF
 

@@ -1,79 +1,53 @@
-// The two chart shapes: the live minute (V with its min..max band on the left axis, A and W on
-// the right, outlier markers) and the envelope chart of history and runs (min/max bands around
-// the average of each measure, drag to zoom).
-import uPlot from "/static/vendor/uPlot.esm.js";
-import { chartHeight, fitWidth } from "./common.js";
+// The two charts, both as stacked V / A / W panes (panes.js): the live minute (each line, V's
+// min..max band, outlier markers) and the envelope chart of history and runs (per bucket the
+// min..max band around the average of each measure, drag to zoom).
+import { clock, DIGITS, fmt, isoDate } from "./common.js";
+import { COLORS, MEASURES, SCALES, StackedPanes } from "./panes.js";
 
-export const COLORS = { v: "#2563eb", a: "#dc2626", w: "#16a34a" };
 const BAND = { v: "rgba(37,99,235,0.18)", a: "rgba(220,38,38,0.14)", w: "rgba(22,163,74,0.14)" };
-const MEASURE_SCALE = { v: "V", a: "A", w: "W" };
 const FRAME_MS = 66;
 
-function axes() {
-  const side = (scale, color, digits, side, grid) => ({
-    scale,
-    side,
-    stroke: color,
-    grid: { show: grid, stroke: "rgba(128,128,128,0.15)" },
-    ticks: { stroke: "rgba(128,128,128,0.3)" },
-    size: window.innerWidth < 600 ? 44 : 54,
-    values: (u, values, axis, space, increment) => {
-      const places = Math.min(6, Math.max(digits, Math.ceil(-Math.log10(increment || 1))));
-      return values.map((v) => v.toFixed(places));
-    },
-    label: scale,
-    labelSize: window.innerWidth < 600 ? 12 : 16,
-  });
-  return [
-    { stroke: "#888", grid: { stroke: "rgba(128,128,128,0.15)" } },
-    side("V", COLORS.v, 1, 3, true),
-    side("A", COLORS.a, 2, 1, false),
-    side("W", COLORS.w, 1, 1, false),
-  ];
+function line(label, m, width = 2) {
+  return { label, scale: SCALES[m], stroke: COLORS[m], width, points: { show: false } };
 }
 
-function line(label, scale, color, width = 2) {
-  return { label, scale, stroke: color, width, points: { show: false } };
+function edge(label, m, stroke) {
+  return { label, scale: SCALES[m], stroke, width: 0.5, points: { show: false } };
 }
 
-function edge(label, scale, color) {
-  return { label, scale, stroke: color, width: 0.5, points: { show: false } };
+/** The cursor line's time: the clock, with the date when the span shown crosses days. */
+function cursorTime(u, t) {
+  const { min, max } = u.scales.x;
+  return isoDate(min) === isoDate(max) ? clock(t) : `${isoDate(t)} ${clock(t)}`;
 }
 
 /**
  * The live chart: a fixed window of `seconds` that scrolls with the newest sample. Memory stays
- * flat: samples older than the window are cut off the front of the arrays.
+ * flat: samples older than the window are cut off the front of the columns, which the three
+ * panes share.
  */
 export class LiveChart {
   constructor(container, seconds = 60) {
     this.container = container;
     this.seconds = seconds;
-    this.data = [[], [], [], [], [], []]; // t, vmin, vmax, v, a, w
+    this.columns = { t: [], vmin: [], vmax: [], v: [], a: [], w: [] };
     this.outliers = []; // [t, measure, value]
     this.lastT = null;
     this.lastAt = 0;
     this.draws = 0;
     this.dirty = true;
-    const opts = {
-      width: Math.max(240, container.clientWidth),
-      height: chartHeight(),
-      legend: { show: false },
-      cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, V: { auto: true }, A: { auto: true }, W: { auto: true } },
-      series: [
-        {},
-        edge("V min", "V", "rgba(37,99,235,0.35)"),
-        edge("V max", "V", "rgba(37,99,235,0.35)"),
-        line("V", "V", COLORS.v),
-        line("A", "A", COLORS.a),
-        line("W", "W", COLORS.w),
-      ],
-      bands: [{ series: [2, 1], fill: BAND.v }],
-      axes: axes(),
-      hooks: { draw: [(u) => this.drawOutliers(u)] },
+    const spec = {
+      v: {
+        series: [edge("V min", "v", "rgba(37,99,235,0.35)"), edge("V max", "v", "rgba(37,99,235,0.35)"), line("V", "v")],
+        bands: [{ series: [2, 1], fill: BAND.v }],
+      },
+      a: { series: [line("A", "a")] },
+      w: { series: [line("W", "w")] },
     };
-    this.plot = new uPlot(opts, this.data, container);
-    fitWidth(this.plot, container, chartHeight);
+    this.panes = new StackedPanes(container, spec, {
+      onDraw: (u, m) => this.drawn(u, m),
+      readout: (i) => this.readout(i),
+    });
     // Redraw at about 15 frames a second whatever the sample rate, so the window scrolls
     // smoothly; none while the page is hidden (requestAnimationFrame pauses).
     let last = 0;
@@ -87,19 +61,31 @@ export class LiveChart {
     requestAnimationFrame(loop);
   }
 
-  drawOutliers(u) {
-    this.draws += 1;
-    this.container.dataset.draws = String(this.draws);
-    this.container.dataset.points = String(this.data[0].length);
+  readout(i) {
+    const c = this.columns;
+    if (c.v[i] == null) return null;
+    return [
+      cursorTime(this.panes.plots.v, c.t[i]),
+      ...MEASURES.map((m) => [m, `${fmt(c[m][i], DIGITS[m])} ${SCALES[m]}`]),
+    ];
+  }
+
+  /** After pane m draws: its outlier markers; the V pane (drawn once a frame) counts frames. */
+  drawn(u, m) {
+    if (m === "v") {
+      this.draws += 1;
+      this.container.dataset.draws = String(this.draws);
+      this.container.dataset.points = String(this.columns.t.length);
+    }
     const ctx = u.ctx;
     const [min, max] = [u.scales.x.min, u.scales.x.max];
     ctx.save();
     ctx.lineWidth = 2 * devicePixelRatio;
+    ctx.strokeStyle = COLORS[m];
     for (const [t, measure, value] of this.outliers) {
-      if (t < min || t > max) continue;
+      if (measure !== m || t < min || t > max) continue;
       const x = u.valToPos(t, "x", true);
-      const y = u.valToPos(value, MEASURE_SCALE[measure], true);
-      ctx.strokeStyle = COLORS[measure];
+      const y = u.valToPos(value, SCALES[m], true);
       ctx.beginPath();
       ctx.arc(x, y, 5 * devicePixelRatio, 0, 2 * Math.PI);
       ctx.stroke();
@@ -110,7 +96,7 @@ export class LiveChart {
   /** The last minute from the hello message (column-wise). */
   load(backlog, outliers) {
     const b = backlog;
-    this.data = [b.t.slice(), b.vmin.slice(), b.vmax.slice(), b.v.slice(), b.a.slice(), b.w.slice()];
+    this.columns = { t: b.t.slice(), vmin: b.vmin.slice(), vmax: b.vmax.slice(), v: b.v.slice(), a: b.a.slice(), w: b.w.slice() };
     this.outliers = outliers.slice();
     if (b.t.length) this.mark(b.t[b.t.length - 1]);
     this.dirty = true;
@@ -122,31 +108,30 @@ export class LiveChart {
   }
 
   push(s) {
-    const d = this.data;
-    d[0].push(s.t);
-    d[1].push(s.vmin);
-    d[2].push(s.vmax);
-    d[3].push(s.v);
-    d[4].push(s.a);
-    d[5].push(s.w);
+    const c = this.columns;
+    c.t.push(s.t);
+    c.vmin.push(s.vmin);
+    c.vmax.push(s.vmax);
+    c.v.push(s.v);
+    c.a.push(s.a);
+    c.w.push(s.w);
     for (const m of s.outlier || []) this.outliers.push([s.t, m, s[m]]);
     this.mark(s.t);
     this.dirty = true;
   }
 
-  /** A gap in the line (a reset, missed samples). */
+  /** A gap in the lines (a reset, missed samples). */
   gap(t) {
-    const d = this.data;
-    d[0].push(t);
-    for (let i = 1; i < d.length; i++) d[i].push(null);
+    for (const [name, column] of Object.entries(this.columns)) column.push(name === "t" ? t : null);
   }
 
   trim(start) {
-    const d = this.data;
+    const columns = Object.values(this.columns);
+    const t = this.columns.t;
     let cut = 0;
-    while (cut < d[0].length && d[0][cut] < start) cut++;
-    if (cut > 0 && (cut >= 32 || cut * 4 >= d[0].length)) {
-      for (const column of d) column.splice(0, cut);
+    while (cut < t.length && t[cut] < start) cut++;
+    if (cut > 0 && (cut >= 32 || cut * 4 >= t.length)) {
+      for (const column of columns) column.splice(0, cut);
     }
     let keep = 0;
     while (keep < this.outliers.length && this.outliers[keep][0] < start) keep++;
@@ -164,9 +149,10 @@ export class LiveChart {
     const end = this.now();
     const start = end - this.seconds;
     this.trim(start - 1);
-    this.plot.batch(() => {
-      if (this.dirty) this.plot.setData(this.data, false);
-      this.plot.setScale("x", { min: start, max: end });
+    const c = this.columns;
+    this.panes.batch(() => {
+      if (this.dirty) this.panes.setData({ v: [c.t, c.vmin, c.vmax, c.v], a: [c.t, c.a], w: [c.t, c.w] });
+      this.panes.setX(start, end);
     });
     this.dirty = false;
   }
@@ -178,54 +164,52 @@ export class LiveChart {
   }
 }
 
-const ENVELOPE = ["t", "v_min", "v_max", "v_avg", "a_min", "a_max", "a_avg", "w_min", "w_max", "w_avg"];
-
 /**
- * History and run charts: per bucket, the min..max band and the average of V, A and W. Dragging
- * across it calls onZoom(from, to) (the page fetches finer buckets for that span).
+ * History and run charts: per bucket, the min..max band and the average of V, A and W, each in
+ * its pane. Dragging across any pane calls onZoom(from, to) (the page fetches finer buckets
+ * for that span).
  */
 export class EnvelopeChart {
   constructor(container, onZoom) {
     this.container = container;
-    const measure = (m, name) => [
-      edge(`${name} min`, MEASURE_SCALE[m], COLORS[m] + "66"),
-      edge(`${name} max`, MEASURE_SCALE[m], COLORS[m] + "66"),
-      line(`${name} avg`, MEASURE_SCALE[m], COLORS[m], 1.5),
-    ];
-    const opts = {
-      width: Math.max(240, container.clientWidth),
-      height: chartHeight(),
-      cursor: { drag: { x: true, y: false, setScale: false } },
-      scales: { x: { time: true }, V: { auto: true }, A: { auto: true }, W: { auto: true } },
-      series: [{}, ...measure("v", "V"), ...measure("a", "A"), ...measure("w", "W")],
-      bands: [
-        { series: [2, 1], fill: BAND.v },
-        { series: [5, 4], fill: BAND.a },
-        { series: [8, 7], fill: BAND.w },
+    this.history = null;
+    const pane = (m) => ({
+      series: [
+        edge(`${SCALES[m]} min`, m, COLORS[m] + "66"),
+        edge(`${SCALES[m]} max`, m, COLORS[m] + "66"),
+        line(`${SCALES[m]} avg`, m, 1.5),
       ],
-      axes: axes(),
-      hooks: {
-        setSelect: [
-          (u) => {
-            if (u.select.width < 4) return;
-            const from = u.posToVal(u.select.left, "x");
-            const to = u.posToVal(u.select.left + u.select.width, "x");
-            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-            onZoom(from, to);
-          },
-        ],
-        draw: [() => (container.dataset.draws = String((+container.dataset.draws || 0) + 1))],
+      bands: [{ series: [2, 1], fill: BAND[m] }],
+    });
+    this.panes = new StackedPanes(container, { v: pane("v"), a: pane("a"), w: pane("w") }, {
+      onZoom,
+      onDraw: (u, m) => {
+        if (m === "v") container.dataset.draws = String((+container.dataset.draws || 0) + 1);
       },
-    };
-    this.plot = new uPlot(opts, ENVELOPE.map(() => []), container);
-    fitWidth(this.plot, container, chartHeight);
+      readout: (i) => this.readout(i),
+    });
+  }
+
+  readout(i) {
+    const h = this.history;
+    if (!h || h.v_avg[i] == null) return null;
+    return [
+      cursorTime(this.panes.plots.v, h.t[i]),
+      ...MEASURES.map((m) => {
+        const [low, avg, high] = ["min", "avg", "max"].map((k) => fmt(h[`${m}_${k}`][i], DIGITS[m]));
+        return [m, `${avg} ${SCALES[m]} (${low}–${high})`];
+      }),
+    ];
   }
 
   /** A /api/history answer, shown over [from, to]. */
   show(history) {
-    const data = ENVELOPE.map((name) => history[name]);
-    this.plot.setData(data, false);
-    this.plot.setScale("x", { min: history.from, max: history.to });
+    this.history = history;
+    const columns = (m) => [history.t, history[`${m}_min`], history[`${m}_max`], history[`${m}_avg`]];
+    this.panes.batch(() => {
+      this.panes.setData({ v: columns("v"), a: columns("a"), w: columns("w") });
+      this.panes.setX(history.from, history.to);
+    });
     this.container.dataset.points = String(history.t.length);
   }
 }

@@ -35,11 +35,31 @@ export function clock(t) {
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
+/** Local date of unix seconds: 2026-11-22. */
+export function isoDate(t) {
+  const d = new Date(t * 1000);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
+}
+
 /** Local date and time of unix seconds: 2026-11-22 14:03:07. */
 export function dateTime(t) {
   if (t == null) return "—";
-  const d = new Date(t * 1000);
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${clock(t)}`;
+  return `${isoDate(t)} ${clock(t)}`;
+}
+
+const DATE_TIME = /^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*$/;
+
+/** Unix seconds of a local "2026-11-22 14:03:07" (seconds, or the whole time, may be left
+ * out), as dateTime() writes it; null when the text is not such a date or time. */
+export function parseDateTime(text) {
+  const m = DATE_TIME.exec(text);
+  if (!m) return null;
+  const [year, month, day, hours, minutes, seconds] = m.slice(1).map((x) => Number(x ?? 0));
+  const d = new Date(year, month - 1, day, hours, minutes, seconds);
+  const same =
+    d.getFullYear() === year && d.getMonth() === month - 1 && d.getDate() === day &&
+    d.getHours() === hours && d.getMinutes() === minutes;
+  return same ? d.getTime() / 1000 : null;
 }
 
 export function duration(seconds) {
@@ -105,18 +125,4 @@ export function connect(handlers) {
     };
   };
   open();
-}
-
-/** Keeps a uPlot chart as wide as its container. */
-export function fitWidth(plot, container, height) {
-  const resize = () => {
-    const width = Math.max(240, container.clientWidth);
-    if (width !== plot.width) plot.setSize({ width, height: height() });
-  };
-  new ResizeObserver(resize).observe(container);
-  resize();
-}
-
-export function chartHeight() {
-  return window.innerWidth < 600 ? 240 : 320;
 }

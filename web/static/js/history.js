@@ -1,27 +1,23 @@
 // The history page: any span of the log (48 h of raw samples, older minutes from the rollups)
 // as min/max envelopes; dragging zooms in and fetches finer buckets.
 import { EnvelopeChart } from "./charts.js";
-import { $, duration, getJSON, pad2, ready } from "./common.js";
+import { $, dateTime, duration, getJSON, parseDateTime, ready } from "./common.js";
 
 const chart = new EnvelopeChart($("#chart"), (from, to) => show(from, to, true));
 const stack = [];
 let current = null;
+const HOUR = 3600;
 
 function points() {
   return Math.min(2000, Math.max(200, Math.round($("#chart").clientWidth)));
-}
-
-function localInput(t) {
-  const d = new Date(t * 1000);
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
 async function show(from, to, push = false) {
   if (push && current) stack.push(current);
   $("#back").disabled = stack.length === 0;
   current = [from, to];
-  $("#from").value = localInput(from);
-  $("#to").value = localInput(to);
+  $("#from").value = dateTime(from);
+  $("#to").value = dateTime(to);
   $("#csv").href = `/api/export.csv?from=${from.toFixed(3)}&to=${to.toFixed(3)}`;
   const query = `from=${from.toFixed(3)}&to=${to.toFixed(3)}&points=${points()}`;
   try {
@@ -38,7 +34,31 @@ async function show(from, to, push = false) {
 function last(span) {
   const now = Date.now() / 1000;
   stack.length = 0;
+  $("#opened").textContent = `the last ${duration(span)}`;
   show(now - span, now);
+}
+
+/** Opens on the newest run's span (started..ended, or now while it runs) with a margin of a
+ * tenth of its length each side (at least 2 s), so a 20 s run fills the chart; on the last
+ * hour when nothing has run. */
+async function openOnLastRun() {
+  let run = null;
+  try {
+    run = (await getJSON("/api/runs?limit=1")).runs[0] ?? null;
+  } catch (error) {
+    $("#info").textContent = `cannot load the runs: ${error.message}`;
+  }
+  if (!run) {
+    last(HOUR);
+    return;
+  }
+  const end = run.ended ?? Date.now() / 1000;
+  const margin = Math.max(2, (end - run.started) / 10);
+  const name = run.scenario ?? run.kind;
+  $("#opened").textContent =
+    `the newest run, #${run.id} ${name} (started ${dateTime(run.started)}, ` +
+    `${duration(end - run.started)}), with ${duration(margin)} either side`;
+  show(run.started - margin, end + margin);
 }
 
 for (const button of document.querySelectorAll("[data-span]")) {
@@ -46,10 +66,14 @@ for (const button of document.querySelectorAll("[data-span]")) {
 }
 $("#span").addEventListener("submit", (event) => {
   event.preventDefault();
-  const from = new Date($("#from").value).getTime() / 1000;
-  const to = new Date($("#to").value).getTime() / 1000;
-  if (Number.isFinite(from) && Number.isFinite(to) && to > from) show(from, to, true);
-  else $("#info").textContent = "choose a start before the end";
+  const from = parseDateTime($("#from").value);
+  const to = parseDateTime($("#to").value);
+  if (from == null || to == null) $("#info").textContent = "write the times as 2026-11-22 14:03:07";
+  else if (to <= from) $("#info").textContent = "choose a start before the end";
+  else {
+    $("#opened").textContent = "the span chosen";
+    show(from, to, true);
+  }
 });
 $("#back").addEventListener("click", () => {
   const previous = stack.pop();
@@ -62,6 +86,8 @@ $("#out").addEventListener("click", () => {
 });
 
 const params = new URLSearchParams(location.search);
-if (params.has("from") && params.has("to")) show(Number(params.get("from")), Number(params.get("to")));
-else last(3600);
+if (params.has("from") && params.has("to")) {
+  $("#opened").textContent = "the span in the address";
+  show(Number(params.get("from")), Number(params.get("to")));
+} else openOnLastRun();
 ready();

@@ -2,11 +2,13 @@
 // and the alerts feed, all from the /ws messages (hello, measurement, stats, progress, event).
 import { LiveChart } from "./charts.js";
 import { $, badge, clock, connect, DIGITS, duration, el, fmt, ready } from "./common.js";
+import { eventText, HelloFilter } from "./event-text.js";
 import { Timeline } from "./timeline.js";
 
 const FEED_MAX = 60;
 const chart = new LiveChart($("#chart"));
 const timeline = new Timeline($("#timeline"));
+const hellos = new HelloFilter();
 let lastBoot = null;
 
 function showNumbers(s) {
@@ -40,6 +42,7 @@ function onHello(data) {
     });
   }
   $("#feed").replaceChildren();
+  hellos.reset();
   for (const event of data.events) onEvent(event);
 }
 
@@ -136,33 +139,12 @@ function onProgress(p) {
   }
 }
 
-function describe(e) {
-  const d = e.data;
-  switch (e.kind) {
-    case "alert": return `${d.status} alert · vmin ${fmt(d.v, 3)} V · amax ${fmt(d.a, 4)} A`;
-    case "reset": return `device reset · boot ${d.old_boot} → ${d.new_boot} · ${d.lost} samples lost`;
-    case "power": return `power ${d.cause} (boot ${d.boot})`;
-    case "command": {
-      const latency = d.latency == null ? "" : ` in ${Math.round(d.latency * 1000)} ms`;
-      return `command ${d.name} ${d.state}${latency}${d.reason ? ` (${d.reason})` : ""}`;
-    }
-    case "step": return `step ${d.number}: ${d.name}`;
-    case "expectation": return `${d.state.toUpperCase()} ${d.label}${d.detail ? ` · ${d.detail}` : ""}`;
-    case "gap": return `gap: seq ${d.seqs.join(", ")} missing`;
-    case "log": return `device: ${d.text}`;
-    case "store": return d.message;
-    case "hello": return `device hello · fw ${d.fw} · boot ${d.boot} · interval ${d.interval} ms`;
-    case "run": return d.state === "ended" ? `run ended: ${d.verdict}` : `run ${d.state}`;
-    case "viewer": return `live view closed (run ${d.verdict ?? "ended"})`;
-    default: return JSON.stringify(d);
-  }
-}
-
 function onEvent(e) {
+  if (hellos.repeats(e)) return;
   const feed = $("#feed");
   const kind = e.kind === "expectation" ? e.data.state : e.kind;
   feed.prepend(
-    el("li", { class: `event ${e.kind}` }, el("time", { text: clock(e.t) }), el("span", { class: `badge ${kind}`, text: e.kind }), el("span", { text: describe(e) })),
+    el("li", { class: `event ${e.kind}` }, el("time", { text: clock(e.t) }), el("span", { class: `badge ${kind}`, text: e.kind }), el("span", { class: "what", text: eventText(e) })),
   );
   while (feed.children.length > FEED_MAX) feed.lastChild.remove();
 }

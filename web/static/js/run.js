@@ -1,6 +1,7 @@
 // One run's page: its verdict and record, its samples as an envelope chart, its events.
 import { EnvelopeChart } from "./charts.js";
 import { $, badge, clock, dateTime, duration, el, fmt, getJSON, ready } from "./common.js";
+import { eventText, HelloFilter } from "./event-text.js";
 
 const id = Number(document.body.dataset.run);
 const KINDS = ["alert", "reset", "power", "command", "step", "expectation", "fault", "corrupt", "gap",
@@ -11,6 +12,7 @@ let span = null;
 let current = null;
 let lastEvent = 0;
 let started = 0;
+const hellos = new HelloFilter();
 
 const chart = new EnvelopeChart($("#chart"), (from, to) => show(from, to, true));
 
@@ -62,16 +64,10 @@ function showRecord(run) {
   }
 }
 
-function details(data) {
-  return Object.entries(data)
-    .filter(([, v]) => v != null && v !== "")
-    .map(([k, v]) => `${k} ${typeof v === "number" ? fmt(v, Number.isInteger(v) ? 0 : 3) : typeof v === "object" ? JSON.stringify(v) : v}`)
-    .join(" · ");
-}
-
 async function events(reset = false) {
   if (reset) {
     lastEvent = 0;
+    hellos.reset();
     $("#events tbody").replaceChildren();
   }
   const kind = $("#kind").value;
@@ -79,15 +75,17 @@ async function events(reset = false) {
   const { events: found } = await getJSON(`/api/runs/${id}/events?${query}`);
   const body = $("#events tbody");
   for (const e of found) {
+    lastEvent = e.id;
+    if (hellos.repeats(e)) continue;
+    const tone = e.kind === "expectation" ? e.data.state : e.kind;
     body.append(
       el("tr", { class: e.kind },
-        el("td", { text: clock(e.t) }),
-        el("td", { text: `${fmt(e.t - started, 2)} s` }),
-        el("td", {}, el("span", { class: `badge ${e.kind}`, text: e.kind })),
-        el("td", { text: details(e.data) }),
+        el("td", { class: "time", text: clock(e.t) }),
+        el("td", { class: "at", text: `${fmt(e.t - started, 2)} s` }),
+        el("td", { class: "kind" }, el("span", { class: `badge ${tone}`, text: e.kind })),
+        el("td", { class: "details", text: eventText(e) }),
       ),
     );
-    lastEvent = e.id;
   }
   $("#more-events").hidden = found.length < PAGE;
 }

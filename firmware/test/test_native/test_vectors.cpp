@@ -4,6 +4,7 @@
 // with the same reply and settings.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -15,18 +16,50 @@ using powerlink::JsonBody;
 
 namespace {
 
-// tests/vectors/NAME, found from the working directory or from this source file.
-json load_vectors(const std::string& name) {
-  std::string here = __FILE__;
-  here = here.substr(0, here.find_last_of('/') + 1);
-  for (std::string root : {std::string("."), here + "../.."}) {
-    for (int up = 0; up < 4; ++up, root += "/..") {
-      std::ifstream in(root + "/tests/vectors/" + name);
-      if (in) return json::parse(in);
-    }
+// The directory of the protocol vectors, and where it came from: $POWERHIL_VECTORS_DIR if
+// set, else the POWERHIL_VECTORS_DIR the build defines (firmware.mk and platformio.ini give the
+// checkout's tests/vectors/ as an absolute path), else tests/vectors under the working directory.
+std::string vectors_dir(std::string* origin) {
+  const char* env = std::getenv("POWERHIL_VECTORS_DIR");
+  if (env != nullptr && *env != '\0') {
+    *origin = "POWERHIL_VECTORS_DIR in the environment";
+    return env;
   }
-  FAIL("tests/vectors/" << name << " not found from here or from " << __FILE__);
-  return json();
+#ifdef POWERHIL_VECTORS_DIR
+  *origin = "POWERHIL_VECTORS_DIR defined at build time";
+  return POWERHIL_VECTORS_DIR;
+#else
+  *origin = "tests/vectors under the working directory";
+  return "tests/vectors";
+#endif
+}
+
+// The vector file NAME, read on first use. Only a test calls it, so a missing or unreadable file
+// fails that test with the path it tried, and the program still runs the others.
+const json& load_vectors(const std::string& name, json* cache) {
+  if (cache->is_null()) {
+    std::string origin;
+    const std::string path = vectors_dir(&origin) + "/" + name;
+    std::ifstream in(path);
+    if (!in) {
+      FAIL("protocol vectors not found: cannot read " << path << " (the directory is " << origin
+                                                       << "); set POWERHIL_VECTORS_DIR in the "
+                                                          "environment to the checkout's "
+                                                          "tests/vectors");
+    }
+    *cache = json::parse(in);
+  }
+  return *cache;
+}
+
+const json& frames() {
+  static json cache;
+  return load_vectors("frames.json", &cache);
+}
+
+const json& commands() {
+  static json cache;
+  return load_vectors("commands.json", &cache);
 }
 
 // A line of a vector: "line", or the bytes of "line_hex".
@@ -51,9 +84,6 @@ Err err_named(const std::string& name) {
 
 // The JSON of a device line's body.
 json body_json(const std::string& line) { return json::parse(test::body_of(line)); }
-
-const json kFrames = load_vectors("frames.json");
-const json kCommands = load_vectors("commands.json");
 
 // Check and decode a host-to-device line: the error kind's name, or "" with the message.
 std::string decode_h2d(const std::string& line, JsonBody* body, powerlink::HostMessage* msg) {
@@ -141,7 +171,7 @@ bool is_message_kind(const std::string& kind) {
 }  // namespace
 
 TEST_CASE("CRC-16/CCITT-FALSE check values") {
-  for (const json& v : kFrames["crc"]) {
+  for (const json& v : frames()["crc"]) {
     const std::string data = v["data"];
     char hex[5];
     std::snprintf(hex, sizeof hex, "%04X", powerlink::crc16(data.data(), data.size()));
@@ -150,7 +180,7 @@ TEST_CASE("CRC-16/CCITT-FALSE check values") {
 }
 
 TEST_CASE("valid host-to-device vectors decode to their message") {
-  for (const json& v : kFrames["valid"]) {
+  for (const json& v : frames()["valid"]) {
     if (v["dir"] != "h2d") continue;
     CAPTURE(v["name"].get<std::string>());
     JsonBody body;  // it reads the line: the line must outlive it
@@ -180,7 +210,7 @@ TEST_CASE("valid host-to-device vectors decode to their message") {
 }
 
 TEST_CASE("invalid host-to-device vectors give their error kind") {
-  for (const json& v : kFrames["invalid"]) {
+  for (const json& v : frames()["invalid"]) {
     if (v["dir"] != "h2d") continue;
     CAPTURE(v["name"].get<std::string>());
     JsonBody body;
@@ -191,7 +221,7 @@ TEST_CASE("invalid host-to-device vectors give their error kind") {
 }
 
 TEST_CASE("a device answers an unreadable host line with its error kind") {
-  for (const json& v : kFrames["invalid"]) {
+  for (const json& v : frames()["invalid"]) {
     if (v["dir"] != "h2d") continue;
     CAPTURE(v["name"].get<std::string>());
     test::Rig rig(17);
@@ -206,7 +236,7 @@ TEST_CASE("a device answers an unreadable host line with its error kind") {
 
 TEST_CASE("canonical device-to-host vectors are written byte for byte") {
   int written = 0;
-  for (const json& v : kFrames["valid"]) {
+  for (const json& v : frames()["valid"]) {
     const std::string kind = v["kind"];
     if (v["dir"] != "d2h" || !v["canonical"].get<bool>() || kind == "log") continue;
     CAPTURE(v["name"].get<std::string>());
@@ -218,14 +248,14 @@ TEST_CASE("canonical device-to-host vectors are written byte for byte") {
 
 TEST_CASE("device-to-host vectors pass or fail the frame layer as in Python") {
   // A device checks only frames; the message checks of device lines belong to the host.
-  for (const json& v : kFrames["valid"]) {
+  for (const json& v : frames()["valid"]) {
     if (v["dir"] != "d2h" || v["kind"] == "log") continue;
     CAPTURE(v["name"].get<std::string>());
     JsonBody body;
     const std::string line = vector_line(v) + "\n";
     CHECK(powerlink::check_frame(line.data(), line.size(), &body) == Err::None);
   }
-  for (const json& v : kFrames["invalid"]) {
+  for (const json& v : frames()["invalid"]) {
     if (v["dir"] != "d2h") continue;
     CAPTURE(v["name"].get<std::string>());
     JsonBody body;
@@ -241,18 +271,18 @@ TEST_CASE("device-to-host vectors pass or fail the frame layer as in Python") {
 
 TEST_CASE("the longest valid vector line is the protocol's limit") {
   size_t longest = 0;
-  for (const json& v : kFrames["valid"]) longest = std::max(longest, vector_line(v).size() + 1);
+  for (const json& v : frames()["valid"]) longest = std::max(longest, vector_line(v).size() + 1);
   CHECK(longest == powerlink::kMaxLine);
-  CHECK(kFrames["max_line"] == powerlink::kMaxLine);
+  CHECK(frames()["max_line"] == powerlink::kMaxLine);
 }
 
 TEST_CASE("command vectors on a freshly booted device") {
-  const json& defaults = kCommands["defaults"];
+  const json& defaults = commands()["defaults"];
   powerlink::Settings fresh;
   CHECK(fresh.interval_ms == defaults["interval_ms"]);
   CHECK(fresh.avg == defaults["avg"]);
   CHECK(fresh.uv_mv == volts(defaults["uv"]));
-  for (const json& c : kCommands["cases"]) {
+  for (const json& c : commands()["cases"]) {
     CAPTURE(c["name"].get<std::string>());
     test::Rig rig(0);
     rig.take_lines();

@@ -1,0 +1,161 @@
+"""The bench file: which supply feeds the rail and the limits it must keep.
+
+    [supply]
+    driver = "scpi"                               # scpi | korad | manual
+    resource = "TCPIP::192.168.1.50::5025::SOCKET"
+    channel = 1                                   # optional
+    dialect = "rigol"                             # optional, scpi only: else chosen by *IDN?
+    timeout = "2s"                                # optional: how long to wait for an answer
+
+    [limits]                                      # optional: without it, the profile's own
+    max_volts = 5.5
+    max_amps = 0.5                                # also the supply's current limit
+    max_slew = 10                                 # optional, V/s
+    safe_volts = 3.3                              # optional: the end state instead of off
+
+Every problem is one line naming the file, the line, the key and what is wrong, worded as the
+scenario loader words its own (`bench.toml:7: limits.max_volts: expected a number, got "5V"`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UserError
+from harness.scenario.reader import Path_, Reader, suggest
+from harness.supplies.dialects import DIALECTS
+from harness.supplies.limits import Limits
+from harness.supplies.spec import DRIVERS, SupplySpec, driver_problem
+
+SECTIONS = ("supply", "limits")
+SUPPLY_KEYS = ("driver", "resource", "channel", "dialect", "timeout")
+LIMIT_KEYS = ("max_volts", "max_amps", "max_slew", "safe_volts")
+MAX_VOLTS = 1000.0
+MAX_AMPS = 100.0
+MAX_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    path: Path
+    supply: SupplySpec
+    limits: Limits | None
+    """None: no [limits]; the run then takes the profile's own (limits.profile_limits)."""
+
+
+def _locator(text: str) -> Any:
+    lines = text.splitlines()
+
+    def line_of(path: Path_) -> int | None:
+        header = re.compile(r"^\s*\[\s*" + re.escape(str(path[0])) + r"\s*\]\s*(#.*)?$")
+        start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+        if start is None:
+            return None
+        if len(path) < 2:
+            return start + 1
+        key = re.compile(r"^\s*" + re.escape(str(path[1])) + r"\s*=")
+        for i in range(start + 1, len(lines)):
+            if lines[i].lstrip().startswith("["):
+                break
+            if key.match(lines[i]):
+                return i + 1
+        return start + 1
+
+    return line_of
+
+
+def _supply(r: Reader, raw: Any) -> SupplySpec:
+    t = r.table(raw, ("supply",), SUPPLY_KEYS)
+    if "driver" not in t:
+        raise r.fail(("supply",), f'missing "driver" ({", ".join(DRIVERS)})')
+    driver = r.string(t["driver"], ("supply", "driver"), DRIVERS)
+    resource = r.string(t.get("resource", ""), ("supply", "resource")).strip()
+    if problem := driver_problem(driver, resource):
+        raise r.fail(("supply", "resource" if "resource" in t else "driver"), problem)
+    channel = r.integer(t["channel"], ("supply", "channel"), 1, 99) if "channel" in t else None
+    if channel is not None and driver == "manual":
+        raise r.fail(("supply", "channel"), "a manual supply has no channel to choose")
+    dialect = None
+    if "dialect" in t:
+        if driver != "scpi":
+            raise r.fail(
+                ("supply", "dialect"), f"only a scpi supply has a dialect (this is {driver})"
+            )
+        dialect = r.string(t["dialect"], ("supply", "dialect"), DIALECTS)
+    timeout = None
+    if "timeout" in t:
+        timeout = r.duration(t["timeout"], ("supply", "timeout"))
+        if not 0 < timeout <= MAX_TIMEOUT:
+            raise r.fail(("supply", "timeout"), f"{t['timeout']} is outside 1ms..{MAX_TIMEOUT:g}s")
+    return SupplySpec(driver, resource, channel, dialect, timeout)
+
+
+def _positive(r: Reader, value: Any, key: str, hi: float, unit: str) -> float:
+    path: Path_ = ("limits", key)
+    number = r.number(value, path, 0.0, hi, unit)
+    if number <= 0:
+        raise r.fail(path, f"must be more than 0{unit}")
+    return number
+
+
+def _limits(r: Reader, raw: Any) -> Limits:
+    t = r.table(raw, ("limits",), LIMIT_KEYS)
+    for key in ("max_volts", "max_amps"):
+        if key not in t:
+            raise r.fail(
+                ("limits",), f'missing "{key}" (a bench\'s limits need max_volts and max_amps)'
+            )
+    max_volts = _positive(r, t["max_volts"], "max_volts", MAX_VOLTS, " V")
+    max_amps = _positive(r, t["max_amps"], "max_amps", MAX_AMPS, " A")
+    max_slew = _positive(r, t["max_slew"], "max_slew", 1e6, " V/s") if "max_slew" in t else None
+    safe_volts = None
+    if "safe_volts" in t:
+        safe_volts = r.number(t["safe_volts"], ("limits", "safe_volts"), 0.0, MAX_VOLTS, " V")
+        if safe_volts > max_volts:
+            raise r.fail(
+                ("limits", "safe_volts"),
+                f"{safe_volts:g} V is above max_volts {max_volts:g} V",
+            )
+    return Limits(max_volts, max_amps, max_slew, safe_volts)
+
+
+def parse_bench(text: str, path: Path) -> Bench:
+    r = Reader(path.name, _locator(text))
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path.name}: not valid TOML: {exc}") from None
+    for key in data:
+        if key not in SECTIONS:
+            raise r.fail(
+                (key,), f"unknown section{suggest(key, SECTIONS)}; expected: {', '.join(SECTIONS)}"
+            )
+    if "supply" not in data:
+        raise UserError(f"{path.name}: missing [supply] (its driver and resource at least)")
+    supply = _supply(r, data["supply"])
+    limits = _limits(r, data["limits"]) if "limits" in data else None
+    return Bench(path, supply, limits)
+
+
+def load_bench(path: Path | str) -> Bench:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such bench file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not a bench file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UserError(
+            f"{path.name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+        ) from None
+    return parse_bench(text, path)
