@@ -13,7 +13,6 @@ import itertools
 import math
 from array import array
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import mul
 from typing import Any
@@ -57,12 +56,12 @@ ROW = 8
 """Values a sample of the open second keeps, one after another in one flat list:
 (v, a, w, vmin, vmax, amax, n, dt). Flat, so a sample adds no object the garbage collector
 must walk, and a column is a strided slice."""
-PACK_SAMPLES = 128
-"""Samples of the open second kept in the list before they are packed into an array of doubles
-(the same values: a double holds each count exactly). More than the fastest device reports in
-a second (one every 10 ms), so only a flood packs; there each sample in the list keeps its
-Sample's float objects alive until its second closes, and packed it keeps none."""
-_PACK_VALUES = PACK_SAMPLES * ROW
+FOLD_SAMPLES = 128
+"""Samples of the open second held in the list before they are totalled and folded into the
+second's running totals. More than the fastest device reports in a second (one every 10 ms),
+so only a flood folds; there the open second holds at most this many samples, not thousands
+of them until it closes."""
+_FOLD_VALUES = FOLD_SAMPLES * ROW
 
 
 _SECOND, _SAMPLES, _N = 0, 1, 2
@@ -82,9 +81,9 @@ def _kept(b: _Bucket) -> array[float]:
     )
 
 
-def _totals(second: int, rows: Sequence[float]) -> _Bucket:
-    """A second's totals from its samples' values (ROW a sample, flat: a list, or an array of
-    doubles once packed), column by column (the loops run in C)."""
+def _totals(second: int, rows: list[float]) -> _Bucket:
+    """A second's totals from its samples' values (ROW a sample, flat), column by column (the
+    loops run in C)."""
     b = _Bucket(second)
     if not rows:
         return b
@@ -105,6 +104,22 @@ def _totals(second: int, rows: Sequence[float]) -> _Bucket:
         b.wh, b.mah = sum(map(mul, w, dt)) / 3600, sum(map(mul, a, dt)) / 3.6
         b.covered = sum(dt)
     return b
+
+
+def _merged(a: _Bucket, b: _Bucket) -> _Bucket:
+    """The totals of one second's samples in `a` and those in `b` together."""
+    return _Bucket(
+        a.second,
+        a.samples + b.samples,
+        a.n + b.n,
+        [x + y for x, y in zip(a.sums, b.sums, strict=True)],
+        [min(x, y) for x, y in zip(a.lows, b.lows, strict=True)],
+        [max(x, y) for x, y in zip(a.highs, b.highs, strict=True)],
+        [x + y for x, y in zip(a.plain, b.plain, strict=True)],
+        a.wh + b.wh,
+        a.mah + b.mah,
+        a.covered + b.covered,
+    )
 
 
 def _bounds(
@@ -136,9 +151,9 @@ class RollingStats:
         """Closed seconds, oldest first, within the longest window."""
         self._second: int | None = None
         self._rows: list[float] = []
-        self._packed = array("d")
-        """The open second and its samples, totalled when it closes: the first of them packed
-        (PACK_SAMPLES at a time), the rest in the list."""
+        self._folded: _Bucket | None = None
+        """The open second and its samples, totalled when it closes: the totals of those folded
+        so far (FOLD_SAMPLES at a time), and the rest in the list."""
         self._bounds: tuple[float, float, float, float, float, float] | None = None
         """(low, high) of v, a and w beyond which a sample of the open second is an outlier;
         None while the minute before holds too few samples."""
@@ -187,8 +202,8 @@ class RollingStats:
                 self.outliers += 1
         rows = self._rows
         rows.extend((v, a, w, vmin, vmax, amax, n, dt))
-        if len(rows) >= _PACK_VALUES:
-            self._packed.fromlist(rows)
+        if len(rows) >= _FOLD_VALUES:
+            self._folded = self._open_totals()
             self._rows = []
         self.samples += 1
         if self.first is None:
@@ -200,13 +215,13 @@ class RollingStats:
         """A new second: total the one before, drop seconds past the longest window, and set
         the outlier bounds from the seconds of the minute before."""
         if self._second is not None:
-            b = _totals(self._second, self._open_rows())
+            b = self._open_totals()
             self._buckets.append(_kept(b))
             closed = self._closed
             closed.wh += b.wh
             closed.mah += b.mah
             closed.covered += b.covered
-        self._second, self._rows, self._packed = second, [], array("d")
+        self._second, self._rows, self._folded = second, [], None
         horizon = second - max(MOVING)
         while self._buckets and self._buckets[0][_SECOND] <= horizon:
             self._buckets.popleft()
@@ -244,15 +259,13 @@ class RollingStats:
         """The kept seconds, the open one totalled so far last."""
         if self._second is None:
             return []
-        return [*self._buckets, _kept(_totals(self._second, self._open_rows()))]
+        return [*self._buckets, _kept(self._open_totals())]
 
-    def _open_rows(self) -> Sequence[float]:
-        """The open second's values so far, flat (the list itself while nothing is packed)."""
-        if not self._packed:
-            return self._rows
-        rows = array("d", self._packed)
-        rows.fromlist(self._rows)
-        return rows
+    def _open_totals(self) -> _Bucket:
+        """The open second's totals so far (its number is set)."""
+        assert self._second is not None
+        b = _totals(self._second, self._rows)
+        return b if self._folded is None else _merged(self._folded, b)
 
     def _fold(self, buckets: list[array[float]], seconds: int) -> dict[str, Any] | None:
         if not buckets:
