@@ -110,7 +110,11 @@ def _compose_and_run(
     from harness.runner.run import run
 
     extensions: list[Extension] = []
-    if not args.no_view:  # first: a port in use stops the run before the store records it
+    if not args.no_view and options.fast:  # not served: its web stack is not even imported
+        from harness.viewer.options import not_served
+
+        extensions.append(not_served(args.bind))
+    elif not args.no_view:  # first: a port in use stops the run before the store records it
         from harness.viewer.server import viewer
 
         extensions.append(viewer(args.bind, args.db))

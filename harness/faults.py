@@ -8,8 +8,9 @@ frames (lines); an unfinished line is held until its newline (or passed on as it
 recorded as a FaultEvent. The knobs mean what netem's do (tc-netem(8)).
 
 Replay: a frame's fate is drawn from a generator seeded with (seed, direction, the frame's bytes,
-how many times those bytes came before), not from one shared sequence, so the same seed gives
-the same faults even when tasks interleave differently within one instant.
+how many times those bytes were drawn for before), not from one shared sequence, so the same
+seed gives the same faults even when tasks interleave differently within one instant. While no
+random fault is set nothing is drawn, and a clean link keeps no record of its frames.
 """
 
 from __future__ import annotations
@@ -67,6 +68,19 @@ class FaultConfig:
 
     def with_changes(self, **changes: Any) -> FaultConfig:
         return replace(self, **changes)
+
+    @property
+    def draws(self) -> bool:
+        """Whether a frame's fate is drawn: any random fault (delay, rate and outages are not)."""
+        return bool(
+            self.drop
+            or self.corrupt
+            or self.duplicate
+            or self.reorder
+            or self.jitter
+            or self.garbage
+            or self.burst is not None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +261,8 @@ class FaultyPipe:
         return self._rng
 
     def _frame(self, frame: bytes, now: float) -> None:
-        c, rng = self.config, self._fate(frame)
+        c = self.config
+        rng = self._fate(frame) if c.draws else self._rng  # nothing drawn: no repeat counted
         self.frames_in += 1
         if self.in_outage(now):
             self._event(now, "outage_drop", frame)

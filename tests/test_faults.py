@@ -163,3 +163,26 @@ def test_partial_line_passes_on_after_a_pause() -> None:
     pipe.send(b"hello", 0.0)
     assert pipe.receive(0.1) == b""
     assert pipe.receive(0.3) == b"hello"
+
+
+def test_only_random_faults_draw() -> None:
+    assert not FaultConfig().draws
+    assert not FaultConfig(delay=0.1, rate=960.0, reorder_gap=3).draws
+    for knob in ("drop", "corrupt", "duplicate", "reorder", "jitter", "garbage"):
+        assert FaultConfig(**{knob: 0.01}).draws, knob
+    assert FaultConfig(burst=GilbertElliott(0.01, 0.3)).draws
+
+
+def test_a_link_without_random_faults_keeps_no_record_and_later_faults_draw_afresh() -> None:
+    """Delay and a line rate draw nothing, so the pipe keeps none of its frames' digests; drop
+    set afterwards treats the same frames sent again as a new pipe with drop treats them."""
+    pipe = FaultyPipe(FaultConfig(delay=0.05, rate=11520.0), 1, "to_host")
+    assert seqs(pump(pipe, 300)) == list(range(300))
+    assert not pipe._seen and pipe.events == []
+    pipe.set_config(FaultConfig(drop=0.2))
+    fresh = FaultyPipe(FaultConfig(drop=0.2), 1, "to_host")
+    for i in range(500):
+        pipe.send(frame(i), 10.0 + i * 0.01)
+        fresh.send(frame(i), i * 0.01)
+    assert [e.seq for e in pipe.events] == [e.seq for e in fresh.events]
+    assert kinds(pipe).count("drop") > 50

@@ -6,6 +6,8 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -518,3 +520,28 @@ async def test_the_scenarios_settings_are_sent_again_after_a_new_boot(
     assert (settings.interval_ms, settings.uv, settings.oc, settings.avg) == (250, 4.5, 1.0, 4)
     later = [e.sample for e in samples if e.sample.boot == reset.new_boot and e.start > 10.0]
     assert len(later) > 30 and all(s.dt == 250 for s in later)
+
+
+def test_a_run_loads_only_what_it_uses(tmp_path: Path) -> None:
+    """A run in virtual time never imports the viewer's web stack (it is not served), and a
+    run without --junit never imports xml; with --junit it does, and writes the report."""
+    probe = (
+        "import sys\n"
+        "from harness.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print(code, *sorted(m for m in ('quart', 'hypercorn', 'xml.etree') if m in sys.modules))\n"
+    )
+
+    def loaded(*args: str) -> list[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", probe, "run", "scenarios/clean.toml", "--fast", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return out.splitlines()[-1].split()
+
+    assert loaded("--db", str(tmp_path / "a.db")) == ["0"]
+    junit = tmp_path / "report.xml"
+    assert loaded("--no-view", "--junit", str(junit)) == ["0", "xml.etree"]
+    assert ET.parse(junit).getroot().tag == "testsuite"

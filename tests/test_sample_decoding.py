@@ -60,6 +60,7 @@ def test_every_sample_a_sender_writes_takes_the_fast_path_and_reads_the_same(s: 
     assert fast is not None, line
     assert repr(fast) == repr(full_path(line))  # repr: -0.0 and 0.0 compare equal
     assert type(fast.v) is float and type(fast.seq) is int and type(fast.status) is str
+    assert fast.status is f.STATUSES[f.SEVERITY[s.status]]  # one shared str a status word
 
 
 EDIT_BYTES = b'0123456789.-+eE",:{}[] \\abnstuxo'

@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import math
 import random
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -18,8 +20,9 @@ from harness.runner.bus import Bus, SampleEvent
 from harness.runner.context import RunContext, RunOptions
 from harness.runner.observer import Observer
 from harness.scenario.load import load
+from harness.viewer import stats as stats_module
 from harness.viewer.hub import Client, Hub, Item, dumps
-from harness.viewer.live import LiveSample, LiveState, sample_json, sample_message
+from harness.viewer.live import LiveSample, LiveState, Window, sample_json, sample_message
 from harness.viewer.server import parse_bind, warn_if_exposed
 from harness.viewer.stats import MOVING, WINDOW, RollingStats
 
@@ -288,6 +291,71 @@ def test_sample_messages_are_the_text_json_dumps_would_write() -> None:
         outlier = tuple(rng.sample(["v", "a", "w"], rng.randrange(1, 4))) if i % 3 == 0 else ()
         m = LiveSample(s, 1.8e9 + i / 7, 1.8e9 + i / 7 + 1e-4 / 3, outlier)
         assert sample_json(m) == dumps(sample_message(m))
+
+
+def test_the_window_keeps_what_a_deque_of_the_samples_would() -> None:
+    """The last minute as columns in rings: the same samples, statuses and outliers as a
+    deque(maxlen) of them pruned from the front by time, whatever the order times come in."""
+    rng = random.Random(3)
+    for capacity in (1, 2, 7, 50):
+        window = Window(capacity)
+        kept: deque[tuple[float, int, str, tuple[str, ...]]] = deque(maxlen=capacity)
+        t = T0
+        for i in range(3000):
+            t += rng.choice((0.01, 0.5, 3.0, -1.0, 10.0))
+            status = rng.choice(("ok", "uv"))
+            flagged = rng.choice(((), (), ("v",), ("a", "w")))
+            window.append(t, i, i + 0.5, i + 0.25, i - 1, i + 1, i + 2, status, flagged)
+            kept.append((t, i, status, flagged))
+            window.prune(t - 5)
+            while kept[0][0] < t - 5:
+                kept.popleft()
+            backlog = window.backlog()
+            assert len(window) == len(kept)
+            assert backlog["t"] == [round(k[0], 3) for k in kept]
+            assert backlog["v"] == [k[1] for k in kept]
+            assert backlog["amax"] == [k[1] + 2 for k in kept]
+            assert backlog["status"] == [k[2] for k in kept]
+            offset = {"v": 0.0, "a": 0.5, "w": 0.25}
+            assert list(window.outliers()) == [
+                [round(k[0], 3), m, k[1] + offset[m]] for k in kept for m in k[3]
+            ]
+
+
+def test_statistics_are_the_same_when_a_second_is_folded() -> None:
+    """A second with more than FOLD_SAMPLES samples is totalled FOLD_SAMPLES at a time: every
+    figure and every outlier is the one the whole second totalled at once gives (to the last
+    digits a sum in another order may change)."""
+
+    def figures(fold: int, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+        monkeypatch.setattr(stats_module, "_FOLD_VALUES", fold * stats_module.ROW)
+        stats, rng, out = RollingStats(), random.Random(5), []
+        t = T0
+        for i in range(20_000):
+            t += rng.choice((0.0001, 0.001, 0.01, 0.3))
+            v, a = 5 + rng.gauss(0, 0.01), 0.25 + rng.gauss(0, 0.001)
+            if i % 4999 == 4998:
+                v = 4.0  # a sag the z-score flags
+            n, dt = rng.choice((0, 1, 50, 50)), rng.choice((0.01, 0.02))
+            out.append(stats.add(t, v, a, v * a, v - 0.01, v + 0.01, a + 0.001, n, dt))
+            if i % 997 == 0:
+                out.append(stats.snapshot())
+        return [*out, stats.snapshot()]
+
+    def close(x: Any, y: Any) -> bool:
+        if isinstance(x, float) and isinstance(y, float):
+            return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-6)
+        if isinstance(x, dict) and isinstance(y, dict):
+            return x.keys() == y.keys() and all(close(x[k], y[k]) for k in x)
+        if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
+            return len(x) == len(y) and all(map(close, x, y))
+        return bool(x == y)
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        whole = figures(10**9, monkeypatch)
+        assert any(type(x) is tuple and x for x in whole), "no outlier flagged"
+        for fold in (1, 7, stats_module.FOLD_SAMPLES):
+            assert close(figures(fold, monkeypatch), whole), fold
 
 
 async def test_the_live_page_counts_retransmissions_as_the_record_does(

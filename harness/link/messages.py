@@ -243,6 +243,9 @@ def _canonical_pattern() -> re.Pattern[bytes]:
 
 
 _CANONICAL = _canonical_pattern()
+_STATUS_TEXT = {status.encode("ascii"): status for status in f.STATUSES}
+"""The status words as the str objects every sample shares (a word is not decoded into a new
+str a sample: each sample a store or a page holds would carry its own copy)."""
 _new_sample = tuple.__new__
 """Builds a Sample from a tuple of its fields in order, without the keyword-taking __new__."""
 
@@ -260,7 +263,8 @@ def canonical_sample(line: bytes) -> Sample | None:
     body, seq, boot, ts, dt, v, a, w, vmin, vmax, amax, n, status, crc = m.groups()
     if int(crc, 16) != crc16(body):
         return None
-    return _typed_sample(seq, boot, ts, dt, v, a, w, vmin, vmax, amax, n, status.decode("ascii"))
+    text = _STATUS_TEXT.get(status) or status.decode("ascii")
+    return _typed_sample(seq, boot, ts, dt, v, a, w, vmin, vmax, amax, n, text)
 
 
 _NUMBER = frozenset((int, float))

@@ -27,6 +27,11 @@ from harness.store.rollup import rollup_rows
 from harness.store.schema import MIGRATIONS, ROLLUP_WIDTHS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_S = 2.0
+WRITER_CACHE_KIB = 128
+"""The writer's page cache (SQLite's default is 2,000 KiB), held as long as the run lasts: it
+appends at the right edge of each B-tree and deletes a few thousand rows at the left, so a
+batch's own pages and the paths to them are most of what it rereads; a page it no longer holds
+comes back from the OS's cache (docs/performance.md)."""
 SAMPLE_COLUMNS = (
     "run",
     "boot",
@@ -123,6 +128,7 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
     conn = None
     try:
         conn = connect(path)
+        conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode != "wal":
             raise UserError(

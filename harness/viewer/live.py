@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 import sys
 import time
+from array import array
 from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 import trio
@@ -91,6 +93,117 @@ class LiveSample(NamedTuple):
 _new_live_sample = tuple.__new__
 """Builds a LiveSample from a tuple of its fields (skips the keyword-taking __new__)."""
 
+COLUMNS = ("t", "v", "a", "w", "vmin", "vmax", "amax")
+"""The window's float columns: what a new page's backlog shows of a sample besides its status."""
+
+
+class Window:
+    """The last minute of samples as a new page gets it (`LiveState.hello`): the values it
+    shows, column by column in arrays of doubles, the status words in a list (the decoder's
+    shared str objects), and the few outliers by their place. A sample costs eight slots here
+    instead of its Sample, its LiveSample and a dozen number objects, and the garbage collector
+    has nothing to walk.
+
+    It keeps what a `deque(maxlen=capacity)` of the samples would: appended at the end, the
+    oldest dropped past `capacity`, and `prune` drops from the front while the oldest is older
+    than a horizon. The columns are rings of `capacity` slots, allocated once: sample number
+    k (counted from the first ever appended) is in slot k % capacity, so nothing is moved or
+    reallocated as the window goes on."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.columns: tuple[array[float], ...] = tuple(
+            array("d", bytes(8 * capacity)) for _ in COLUMNS
+        )
+        self.status: list[str] = [""] * capacity
+        self._first = 0
+        """Number of the oldest sample kept."""
+        self._next = 0
+        """Number the next sample appended gets."""
+        self._outliers: deque[tuple[int, tuple[str, ...]]] = deque()
+        """(sample number, the measures flagged) of each outlier, oldest first; those older
+        than the oldest kept are dropped as the window moves on."""
+
+    def __len__(self) -> int:
+        return self._next - self._first
+
+    def append(
+        self,
+        t: float,
+        v: float,
+        a: float,
+        w: float,
+        vmin: float,
+        vmax: float,
+        amax: float,
+        status: str,
+        outlier: tuple[str, ...],
+    ) -> None:
+        number = self._next
+        i = number % self.capacity
+        ct, cv, ca, cw, cvmin, cvmax, camax = self.columns
+        ct[i] = t
+        cv[i] = v
+        ca[i] = a
+        cw[i] = w
+        cvmin[i] = vmin
+        cvmax[i] = vmax
+        camax[i] = amax
+        self.status[i] = status
+        if outlier:
+            self._outliers.append((number, outlier))
+        self._next = number + 1
+        if number - self._first >= self.capacity:
+            self._first += 1
+            self._dropped()
+
+    def prune(self, horizon: float) -> None:
+        """Drop samples from the front while the oldest ended before `horizon` (never the
+        newest: its own time is the horizon's reference)."""
+        t, capacity = self.columns[0], self.capacity
+        first, last = self._first, self._next - 1
+        if first < last and t[first % capacity] < horizon:
+            first += 1
+            while first < last and t[first % capacity] < horizon:
+                first += 1
+            self._first = first
+            self._dropped()
+
+    def _dropped(self) -> None:
+        """The front moved: forget the outliers before it."""
+        outliers, first = self._outliers, self._first
+        while outliers and outliers[0][0] < first:
+            outliers.popleft()
+
+    def _span(self, values: array[float] | list[str]) -> list[Any]:
+        """The kept samples' slots of one column, oldest first."""
+        if not len(self):
+            return []
+        capacity = self.capacity
+        i, j = self._first % capacity, self._next % capacity
+        if i < j:
+            return list(values[i:j])
+        return list(values[i:]) + list(values[:j])
+
+    def backlog(self) -> dict[str, list[Any]]:
+        """The kept samples by column (t rounded to ms, as a sample message sends it)."""
+        out = {name: self._span(column) for name, column in zip(COLUMNS, self.columns, strict=True)}
+        out["t"] = [round(t, 3) for t in out["t"]]
+        out["status"] = self._span(self.status)
+        return out
+
+    def outliers(self) -> Iterator[list[Any]]:
+        """[t (ms), measure, value] of each flagged measure of the kept samples, oldest first."""
+        first, capacity = self._first, self.capacity
+        t = self.columns[0]
+        for number, measures in self._outliers:
+            if number < first:
+                continue
+            i = number % capacity
+            for measure in measures:
+                value = self.columns[1 + MEASURES.index(measure)][i]
+                yield [round(t[i], 3), measure, value]
+
 
 def sample_message(m: LiveSample) -> dict[str, Any]:
     """The `data` of a `measurement` message (and `last` in the status)."""
@@ -139,7 +252,7 @@ class LiveState:
         self.failed: str | None = None
         self.wall0 = ctx.wall0
         self.stats = RollingStats()
-        self.window: deque[LiveSample] = deque(maxlen=BACKLOG_MAX)
+        self.window = Window(BACKLOG_MAX)
         self.feed: deque[dict[str, Any]] = deque(maxlen=FEED)
         self.readbacks: deque[tuple[float, float, float]] = deque(maxlen=READBACKS_MAX)
         """The bench supply's readbacks: (unix seconds, volts, amps)."""
@@ -206,7 +319,7 @@ class LiveState:
         queues. Rounding and JSON wait until a client sends it."""
         s = ev.sample
         t = self.wall0 + ev.end
-        _, _, _, dt, v, a, w, vmin, vmax, amax, n, _ = s  # one unpack, not 8 lookups
+        _, _, _, dt, v, a, w, vmin, vmax, amax, n, status = s  # one unpack, not 9 lookups
         flagged = self.stats.add(t, v, a, w, vmin, vmax, amax, n, dt / 1000)
         if ev.arrived >= self._wall_until:
             # Unix seconds at scenario time 0, read again every second (clocks drift apart)
@@ -215,10 +328,8 @@ class LiveState:
         m = _new_live_sample(LiveSample, (s, t, self._wall_at_0 + ev.arrived, flagged))
         self.last = m
         window = self.window
-        window.append(m)
-        horizon = t - WINDOW
-        while window[0].t < horizon:
-            window.popleft()
+        window.append(t, v, a, w, vmin, vmax, amax, status, flagged)
+        window.prune(t - WINDOW)
         if self.hub.clients:
             self.hub.sample(m, sample_json)
 
@@ -255,16 +366,8 @@ class LiveState:
     def hello(self) -> dict[str, Any]:
         """Everything a new page needs at once: the run, its plan, the last minute."""
         sc = self.ctx.scenario
-        names = ("t", "v", "a", "w", "vmin", "vmax", "amax", "status")
-        columns: dict[str, list[Any]] = {name: [] for name in names}
-        outliers = []
-        for m in self.window:
-            s = m.sample
-            row = (round(m.t, 3), s.v, s.a, s.w, s.vmin, s.vmax, s.amax, s.status)
-            for name, value in zip(names, row, strict=True):
-                columns[name].append(value)
-            for measure in m.outlier:
-                outliers.append([row[0], measure, row[1 + MEASURES.index(measure)]])
+        columns = self.window.backlog()
+        outliers = list(self.window.outliers())
         return clean(
             {
                 "mode": "live",

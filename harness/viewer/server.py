@@ -26,6 +26,7 @@ from harness.viewer import assets
 from harness.viewer.app import create_app
 from harness.viewer.archive import Archive
 from harness.viewer.live import LiveState
+from harness.viewer.options import NOT_SERVED, parse_bind
 from harness.viewer.transport import MAX_MESSAGE, Server
 
 if TYPE_CHECKING:
@@ -40,26 +41,6 @@ SHUTDOWN_DEADLINE = 2.0
 """Seconds from the run's end (or from `stop` under `harness view`) until the viewer has
 returned, whatever its clients do: CLOSE_WAIT and GRACEFUL, then whatever is left is cancelled,
 and cancelling the server cuts every connection it still has."""
-
-
-def parse_bind(bind: str) -> tuple[str, int]:
-    """HOST:PORT ("127.0.0.1:8000", "[::1]:8000", "0.0.0.0:0" for any free port)."""
-    text = bind.strip()
-    if text.startswith("["):
-        host, sep, port = text[1:].partition("]:")
-    else:
-        host, sep, port = text.rpartition(":")
-    if not sep or not host or (":" in host and not text.startswith("[")):
-        raise UserError(
-            f"--bind {bind}: expected HOST:PORT, e.g. 127.0.0.1:8000 (0.0.0.0:8000 for every interface)"
-        )
-    try:
-        number = int(port)
-    except ValueError:
-        number = -1
-    if not 0 <= number <= 65535:
-        raise UserError(f"--bind {bind}: the port must be a number 0..65535")
-    return host, number
 
 
 def is_loopback(host: str) -> bool:
@@ -195,11 +176,7 @@ def viewer(
     async def extension(ctx: RunContext) -> AsyncIterator[None]:
         out = ctx.options.out
         if ctx.options.fast:
-            print(
-                "viewer: not served in virtual time (--fast); browse the run afterwards with `harness view`",
-                file=out,
-                flush=True,
-            )
+            print(NOT_SERVED, file=out, flush=True)
             yield
             return
         errors = err or sys.stderr

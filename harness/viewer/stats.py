@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from operator import mul
@@ -55,6 +56,29 @@ ROW = 8
 """Values a sample of the open second keeps, one after another in one flat list:
 (v, a, w, vmin, vmax, amax, n, dt). Flat, so a sample adds no object the garbage collector
 must walk, and a column is a strided slice."""
+FOLD_SAMPLES = 128
+"""Samples of the open second held in the list before they are totalled and folded into the
+second's running totals. More than the fastest device reports in a second (one every 10 ms),
+so only a flood folds; there the open second holds at most this many samples, not thousands
+of them until it closes."""
+_FOLD_VALUES = FOLD_SAMPLES * ROW
+
+
+_SECOND, _SAMPLES, _N = 0, 1, 2
+_SUMS, _LOWS, _HIGHS, _PLAIN = 3, 6, 9, 12
+_WH, _MAH, _COVERED = 18, 19, 20
+"""Where a kept second's totals sit in its array (`_kept`): the sums, lows and highs of v, a, w
+three apiece, the plain sums six."""
+
+
+def _kept(b: _Bucket) -> array[float]:
+    """A closed second's totals as the last 15 minutes keep them: 21 doubles in one array (the
+    same values: the second and the counts are whole numbers a double holds exactly), rather
+    than a bucket of four lists and a float object a value."""
+    return array(
+        "d",
+        (b.second, b.samples, b.n, *b.sums, *b.lows, *b.highs, *b.plain, b.wh, b.mah, b.covered),
+    )
 
 
 def _totals(second: int, rows: list[float]) -> _Bucket:
@@ -66,7 +90,7 @@ def _totals(second: int, rows: list[float]) -> _Bucket:
     v, a, w, vmin, vmax, amax, n, dt = (rows[i::ROW] for i in range(ROW))
     k = n if min(n) >= 1 else list(map(max, n, itertools.repeat(1)))  # a failed read weighs one
     sv, sa, sw = sum(v), sum(a), sum(w)
-    b.samples, b.n = len(v), sum(k)
+    b.samples, b.n = len(v), int(sum(k))
     if min(k) == max(k):  # the usual second: every sample the same count of readings
         b.sums = [sv * k[0], sa * k[0], sw * k[0]]
     else:
@@ -80,6 +104,22 @@ def _totals(second: int, rows: list[float]) -> _Bucket:
         b.wh, b.mah = sum(map(mul, w, dt)) / 3600, sum(map(mul, a, dt)) / 3.6
         b.covered = sum(dt)
     return b
+
+
+def _merged(a: _Bucket, b: _Bucket) -> _Bucket:
+    """The totals of one second's samples in `a` and those in `b` together."""
+    return _Bucket(
+        a.second,
+        a.samples + b.samples,
+        a.n + b.n,
+        [x + y for x, y in zip(a.sums, b.sums, strict=True)],
+        [min(x, y) for x, y in zip(a.lows, b.lows, strict=True)],
+        [max(x, y) for x, y in zip(a.highs, b.highs, strict=True)],
+        [x + y for x, y in zip(a.plain, b.plain, strict=True)],
+        a.wh + b.wh,
+        a.mah + b.mah,
+        a.covered + b.covered,
+    )
 
 
 def _bounds(
@@ -107,11 +147,13 @@ def _r(x: float, digits: int = 6) -> float | None:
 
 class RollingStats:
     def __init__(self) -> None:
-        self._buckets: deque[_Bucket] = deque()
+        self._buckets: deque[array[float]] = deque()
         """Closed seconds, oldest first, within the longest window."""
         self._second: int | None = None
         self._rows: list[float] = []
-        """The open second and its samples, totalled when it closes."""
+        self._folded: _Bucket | None = None
+        """The open second and its samples, totalled when it closes: the totals of those folded
+        so far (FOLD_SAMPLES at a time), and the rest in the list."""
         self._bounds: tuple[float, float, float, float, float, float] | None = None
         """(low, high) of v, a and w beyond which a sample of the open second is an outlier;
         None while the minute before holds too few samples."""
@@ -158,7 +200,11 @@ class RollingStats:
                 checks = (("v", v, v_lo, v_hi), ("a", a, a_lo, a_hi), ("w", w, w_lo, w_hi))
                 flagged = tuple(name for name, x, lo, hi in checks if not lo <= x <= hi)
                 self.outliers += 1
-        self._rows.extend((v, a, w, vmin, vmax, amax, n, dt))
+        rows = self._rows
+        rows.extend((v, a, w, vmin, vmax, amax, n, dt))
+        if len(rows) >= _FOLD_VALUES:
+            self._folded = self._open_totals()
+            self._rows = []
         self.samples += 1
         if self.first is None:
             self.first = t
@@ -169,23 +215,25 @@ class RollingStats:
         """A new second: total the one before, drop seconds past the longest window, and set
         the outlier bounds from the seconds of the minute before."""
         if self._second is not None:
-            b = _totals(self._second, self._rows)
-            self._buckets.append(b)
+            b = self._open_totals()
+            self._buckets.append(_kept(b))
             closed = self._closed
             closed.wh += b.wh
             closed.mah += b.mah
             closed.covered += b.covered
-        self._second, self._rows = second, []
+        self._second, self._rows, self._folded = second, [], None
         horizon = second - max(MOVING)
-        while self._buckets and self._buckets[0].second <= horizon:
+        while self._buckets and self._buckets[0][_SECOND] <= horizon:
             self._buckets.popleft()
         recent = []
         for b in reversed(self._buckets):
-            if b.second <= second - WINDOW:
+            if b[_SECOND] <= second - WINDOW:
                 break
             recent.append(b)
-        count = sum(b.samples for b in recent)
-        plain = [sum(column) for column in zip(*(b.plain for b in recent), strict=True)]
+        count = int(sum(b[_SAMPLES] for b in recent))
+        plain = [
+            sum(column) for column in zip(*(b[_PLAIN : _PLAIN + 6] for b in recent), strict=True)
+        ]
         self._bounds = _bounds(plain, count)
         self._cold = plain or [0.0] * 6
         self._cold_count = count
@@ -207,32 +255,38 @@ class RollingStats:
         self._cold_count += 1
         return bounds
 
-    def _all(self) -> list[_Bucket]:
+    def _all(self) -> list[array[float]]:
         """The kept seconds, the open one totalled so far last."""
         if self._second is None:
             return []
-        return [*self._buckets, _totals(self._second, self._rows)]
+        return [*self._buckets, _kept(self._open_totals())]
 
-    def _fold(self, buckets: list[_Bucket], seconds: int) -> dict[str, Any] | None:
+    def _open_totals(self) -> _Bucket:
+        """The open second's totals so far (its number is set)."""
+        assert self._second is not None
+        b = _totals(self._second, self._rows)
+        return b if self._folded is None else _merged(self._folded, b)
+
+    def _fold(self, buckets: list[array[float]], seconds: int) -> dict[str, Any] | None:
         if not buckets:
             return None
-        newest = buckets[-1].second
-        n = samples = 0
+        newest = buckets[-1][_SECOND]
+        n = samples = 0.0
         sums = [0.0, 0.0, 0.0]
         lows = [math.inf] * 3
         highs = [-math.inf] * 3
         for b in reversed(buckets):
-            if b.second <= newest - seconds:
+            if b[_SECOND] <= newest - seconds:
                 break
-            n += b.n
-            samples += b.samples
+            n += b[_N]
+            samples += b[_SAMPLES]
             for i in range(3):
-                sums[i] += b.sums[i]
-                lows[i] = min(lows[i], b.lows[i])
-                highs[i] = max(highs[i], b.highs[i])
+                sums[i] += b[_SUMS + i]
+                lows[i] = min(lows[i], b[_LOWS + i])
+                highs[i] = max(highs[i], b[_HIGHS + i])
         if not n:
             return None
-        out: dict[str, Any] = {"samples": samples}
+        out: dict[str, Any] = {"samples": int(samples)}
         for i, name in enumerate(MEASURES):
             out[name] = {"min": _r(lows[i]), "max": _r(highs[i]), "avg": _r(sums[i] / n)}
         return out
@@ -244,7 +298,7 @@ class RollingStats:
         moving: dict[str, Any] = {}
         span = 0.0 if self.first is None or self.last is None else self.last - self.first
         buckets = self._all()
-        open_ = buckets[-1] if buckets else _Bucket(0)
+        open_ = buckets[-1] if buckets else _kept(_Bucket(0))
         closed = self._closed
         for seconds in MOVING:
             folded = self._fold(buckets, seconds)
@@ -259,9 +313,9 @@ class RollingStats:
             "window_seconds": WINDOW,
             "moving": moving,
             "energy": {
-                "wh": _r(closed.wh + open_.wh, 9),
-                "mah": _r(closed.mah + open_.mah, 6),
-                "seconds": round(closed.covered + open_.covered, 3),
+                "wh": _r(closed.wh + open_[_WH], 9),
+                "mah": _r(closed.mah + open_[_MAH], 6),
+                "seconds": round(closed.covered + open_[_COVERED], 3),
             },
             "outliers": self.outliers,
             "samples": self.samples,
