@@ -38,7 +38,6 @@ from harness.runner.record import (
 )
 from harness.runner.session import HostSession
 from harness.runner.settings import SentSettings
-from harness.runner.supplied import SuppliedTarget
 from harness.scenario.model import Outage, Reset, Scenario, Send, SetLink, Step, WaitLog
 from harness.scenario.units import format_duration
 from harness.signals import stop_on_signal
@@ -263,7 +262,7 @@ async def run_scenario(
             nursery.start_soon(partial(stop_on_signal, stop, on_signal=caught.append))
             with trio.move_on_at(origin + scenario.duration):
                 await stop.wait()
-            if stop.is_set() and isinstance(target, SuppliedTarget):
+            if stop.is_set():
                 target.stop()  # a stopped bench's output goes off now, before the drain
             # What falls due at the end's very instant (a sample closing at it) is the
             # scenario's, on the faults then in force: trio runs tasks due at one instant in

@@ -147,6 +147,11 @@ class Target(Protocol):
         """One line: what the run talks to."""
         ...
 
+    def stop(self) -> None:
+        """The run was stopped (Ctrl-C, SIGTERM): end at once what must not wait for the
+        link's drain (a bench supply's output)."""
+        ...
+
     async def why_it_ended(self) -> str | None:
         """After the device's stream ended: why, if the target knows (e.g. a runner's exit)."""
         ...

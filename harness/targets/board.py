@@ -122,5 +122,8 @@ class BoardTarget:
     def describe(self) -> str:
         return f"board on {self.path or '(auto)'} at {self.baud} baud"
 
+    def stop(self) -> None:
+        """Nothing of it must end before the drain."""
+
     async def why_it_ended(self) -> str | None:
         return None

@@ -11,7 +11,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import trio
@@ -28,7 +28,6 @@ from harness.viewer import assets
 from harness.viewer.archive import Archive
 from harness.viewer.hub import Client, Item, dumps
 from harness.viewer.live import LiveState, clean
-from harness.viewer.metrics import CONTENT_TYPE, Exporter
 from harness.viewer.transport import (
     INCOMING_BUDGET,
     SEND_TIMEOUT,
@@ -36,6 +35,9 @@ from harness.viewer.transport import (
     SendLimit,
     connection_of,
 )
+
+if TYPE_CHECKING:
+    from harness.viewer.metrics import Exporter
 
 HISTORY_DEFAULT_SPAN = 3600.0
 HISTORY_DEFAULT_POINTS = 1000
@@ -202,7 +204,9 @@ def create_app(
     archive = Archive(db) if db is not None else None
     names = local_names() | {h.lower() for h in hosts or ()}
     mode = "live" if live is not None else "archive"
-    exporter = Exporter(live, archive)
+    exporters: list[Exporter] = []
+    """The metrics' exporter, made at the first scrape: prometheus-client is loaded only by a
+    page that asks for /metrics, so a run nobody scrapes does not hold it."""
 
     def need_archive() -> Archive:
         if archive is None:
@@ -355,7 +359,11 @@ def create_app(
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(await exporter.render(), content_type=CONTENT_TYPE)
+        from harness.viewer.metrics import CONTENT_TYPE, Exporter
+
+        if not exporters:
+            exporters.append(Exporter(live, archive))
+        return Response(await exporters[0].render(), content_type=CONTENT_TYPE)
 
     # --- the live WebSocket ---------------------------------------------------------------
 

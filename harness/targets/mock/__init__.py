@@ -47,5 +47,8 @@ class MockTarget:
     def describe(self) -> str:
         return "mock device (in process)"
 
+    def stop(self) -> None:
+        """Nothing of it must end before the drain."""
+
     async def why_it_ended(self) -> str | None:
         return None
