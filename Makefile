@@ -21,9 +21,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-venv: $(STAMP)
+# The harness's own bytecode, as a regular `pip install` writes it for an installed package (an
+# editable install does not, and with PYTHONDONTWRITEBYTECODE every start compiles each module
+# from source, which leaves its garbage in the process's heap: docs/performance.md, "Memory").
+BYTECODE := $(VENV)/.bytecode
+$(BYTECODE): $(STAMP) $(shell find harness -name '*.py')
+	$(BIN)/python -m compileall -q harness
+	touch $@
 
-run: $(STAMP) $(RUN_DEPS)
+venv: $(STAMP) $(BYTECODE)
+
+run: $(STAMP) $(BYTECODE) $(RUN_DEPS)
 	$(BIN)/harness run scenarios/brownout.toml
 
 lint: $(STAMP)
@@ -38,7 +46,7 @@ test: deps
 deps:
 	@scripts/debian-deps
 
-check: $(STAMP) $(TEST_DEPS) lint
+check: $(STAMP) $(BYTECODE) $(TEST_DEPS) lint
 	$(BIN)/pytest
 
 clean:

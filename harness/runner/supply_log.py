@@ -9,7 +9,6 @@ long run's record stays small and still spans the whole run. Totals count everyt
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -108,8 +107,16 @@ class SupplyLog:
             settings_total=self.settings_total,
             settings_skipped=self.skipped,
             latency_max=None if self.latency_max is None else round(self.latency_max, 4),
-            latency_median=round(statistics.median(latencies), 4) if latencies else None,
+            latency_median=round(_median(latencies), 4) if latencies else None,
             readbacks=list(self.readbacks.items),
             readbacks_total=self.readbacks.seen,
             readback_every=self.readbacks.every,
         )
+
+
+def _median(values: list[float]) -> float:
+    """statistics.median's value, without loading `statistics` (and `fractions`) into every run
+    for the record's one median."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

@@ -406,6 +406,22 @@ class Kind(Generic[C]):
 
 
 _KINDS: dict[str, Kind[Any]] = {}
+_discovered = False
+
+
+def discover() -> None:
+    """Import every kind module of the package (those already imported stay as they are). The
+    kinds are discovered the first time they are listed: a run that judges nothing (a monitor)
+    never loads them, and a kind's check exists only once its module is imported, so
+    `evaluator` finds the kind of any check registered."""
+    global _discovered
+    _discovered = True
+    import importlib
+    import pkgutil
+
+    package = importlib.import_module(__name__.rpartition(".")[0])
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
 
 
 def register(kind: Kind[Any]) -> None:
@@ -421,6 +437,8 @@ def unregister(key: str) -> None:
 
 def kinds() -> tuple[Kind[Any], ...]:
     """The registered kinds, in their order."""
+    if not _discovered:
+        discover()
     return tuple(sorted(_KINDS.values(), key=lambda k: (k.order, k.key)))
 
 
