@@ -16,7 +16,7 @@ from harness.runner.bus import Published, SampleEvent
 from harness.runner.context import RunContext, RunOptions, tap
 from harness.runner.run import run
 from harness.scenario.load import parse
-from harness.targets.sim import ELF, source_root
+from harness.targets.simrunner import ELF, source_root
 
 FLASH = 32_256
 """The Uno's flash for sketches (the boot loader has the rest)."""
