@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from harness.link import Sample, fields
+from harness.link import Sample, fields, seqnum
 from harness.scenario import anchors
 from harness.scenario.anchors import Anchor, Fixed, Span
 from harness.scenario.expect.limits import Limits
@@ -89,6 +89,22 @@ class RunFacts:
     """Scenario seconds when Ctrl-C or SIGTERM stopped the run; None when it ran its course."""
     fault_ends: Mapping[str, float] = field(default_factory=dict)
     """Per fault step name: when its faults end (scenario seconds)."""
+
+
+class NewSamples:
+    """Per boot, the last seq counted: a sample delivered twice (a duplicate the link let
+    through, a copy after a host restart) is counted once, and an older seq not at all."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, int] = {}
+
+    def first(self, s: Sample) -> bool:
+        """Whether `s` is new; it is then the boot's last."""
+        last = self._last.get(s.boot)
+        if last is not None and seqnum.diff(s.seq, last) <= 0:
+            return False
+        self._last[s.boot] = s.seq
+        return True
 
 
 class Evaluator:

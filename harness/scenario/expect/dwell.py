@@ -16,13 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from harness.link import Sample, seqnum
+from harness.link import Sample
 from harness.scenario import quantities
 from harness.scenario.anchors import Span
 from harness.scenario.expect.base import (
     UNCOVERED_SHOWN,
     Context,
     Evaluator,
+    NewSamples,
     RunFacts,
     Window,
     past,
@@ -89,7 +90,7 @@ class DwellEvaluator(Evaluator):
         self.check = check
         self.estimate = self.low = self.high = 0.0
         self.covered = 0.0
-        self.last_seq: dict[int, int] = {}
+        self.new = NewSamples()
 
     def _fractions(self, s: Sample) -> tuple[float, float, float]:
         """(estimate, lowest, highest) fraction of the sample's time beyond the level."""
@@ -116,10 +117,8 @@ class DwellEvaluator(Evaluator):
         if past(start, window):
             self._settle()
             return
-        last = self.last_seq.get(s.boot)
-        if last is not None and seqnum.diff(s.seq, last) <= 0:
+        if not self.new.first(s):
             return
-        self.last_seq[s.boot] = s.seq
         inside = min(end, window[1]) - max(start, window[0])
         if s.n == 0 or inside <= 0:
             return

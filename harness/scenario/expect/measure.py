@@ -18,13 +18,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from harness.link import Sample, seqnum
+from harness.link import Sample
 from harness.scenario.anchors import Span
 from harness.scenario.expect.base import (
     UNCOVERED_SHOWN,
     Context,
     Evaluator,
     Kind,
+    NewSamples,
     RunFacts,
     Window,
     overlaps,
@@ -141,8 +142,7 @@ class IntegralEvaluator(Evaluator):
         self.check = check
         self.total = 0.0
         self.covered = 0.0
-        self.last_seq: dict[int, int] = {}
-        """Per boot, the last seq counted: a duplicate delivered twice is counted once."""
+        self.new = NewSamples()
 
     def on_sample(self, s: Sample, start: float, end: float) -> None:
         window = self.check.window
@@ -150,10 +150,8 @@ class IntegralEvaluator(Evaluator):
         if past(start, window):
             self._settle()
             return
-        last = self.last_seq.get(s.boot)
-        if last is not None and seqnum.diff(s.seq, last) <= 0:
+        if not self.new.first(s):
             return
-        self.last_seq[s.boot] = s.seq
         inside = min(end, window[1]) - max(start, window[0])
         if s.n == 0 or inside <= 0 or end <= start:
             return

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.link import Sample, seqnum
+from harness.link import Sample
 from harness.scenario import quantities
 from harness.scenario.anchors import Span
 from harness.scenario.expect.base import (
     Context,
     Evaluator,
     Kind,
+    NewSamples,
     RunFacts,
     Window,
     overlaps,
@@ -74,7 +75,7 @@ class OutlierEvaluator(Evaluator):
         self.count = 0
         self.seen = 0
         self.first: float | None = None
-        self.last_seq: dict[int, int] = {}
+        self.new = NewSamples()
 
     def _outside(self, s: Sample) -> bool:
         c = self.check
@@ -90,10 +91,8 @@ class OutlierEvaluator(Evaluator):
         if past(start, c.window):
             self._settle()
             return
-        last = self.last_seq.get(s.boot)
-        if last is not None and seqnum.diff(s.seq, last) <= 0:
+        if not self.new.first(s):
             return
-        self.last_seq[s.boot] = s.seq
         if s.n == 0 or not overlaps(start, end, c.window):
             return
         self.seen += 1
