@@ -164,8 +164,9 @@ class Gagged(MockTarget):
         stream = await super().start(nursery, origin, on_event)
         return Deaf(stream, origin + self.quiet[0], origin + self.quiet[1])
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
         """Nothing of it must end before the drain."""
+        return False
 
     async def why_it_ended(self) -> str | None:
         return None

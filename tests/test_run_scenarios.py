@@ -366,6 +366,24 @@ async def test_a_stopped_run_skips_what_it_never_reached(
     assert 'failures="0"' in xml and f'skipped="{list(states.values()).count("skipped")}"' in xml
 
 
+async def test_a_stopped_run_skips_counts_and_commands_it_never_reached(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """reset.toml stopped at 6 s: its reset (at 12.1 s) and the command it sends after it (at
+    14 s) never happened; the count and the command's ack are skipped, each saying when the
+    run stopped, and nothing fails."""
+    result = await run_scenario(
+        load("scenarios/reset.toml"), options(), (signal_at(6.0, signal.SIGINT),)
+    )
+    assert result.exit_code == 130
+    by_label = {e.label: e for e in result.record.expectations}
+    resets = by_label["device resets seen = 1"]
+    ack = by_label["step[4] set_threshold acknowledged within 2s"]
+    for e in (resets, ack):
+        assert e.state == "skipped" and "the run stopped at 6.0 s" in e.detail, e
+    assert "fail" not in {e.state for e in result.record.expectations}
+
+
 async def test_a_monitor_record_is_strict_json(autojump_clock: trio.testing.MockClock) -> None:
     """`harness monitor` has no end: its record says so with a null duration, never Infinity,
     so every JSON reader (the run page, jq) can read it."""

@@ -459,3 +459,24 @@ async def test_ctrl_c_switches_the_output_off_at_once_not_after_the_drain(tmp_pa
     volts = [e.data["value"] for e in events(seen, "supply") if e.data["what"] == "volts"]
     assert min(volts) > 4.5  # the ramp stopped at the stop: the dip (4 V at 1.5 s) never came
     assert output.on is False
+
+
+@pytest.mark.parametrize(
+    ("shared", "safe_volts", "unpowered"),
+    [(False, None, False), (True, None, True), (True, 1.0, True), (True, 3.3, False)],
+)
+def test_a_stopped_bench_leaves_a_board_on_its_rail_unpowered_unless_kept_safe(
+    tmp_path: Path, shared: bool, safe_volts: float | None, unpowered: bool
+) -> None:
+    """Ctrl-C takes the output off (or to safe_volts) at once: a board whose MCU the rail feeds
+    then has nothing left to send, so the run does not wait for it to drain (nor calls it
+    silent); a board apart from the rail, or kept above its brown-out level, drains."""
+    text = DIP.replace(
+        'duration = "3s"', f'duration = "3s"\n[device]\nshared_rail = {str(shared).lower()}'
+    )
+    scenario = dip(tmp_path, text)
+    choice = choose_limits(
+        scenario, parse_supply("manual"), Limits(6.0, 0.5, safe_volts=safe_volts), "b.toml"
+    )
+    target = SuppliedTarget(BoardTarget("/dev/null"), scenario, choice)
+    assert target.stop() is unpowered

@@ -304,6 +304,26 @@ def test_a_first_schema_log_gains_the_readbacks_table_and_keeps_its_rows(tmp_pat
     assert conn.execute("SELECT count(*) FROM readbacks").fetchone()[0] == 0
 
 
+def test_a_first_schema_log_can_be_exported_and_read_after_an_upgrade(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older powerhil's log is upgraded by the first command that reads it (export, db
+    info, view), not only by a run; read-only, it says how to let it be upgraded."""
+    db = tmp_path / "v1.db"
+    with sqlite3.connect(db) as c:
+        c.executescript(MIGRATIONS[0])
+        c.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+    with monkeypatch.context() as m:  # as a user without write access sees it (root has it)
+        m.setattr("harness.store.db.os.access", lambda path, mode: mode != os.W_OK)
+        assert main(["db", "info", "--db", str(db)]) == 2
+        assert "make it writable once so it can be upgraded" in _one_line(capsys)
+    assert main(["db", "info", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["export", "--since", "2h", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("supply_v,supply_a")
+    assert schema_version(open_for_reading(db)) == SCHEMA_VERSION
+
+
 async def test_database_error_mid_run_keeps_the_rows_and_reports(tmp_path: Path) -> None:
     """Real time: another program holds the database for 3 s (longer than the 2 s busy
     timeout). Writes fail, rows stay in memory, the problem is reported, and all rows land."""

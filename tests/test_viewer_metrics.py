@@ -20,6 +20,7 @@ from prometheus_client.samples import Sample
 from harness.runner.context import RunOptions
 from harness.runner.observer import INJECTED_KINDS
 from harness.runner.run import run_scenario
+from harness.scenario.expect.states import STATES
 from harness.scenario.load import parse
 from harness.store.db import open_for_reading
 from harness.store.recorder import recorder
@@ -147,6 +148,7 @@ def test_during_a_run_metrics_parse_and_carry_the_link_counters_with_the_runs_la
     assert one(second, "powerhil_charge_coulombs").value > 0
     assert one(second, "powerhil_run_verdict", verdict="running").value == 1
     assert one(second, "powerhil_expectations", state="pending").value == 1
+    assert {s.labels["state"] for s in second["powerhil_expectations"]} == set(STATES)
     assert one(second, "powerhil_run_info").labels["run_id"] == "1"
     assert one(second, "powerhil_link_up").value == 1
     assert record.verdict == "pass"

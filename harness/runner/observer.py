@@ -554,10 +554,10 @@ class Observer:
             return dict(self.truth.produced)
         return {boot: self.produced_at_end.get(boot, 0) for boot in self.truth.produced}
 
-    def finish(self, link: HostLink, end: float, stopped: bool = False) -> LinkTotals:
-        """The run is over at scenario second `end` (`stopped`: by Ctrl-C or SIGTERM, before
-        its time): the totals, and every expectation resolved or, if the stop came before what
-        it judges, skipped."""
+    def finish(self, link: HostLink, end: float, stopped_at: float | None = None) -> LinkTotals:
+        """The run is over at scenario second `end` (`stopped_at`: the scenario second Ctrl-C
+        or SIGTERM stopped it, before its time): the totals, and every expectation resolved or,
+        if the stop came before what it judges, skipped."""
         self.watch.end()
         for handle, c in self.commands.items():
             if c.outcome == "pending":  # never answered before the run ended: not a pass
@@ -569,7 +569,7 @@ class Observer:
         ends: dict[str, float] = {}
         for b in self.bursts:
             ends.setdefault(b.name, b.end)
-        facts = RunFacts(totals.as_dict(), self.resets, recovery, end if stopped else None, ends)
+        facts = RunFacts(totals.as_dict(), self.resets, recovery, stopped_at, ends)
         for ev in self.evaluators:
             was = ev.resolved
             why = None if was else ev.unreached(facts)

@@ -262,8 +262,9 @@ async def run_scenario(
             nursery.start_soon(partial(stop_on_signal, stop, on_signal=caught.append))
             with trio.move_on_at(origin + scenario.duration):
                 await stop.wait()
-            if stop.is_set():
-                target.stop()  # a stopped bench's output goes off now, before the drain
+            stopped_at = trio.current_time() - origin if stop.is_set() else None
+            # A stopped bench's output goes off now, before the drain.
+            unpowered = stop.is_set() and target.stop()
             # What falls due at the end's very instant (a sample closing at it) is the
             # scenario's, on the faults then in force: trio runs tasks due at one instant in
             # no fixed order, so the end is taken just after it.
@@ -272,12 +273,12 @@ async def run_scenario(
             relay.stop_outage()
             observer.end_of_time(trio.current_time(), relay.faults)
             start = session.link.stats.samples
-            with trio.move_on_after(DRAIN_MAX):
+            with trio.move_on_after(0 if unpowered else DRAIN_MAX):
                 while not _drained(observer, session, target, start):
                     await trio.sleep(0.02)
             nursery.cancel_scope.cancel()
         end = trio.current_time() - origin
-        totals = observer.finish(session.link, end, stopped=stop.is_set())
+        totals = observer.finish(session.link, end, stopped_at)
         verdict = "error" if error else observer.verdict
         if stop.is_set():
             verdict = "stopped" if scenario.duration == math.inf else "interrupted"

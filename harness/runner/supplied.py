@@ -198,10 +198,16 @@ class SuppliedTarget:
         with self._scope():
             await task()
 
-    def stop(self) -> None:
-        """The run was stopped (Ctrl-C, SIGTERM): end the output now, not after the drain."""
+    def stop(self) -> bool:
+        """The run was stopped (Ctrl-C, SIGTERM): end the output now, not after the drain.
+        True when that leaves a device on the rail without power (its MCU on the rail, and the
+        output switched off or set below its brown-out level)."""
         for scope in self._scopes:
             scope.cancel()
+        inner = self.inner.stop()
+        device = self.scenario.device
+        safe = self.choice.limits.safe_volts
+        return inner or (device.shared_rail and (safe is None or safe < device.brownout))
 
     async def reset(self) -> None:
         await self.inner.reset()

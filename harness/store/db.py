@@ -153,11 +153,40 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
         version = schema_version(conn)
     except sqlite3.Error as exc:
         raise _user_error(path, exc) from None
+    if 0 < version < SCHEMA_VERSION:  # an older powerhil's log: upgraded in place, data kept
+        conn.close()
+        _upgrade(path, version)
+        return open_for_reading(path)
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise UserError(
+            f"{path}: made by a newer powerhil (schema {version}, this one knows {SCHEMA_VERSION}); upgrade powerhil"
+        )
     if version != SCHEMA_VERSION:
+        conn.close()
         raise UserError(
             f"{path}: schema version {version}, this powerhil reads {SCHEMA_VERSION}; open it with a matching powerhil"
         )
     return conn
+
+
+def _upgrade(path: Path, version: int) -> None:
+    """Migrate an older schema for a reader (the migrations only add tables and columns)."""
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        raise UserError(
+            f"{path}: schema version {version} is older than this powerhil's {SCHEMA_VERSION} and "
+            "the file (or its folder) is read-only: make it writable once so it can be upgraded "
+            "(its data is kept)"
+        )
+    conn = None
+    try:
+        conn = connect(path)
+        migrate(conn, path)
+    except sqlite3.Error as exc:
+        raise _user_error(path, exc) from None
+    finally:
+        if conn is not None:
+            conn.close()
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

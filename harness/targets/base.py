@@ -147,9 +147,10 @@ class Target(Protocol):
         """One line: what the run talks to."""
         ...
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
         """The run was stopped (Ctrl-C, SIGTERM): end at once what must not wait for the
-        link's drain (a bench supply's output)."""
+        link's drain (a bench supply's output). True when that took the device's power (a
+        supply's output that feeds the MCU too): it has nothing left to send."""
         ...
 
     async def why_it_ended(self) -> str | None:

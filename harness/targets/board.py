@@ -122,8 +122,9 @@ class BoardTarget:
     def describe(self) -> str:
         return f"board on {self.path or '(auto)'} at {self.baud} baud"
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
         """Nothing of it must end before the drain."""
+        return False
 
     async def why_it_ended(self) -> str | None:
         return None

@@ -119,8 +119,9 @@ class SimTarget:
             )
             await trio.sleep_until(origin + (min(t + RAMP_STEP, times[i]) if ramping else times[i]))
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
         """Nothing of it must end before the drain."""
+        return False
 
     async def why_it_ended(self) -> str | None:
         """After the firmware's stream ended: the runner's exit, if that is what happened."""

@@ -103,6 +103,9 @@ class SimRunner:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            # Its own session: a terminal's Ctrl-C (or a group's SIGTERM) reaches the harness,
+            # which stops the runner itself; the end of its stdin ends it if the harness dies.
+            start_new_session=True,
         )
         self.process = process
         assert process.stdin and process.stdout and process.stderr

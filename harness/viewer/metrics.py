@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from harness.runner.observer import INJECTED_KINDS
-from harness.scenario.expect import FAIL, PASS, PENDING, SKIPPED
+from harness.scenario.expect.states import STATES
 from harness.store import queries
 from harness.store.db import info
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The exposition format's media type, as prometheus-client writes it."""
 PREFIX = "powerhil_"
-EXPECTATION_STATES = (PENDING, PASS, FAIL, SKIPPED)
+EXPECTATION_STATES = STATES
 LOG_TABLES = ("runs", "samples", "events", "rollups_10s", "rollups_1m")
 """The row counts of `harness db info` that /metrics reports under `harness view`."""
 JOULES_PER_WH = 3600.0

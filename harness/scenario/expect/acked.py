@@ -65,6 +65,12 @@ class AckEvaluator(Evaluator):
         if latency > c.within:
             self._resolve(False, round(latency, 4), f"{name} took {format_duration(latency)}")
 
+    def unreached(self, facts: RunFacts) -> str | None:
+        """A stopped run before any such command finished (its step may not have run)."""
+        if facts.stopped_at is None or self.count:
+            return None
+        return f"the run stopped at {facts.stopped_at:.1f} s, before any such command finished"
+
     def finish(self, facts: RunFacts) -> None:
         if self.count == 0:
             self._resolve(False, None, "no such command finished")

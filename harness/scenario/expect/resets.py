@@ -27,6 +27,12 @@ class ResetsEvaluator(Evaluator):
         super().__init__(expect)
         self.check = check
 
+    def unreached(self, facts: RunFacts) -> str | None:
+        """A count is of the whole run: a stopped run judges it only once it is already over."""
+        if facts.stopped_at is None or facts.resets > self.check.count:
+            return None
+        return f"the run stopped at {facts.stopped_at:.1f} s, before its end ({facts.resets} seen)"
+
     def finish(self, facts: RunFacts) -> None:
         resets = facts.resets
         self._resolve(resets == self.check.count, resets, f"{resets} seen")

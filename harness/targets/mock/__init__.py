@@ -47,8 +47,9 @@ class MockTarget:
     def describe(self) -> str:
         return "mock device (in process)"
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
         """Nothing of it must end before the drain."""
+        return False
 
     async def why_it_ended(self) -> str | None:
         return None
