@@ -186,6 +186,8 @@ async def run_scenario(
     observer = Observer(scenario, origin, bus, target.truth)
     ctx = RunContext(scenario, options, seed, origin, bus, observer, target)
     stop = trio.Event()
+    stopped_at: float | None = None
+    """Scenario seconds when Ctrl-C or SIGTERM stopped the run."""
     caught: list[int] = []
     wall = time.monotonic()
     error: str | None = None
