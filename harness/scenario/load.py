@@ -9,8 +9,6 @@ Array entries are numbered from 1, as a person counts them in the file.
 from __future__ import annotations
 
 import dataclasses
-import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,7 @@ from harness.scenario.model import (
     WaitLog,
 )
 from harness.scenario.profile import Profile, SupplyPoint
-from harness.scenario.reader import Path_, Reader, show, suggest
+from harness.scenario.reader import Path_, Reader, read_toml, show, suggest
 from harness.scenario.units import format_duration
 
 SECTIONS = ("scenario", "device", "link", "supply", "step", "expect")
@@ -52,43 +50,6 @@ BURST_KEYS = ("p", "r", "bad_loss", "good_loss")
 SUPPLY_KEYS = ("at", "volts", "amps")
 ACTIONS = ("send", "link", "outage", "reset", "wait", "wait_log")
 STEP_KEYS = ("at", "name", *ACTIONS, "ack_within", "timeout", "repeat", "every")
-
-
-class _Locator:
-    """Finds the line of a key path in the TOML text (tomllib gives no positions)."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-
-    def _headers(self, name: str) -> list[int]:
-        parts = r"\s*\.\s*".join(map(re.escape, name.split(".")))
-        header = re.compile(r"^\s*\[\[?\s*" + parts + r"\s*\]\]?\s*(#.*)?$")
-        return [i for i, line in enumerate(self.lines) if header.match(line)]
-
-    def line_of(self, path: Path_) -> int | None:
-        section, rest = str(path[0]), list(path[1:])
-        index = rest.pop(0) if rest and isinstance(rest[0], int) else 1
-        keys = [k for k in rest if isinstance(k, str)]
-        if (
-            section == "link"
-            and keys
-            and keys[0] in DIRECTIONS
-            and self._headers(f"link.{keys[0]}")
-        ):
-            section = f"link.{keys.pop(0)}"
-        hits = self._headers(section)
-        if not hits:
-            return None
-        start = hits[min(index, len(hits)) - 1]
-        if not keys:
-            return start + 1
-        key = re.compile(r"^\s*" + re.escape(keys[0]) + r"\s*[=.]")
-        for i in range(start + 1, len(self.lines)):
-            if self.lines[i].lstrip().startswith("["):
-                break
-            if key.match(self.lines[i]):
-                return i + 1
-        return start + 1
 
 
 # --- sections -----------------------------------------------------------------------------
@@ -354,18 +315,7 @@ def _expects(r: Reader, raw: Any, duration: float, steps: tuple[Step, ...]) -> t
 
 
 def parse(text: str, path: Path) -> Scenario:
-    r = Reader(path.name, _Locator(text).line_of)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path.name}: not valid TOML: {exc}") from None
-    for key in data:
-        if key not in SECTIONS:
-            raise r.fail(
-                (key,), f"unknown section{suggest(key, SECTIONS)}; expected: {', '.join(SECTIONS)}"
-            )
-    if "scenario" not in data:
-        raise UserError(f"{path.name}: missing [scenario] (name and duration at least)")
+    r, data = read_toml(text, path.name, SECTIONS, "scenario", "name and duration at least")
     sc = r.table(data["scenario"], ("scenario",), SCENARIO_KEYS)
     for key in ("name", "duration"):
         if key not in sc:

@@ -8,7 +8,9 @@ every section words its problems the same way.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable
+import re
+import tomllib
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, TypeVar
 
 from harness.errors import UserError
@@ -131,3 +133,57 @@ class Reader:
                 f"({format_duration(duration)}); end it by then",
             )
         return lo, hi
+
+
+class Locator:
+    """Finds the line of a key path in a TOML text (tomllib gives no positions): the path's
+    section header (`[name]`, or the n-th `[[name]]` for an index), then its first key; a key
+    written as a sub-table of its own (`[link.to_host]`) is found by that header."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def _headers(self, name: str) -> list[int]:
+        parts = r"\s*\.\s*".join(map(re.escape, name.split(".")))
+        header = re.compile(r"^\s*\[\[?\s*" + parts + r"\s*\]\]?\s*(#.*)?$")
+        return [i for i, line in enumerate(self.lines) if header.match(line)]
+
+    def line_of(self, path: Path_) -> int | None:
+        section, rest = str(path[0]), list(path[1:])
+        index = rest.pop(0) if rest and isinstance(rest[0], int) else 1
+        keys = [k for k in rest if isinstance(k, str)]
+        if keys and self._headers(f"{section}.{keys[0]}"):
+            section = f"{section}.{keys.pop(0)}"
+        hits = self._headers(section)
+        if not hits:
+            return None
+        start = hits[min(index, len(hits)) - 1]
+        if not keys:
+            return start + 1
+        key = re.compile(r"^\s*" + re.escape(keys[0]) + r"\s*[=.]")
+        for i in range(start + 1, len(self.lines)):
+            if self.lines[i].lstrip().startswith("["):
+                break
+            if key.match(self.lines[i]):
+                return i + 1
+        return start + 1
+
+
+def read_toml(
+    text: str, file: str, sections: Collection[str], required: str, what: str
+) -> tuple[Reader, dict[str, Any]]:
+    """The file's tables and a Reader that names their lines. Not TOML, an unknown section or
+    a missing `required` one (whose `what` the message says) is one line naming the file."""
+    r = Reader(file, Locator(text).line_of)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{file}: not valid TOML: {exc}") from None
+    for key in data:
+        if key not in sections:
+            raise r.fail(
+                (key,), f"unknown section{suggest(key, sections)}; expected: {', '.join(sections)}"
+            )
+    if required not in data:
+        raise UserError(f"{file}: missing [{required}] ({what})")
+    return r, data

@@ -19,14 +19,12 @@ scenario loader words its own (`bench.toml:7: limits.max_volts: expected a numbe
 
 from __future__ import annotations
 
-import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.scenario.reader import Path_, Reader, suggest
+from harness.scenario.reader import Path_, Reader, read_toml
 from harness.supplies.dialects import DIALECTS
 from harness.supplies.limits import Limits
 from harness.supplies.spec import DRIVERS, SupplySpec, driver_problem
@@ -45,27 +43,6 @@ class Bench:
     supply: SupplySpec
     limits: Limits | None
     """None: no [limits]; the run then takes the profile's own (limits.profile_limits)."""
-
-
-def _locator(text: str) -> Any:
-    lines = text.splitlines()
-
-    def line_of(path: Path_) -> int | None:
-        header = re.compile(r"^\s*\[\s*" + re.escape(str(path[0])) + r"\s*\]\s*(#.*)?$")
-        start = next((i for i, line in enumerate(lines) if header.match(line)), None)
-        if start is None:
-            return None
-        if len(path) < 2:
-            return start + 1
-        key = re.compile(r"^\s*" + re.escape(str(path[1])) + r"\s*=")
-        for i in range(start + 1, len(lines)):
-            if lines[i].lstrip().startswith("["):
-                break
-            if key.match(lines[i]):
-                return i + 1
-        return start + 1
-
-    return line_of
 
 
 def _supply(r: Reader, raw: Any) -> SupplySpec:
@@ -124,18 +101,7 @@ def _limits(r: Reader, raw: Any) -> Limits:
 
 
 def parse_bench(text: str, path: Path) -> Bench:
-    r = Reader(path.name, _locator(text))
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path.name}: not valid TOML: {exc}") from None
-    for key in data:
-        if key not in SECTIONS:
-            raise r.fail(
-                (key,), f"unknown section{suggest(key, SECTIONS)}; expected: {', '.join(SECTIONS)}"
-            )
-    if "supply" not in data:
-        raise UserError(f"{path.name}: missing [supply] (its driver and resource at least)")
+    r, data = read_toml(text, path.name, SECTIONS, "supply", "its driver and resource at least")
     supply = _supply(r, data["supply"])
     limits = _limits(r, data["limits"]) if "limits" in data else None
     return Bench(path, supply, limits)
