@@ -12,7 +12,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserError
 from harness.faults import FaultConfig, GilbertElliott, LinkFaults
 from harness.link import fields
 from harness.link.commands import COMMANDS, check
@@ -34,7 +33,7 @@ from harness.scenario.model import (
     WaitLog,
 )
 from harness.scenario.profile import Profile, SupplyPoint
-from harness.scenario.reader import Path_, Reader, read_toml, show, suggest
+from harness.scenario.reader import Path_, Reader, read_text, read_toml, show, suggest
 from harness.scenario.units import format_duration
 
 SECTIONS = ("scenario", "device", "link", "supply", "step", "expect")
@@ -370,22 +369,5 @@ def load(path: Path | str) -> Scenario:
     """Read and check the file. A UTF-8 byte order mark (as some Windows editors write) is
     skipped; any other encoding is refused in one line."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(
-            f"{path}: no such scenario file (harness list shows the shipped ones)"
-        ) from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, not a scenario file") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise UserError(
-            f"{path.name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
-            "save the file as UTF-8"
-        ) from None
+    text = read_text(path, "scenario file", " (harness list shows the shipped ones)")
     return parse(text, path)

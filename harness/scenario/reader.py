@@ -11,6 +11,7 @@ import difflib
 import re
 import tomllib
 from collections.abc import Callable, Collection, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.errors import UserError
@@ -187,3 +188,25 @@ def read_toml(
     if required not in data:
         raise UserError(f"{file}: missing [{required}] ({what})")
     return r, data
+
+
+def read_text(path: Path, what: str, missing: str = "") -> str:
+    """A TOML file's text (`what`: "scenario file"). A UTF-8 byte order mark (as some Windows
+    editors write) is skipped; a missing, unreadable or non-UTF-8 file is one line naming it
+    (`missing` adds what to do when it is not there)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such {what}{missing}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not a {what}") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UserError(
+            f"{path.name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+            "save the file as UTF-8"
+        ) from None

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserError
-from harness.scenario.reader import Path_, Reader, read_toml
+from harness.scenario.reader import Path_, Reader, read_text, read_toml
 from harness.supplies.dialects import DIALECTS
 from harness.supplies.limits import Limits
 from harness.supplies.spec import DRIVERS, SupplySpec, driver_problem
@@ -109,19 +108,5 @@ def parse_bench(text: str, path: Path) -> Bench:
 
 def load_bench(path: Path | str) -> Bench:
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such bench file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, not a bench file") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise UserError(
-            f"{path.name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
-        ) from None
+    text = read_text(path, "bench file")
     return parse_bench(text, path)
