@@ -312,6 +312,32 @@ def test_conversion_time_follows_adc_settings(
     assert micros <= took < micros + 1000
 
 
+def bus_micros(board: Board, hz: int, op: str) -> float:
+    """Simulated microseconds one register read (`m`) or write (`M`) takes at `hz`, as the
+    sketch's Wire does it: START, address, pointer (and for a read, STOP, START, address, two
+    bytes), STOP; the mean of 200 back to back."""
+    twbr = (16_000_000 // hz - 16) // 2
+    assert board.ask(f"k {hz}") == f"k {twbr}"
+    words = board.ask(f"{op} 2 200" if op == "m" else f"{op} 5 200").split()
+    assert words[0] == op and words[1] != "i2c", words
+    return int(words[1]) / 200
+
+
+def test_the_bus_takes_the_time_its_bit_rate_sets(sim: tuple[Runner, Board]) -> None:
+    _, board = sim
+    read_100k, write_100k = bus_micros(board, 100_000, "m"), bus_micros(board, 100_000, "M")
+    read_400k, write_400k = bus_micros(board, 400_000, "m"), bus_micros(board, 400_000, "M")
+    # A read is 5 bytes of 9 SCL periods (address, pointer; address, two data bytes) and two
+    # STARTs and STOPs of 1 each: 49 periods, 490 us at 100 kHz,
+    # plus the MCU's own time in Wire, the same at either rate.
+    assert 450 <= read_100k <= 600
+    # The bus's part scales with the period (10 us vs 2.5 us): the MCU's part cancels out.
+    assert read_100k - read_400k == pytest.approx(49 * 7.5, rel=0.03)
+    # A write is 4 bytes (address, pointer, two data bytes), a START and a STOP: 38 periods.
+    assert write_100k - write_400k == pytest.approx(38 * 7.5, rel=0.03)
+    assert write_100k < read_100k
+
+
 def test_cnvr_cleared_by_power_read_triggered_mode(sim: tuple[Runner, Board]) -> None:
     runner, board = sim
     runner.ctl("set volts=5 amps=0.25")

@@ -31,6 +31,7 @@
 
 #include "ina219.h"
 #include "pty_bridge.h"
+#include "twi_timing.h"
 
 #define PROG "powerhil-sim"
 #define MCU_NAME "atmega328p"
@@ -647,6 +648,9 @@ static void setup_board(void)
 	pty_bridge_attach(&S.pty, S.avr);
 	ina219_init(&S.ina, MCU_HZ, ina_clock, NULL);
 	ina219_attach(&S.ina, S.avr, 0x40);
+	static twi_timing_t twi_timing;
+	if (twi_timing_attach(&twi_timing, S.avr) != 0)
+		die(1, "simavr's %s has no TWI", MCU_NAME);
 }
 
 int main(int argc, char **argv)

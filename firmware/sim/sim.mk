@@ -5,8 +5,8 @@ SIM_DIR := firmware/sim
 SIM_OUT := firmware/build/sim
 SIM_BIN := $(SIM_OUT)/powerhil-sim
 SIM_SKETCH_ELF := $(SIM_OUT)/testsketch/testsketch.elf
-SIM_SRCS := $(addprefix $(SIM_DIR)/,powerhil_sim.c ina219.c pty_bridge.c)
-SIM_HDRS := $(addprefix $(SIM_DIR)/,ina219.h pty_bridge.h)
+SIM_SRCS := $(addprefix $(SIM_DIR)/,powerhil_sim.c ina219.c pty_bridge.c twi_timing.c)
+SIM_HDRS := $(addprefix $(SIM_DIR)/,ina219.h pty_bridge.h twi_timing.h)
 SIM_CC ?= cc
 SIM_CFLAGS ?= -O2 -g -std=c11 -Wall -Wextra -Werror=implicit-function-declaration
 # libsimavr's pkg-config file wants libelf.pc (libelf-dev), which the runner does not need:

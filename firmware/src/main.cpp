@@ -13,7 +13,12 @@
 namespace {
 
 const uint32_t kBaud = 115200;
-const uint32_t kI2cClock = 400000;      // the INA219 does fast mode
+// The INA219 does fast mode (400 kHz); POWERHIL_I2C_CLOCK builds a variant at another rate
+// (docs/performance.md compares them).
+#ifndef POWERHIL_I2C_CLOCK
+#define POWERHIL_I2C_CLOCK 400000
+#endif
+const uint32_t kI2cClock = POWERHIL_I2C_CLOCK;
 const uint32_t kI2cTimeoutUs = 5000;    // a stuck bus fails the transfer instead of hanging
 const int kBootCounterAddress = 0;      // EEPROM: uint16_t, +1 each boot
 const uint16_t kCheckMs = 1000;         // how often the INA219's calibration is verified

@@ -10,6 +10,9 @@
 //   c                -> like d, after waiting for CNVR (bus bit 1); reading power clears it
 //   t <config>       -> "t <micros>"             write config, then micros until CNVR is set
 //   p                -> "p <status>"             probe: Wire status of an empty write to 0x40
+//   k <hz>           -> "k <twbr>"               Wire.setClock(hz): the bus rate from now on
+//   m <reg> <count>  -> "m <micros>"             count reads of reg, back to back
+//   M <reg> <count>  -> "M <micros>"             count writes of reg's value, back to back
 // Register values are raw: signed registers (shunt, current) print as signed.
 #include <Arduino.h>
 #include <EEPROM.h>
@@ -121,6 +124,23 @@ static void command(char *s) {
       Serial.println(took);
     else
       Serial.println(F("timeout"));
+  } else if (op == 'k') {
+    Wire.setClock(uint32_t(a));
+    Serial.print(F("k "));
+    Serial.println(TWBR);
+  } else if (op == 'm' || op == 'M') {
+    uint16_t v = 0;
+    bool ok = ina_read(uint8_t(a), &v);
+    uint32_t start = micros();
+    for (long i = 0; ok && i < b; i++)
+      ok = op == 'm' ? ina_read(uint8_t(a), &v) : ina_write(uint8_t(a), v) == 0;
+    uint32_t took = micros() - start;
+    Serial.print(op);
+    Serial.print(' ');
+    if (ok)
+      Serial.println(took);
+    else
+      Serial.println(F("i2c"));
   } else if (op == 'p') {
     Wire.beginTransmission(INA);
     Serial.print(F("p "));
