@@ -148,3 +148,25 @@ def test_each_boot_counts_up(board: Board) -> None:
     assert board.next(Hello) == Hello(boot=0, seq=0, last_cmd=-1, interval=1000, win=8)
     board.control("reset")
     assert board.next(Hello) == Hello(boot=1, seq=0, last_cmd=-1, interval=1000, win=8)
+
+
+def test_a_power_cycled_sensor_is_set_again_and_its_uncalibrated_reading_flagged(
+    board: Board,
+) -> None:
+    board.next(Hello)
+    assert board.next(Sample).status == "ok"
+    # The INA219 alone loses power (a load spike on its supply): calibration 0, so its current
+    # and power read 0 until the firmware notices and sets it again.
+    board.control("sensor-cycle")
+    lost = DeviceLog("ina219: calibration lost, set again")
+    seen: list[Message] = []
+    while lost not in seen or not any(isinstance(m, Sample) and m.status == "ovf" for m in seen):
+        seen.append(board.receive())
+    samples = [m for m in seen if isinstance(m, Sample)]
+    # the sample holding the uncalibrated reading is flagged: its current and power are not valid
+    assert [s.status for s in samples] == ["ok"] * (len(samples) - 1) + ["ovf"]
+    assert samples[-1].n >= 900  # the readings go on: one is flagged, none is lost for long
+    assert not any(isinstance(m, Hello) for m in seen)  # the MCU never rebooted
+    after = board.next(Sample)
+    assert isinstance(after, Sample)
+    assert (after.status, after.v, after.a, after.w) == ("ok", 5.0, 0.25, 1.25)

@@ -416,6 +416,41 @@ def test_absent_sensor_does_not_acknowledge(sim: tuple[Runner, Board]) -> None:
     assert board.ask("p") == "p 0"
 
 
+def test_sensor_cycle_powers_the_ina219_alone_back_to_its_power_on_values(
+    sim: tuple[Runner, Board],
+) -> None:
+    runner, board = sim
+    runner.ctl("set amps=0.25")
+    board.write(0, 0x3D57)
+    assert board.converted()["current"] == 2500
+    state = runner.ctl("sensor-cycle")
+    assert (state["r_config"], state["r_cal"], state["conversions"]) == (
+        str(DEFAULT_CONFIG),
+        "0",
+        "0",
+    )
+    assert state["starts"] == "1" and state["mcu"] == "run"  # the MCU runs on
+    assert board.read(5) == 0 and board.read(0) == DEFAULT_CONFIG
+    regs = board.converted()  # converting again, uncalibrated: no current, no power
+    assert (regs["shunt"], regs["current"], regs["power"]) == (2500, 0, 0)
+    runner.ctl("set shared=1 volts=1")
+    assert runner.raw("sensor-cycle") == "err state the INA219 has no power"
+
+
+def test_a_rail_above_the_absolute_maximum_is_flagged_and_reads_clipped(
+    sim: tuple[Runner, Board],
+) -> None:
+    runner, board = sim
+    assert runner.ctl("set volts=26 amps=0.1")["over_max"] == "0"
+    assert runner.ctl("set volts=26.5")["over_max"] == "1"
+    board.write(0, DEFAULT_CONFIG)
+    assert board.converted()["bus"] >> 3 == 6625  # inside the 32 V range: read as it is
+    runner.ctl("set volts=40")
+    board.write(0, DEFAULT_CONFIG)
+    assert board.converted()["bus"] >> 3 == 8191  # the register's full scale, 32.764 V
+    assert runner.ctl("set supply=off")["over_max"] == "0"
+
+
 def test_burst_of_commands_is_paced_not_lost(sim: tuple[Runner, Board]) -> None:
     runner, board = sim
     os.write(board.fd, b"r 5\n" * 12)  # arrives at once; the UART takes it at 115200 baud

@@ -29,6 +29,8 @@ enum {
 
 #define INA219_CONFIG_RESET 0x399Fu
 #define INA219_CONFIG_RST 0x8000u
+/* Absolute maximum on IN+ and IN- (SBOS448 7.1): above it the chip is out of its ratings. */
+#define INA219_ABS_MAX_VOLTS 26.0
 
 typedef uint64_t (*ina219_clock_fn)(void *ctx);
 

@@ -325,12 +325,13 @@ static void answer_state(void)
 	uint16_t r[INA219_REG_COUNT];
 	for (uint8_t i = 0; i < INA219_REG_COUNT; i++)
 		r[i] = ina219_peek(ina, i);
+	double rail = S.supply ? S.volts : 0.0;
 	answer("ok t=%.6f mcu=%s starts=%llu volts=%.9g amps=%.9g shunt=%.9g supply=%s shared=%d "
-	       "sensor=%s rail=%.9g pty=%s r_config=%u r_shunt=%u r_bus=%u r_power=%u r_current=%u "
-	       "r_cal=%u conversions=%llu rx=%llu tx=%llu rx_dropped=%llu tx_dropped=%llu",
+	       "sensor=%s rail=%.9g over_max=%d pty=%s r_config=%u r_shunt=%u r_bus=%u r_power=%u "
+	       "r_current=%u r_cal=%u conversions=%llu rx=%llu tx=%llu rx_dropped=%llu tx_dropped=%llu",
 	       (double)sim_now() / MCU_HZ, mcu_state_name(), (unsigned long long)S.starts, S.volts,
-	       S.amps, S.shunt, S.supply ? "on" : "off", S.shared, S.sensor ? "on" : "off",
-	       S.supply ? S.volts : 0.0, S.pty.connected ? "open" : "closed",
+	       S.amps, S.shunt, S.supply ? "on" : "off", S.shared, S.sensor ? "on" : "off", rail,
+	       rail > INA219_ABS_MAX_VOLTS, S.pty.connected ? "open" : "closed",
 	       r[INA219_REG_CONFIG], r[INA219_REG_SHUNT], r[INA219_REG_BUS], r[INA219_REG_POWER],
 	       r[INA219_REG_CURRENT], r[INA219_REG_CAL],
 	       (unsigned long long)ina->conversions, (unsigned long long)S.pty.rx_bytes,
@@ -450,6 +451,14 @@ static void command(char *line)
 			mcu_boot();
 			answer_state();
 		}
+	} else if (!strcmp(cmd, "sensor-cycle")) {
+		if (!S.powered)
+			answer("err state the INA219 has no power");
+		else {
+			/* its own supply drops and returns: power-on registers, conversions anew */
+			ina219_power_on(&S.ina);
+			answer_state();
+		}
 	} else if (!strcmp(cmd, "time")) {
 		double sim = (double)sim_now() / MCU_HZ, wall = wall_now();
 		answer("ok sim=%.6f wall=%.6f ratio=%.6f", sim, wall, wall > 0 ? sim / wall : 1.0);
@@ -457,7 +466,7 @@ static void command(char *line)
 		answer("ok bye");
 		S.quit = 1;
 	} else if (!strcmp(cmd, "help")) {
-		answer("ok commands=get,set,reset,time,quit,help "
+		answer("ok commands=get,set,reset,sensor-cycle,time,quit,help "
 		       "set_keys=volts,amps,shunt,supply,shared,sensor");
 	} else {
 		answer("err unknown %s", cmd);
@@ -509,7 +518,8 @@ static void usage(FILE *f)
 		"usage: " PROG " [options] FIRMWARE.elf\n"
 		"Runs an Arduino Uno (ATmega328P, 16 MHz) firmware in simavr, in real time,\n"
 		"with an INA219 at I2C 0x40. Prints \"pty PATH\" (UART0) first, then answers\n"
-		"control lines from stdin: get, set key=value..., reset, time, quit, help.\n"
+		"control lines from stdin: get, set key=value..., reset, sensor-cycle, time, quit,\n"
+		"help.\n"
 		"  --volts V        bus volts of the monitored rail (default 5)\n"
 		"  --amps A         load current (default 0)\n"
 		"  --shunt OHMS     shunt resistance (default 0.1)\n"

@@ -74,9 +74,12 @@ void measure(uint32_t now) {
   switch (sensor.poll(&r)) {
     case ina219::Poll::Ready:
       sensor_state(true);
+      // Current and power of an overflow or of a chip that lost its calibration are not valid:
+      // either reading is flagged ovf.
+      if (!r.calibrated) log_pending = kLogRecalibrated;
       link.add(powerlink::Readings::one(r.bus_mv, r.current_100ua, r.power_mw,
-                                        r.overflow ? powerlink::Fault::Ovf
-                                                   : powerlink::Fault::None),
+                                        r.overflow || !r.calibrated ? powerlink::Fault::Ovf
+                                                                    : powerlink::Fault::None),
                now);
       break;
     case ina219::Poll::Failed:

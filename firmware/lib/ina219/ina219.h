@@ -62,6 +62,7 @@ struct Reading {
   int16_t current_100ua;  // 0.1 mA steps (the current register at kCalibration)
   uint32_t power_mw;
   bool overflow;          // OVF: current and power are not valid
+  bool calibrated;        // false: the chip had lost its calibration, current and power are 0
 };
 
 enum class Poll : uint8_t { NotReady, Ready, Failed };
@@ -92,13 +93,19 @@ class Ina219 {
 
   // One poll: Ready with a new conversion's values, NotReady while the chip converts, Failed if
   // it did not answer (the next poll configures it again). Reading the power register clears
-  // CNVR, so each conversion is read once.
+  // CNVR, so each conversion is read once. A power cycle of the chip alone clears its
+  // calibration, and with it the current (Current = Shunt x Cal / 4096): a current of 0 is
+  // told from a lost calibration by reading the calibration register, so no reading of an
+  // uncalibrated chip passes unflagged, and the next poll configures it again.
   Poll poll(Reading* out) {
     if (!configured_ && !begin(samples_)) return Poll::Failed;
-    uint16_t bus, current, power;
+    uint16_t bus, current, power, cal = kCalibration;
     if (!read_register(kBusVoltage, &bus)) return fail();
     if ((bus & kCnvr) == 0) return Poll::NotReady;
     if (!read_register(kCurrent, &current) || !read_register(kPower, &power)) return fail();
+    if (current == 0 && !read_register(kCalibrationRegister, &cal)) return fail();
+    out->calibrated = cal == kCalibration;
+    if (!out->calibrated) configured_ = false;
     out->bus_mv = static_cast<uint16_t>((bus >> 3) * kBusStepMv);
     out->overflow = (bus & kOvf) != 0;
     out->current_100ua = static_cast<int16_t>(current);

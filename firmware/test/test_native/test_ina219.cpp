@@ -128,3 +128,26 @@ TEST_CASE("ina219: a lost calibration is noticed and set again") {
   REQUIRE(sensor.poll(&r) == ina219::Poll::Ready);
   CHECK(chip.regs[ina219::kCalibrationRegister] == 4096);
 }
+
+TEST_CASE("ina219: a reading of a power-cycled chip is flagged, and the chip set again") {
+  Chip chip;
+  ina219::Ina219<Chip> sensor(chip);
+  REQUIRE(sensor.begin(4));
+  ina219::Reading r{};
+  chip.convert();
+  chip.regs[ina219::kCurrent] = 0;  // a true 0 A: the calibration is read and holds
+  REQUIRE(sensor.poll(&r) == ina219::Poll::Ready);
+  CHECK(r.calibrated);
+  CHECK(sensor.configured());
+  chip = Chip();  // power-cycled: power-on registers, calibration 0, so current and power 0
+  chip.convert();
+  chip.regs[ina219::kCurrent] = chip.regs[ina219::kPower] = 0;
+  REQUIRE(sensor.poll(&r) == ina219::Poll::Ready);
+  CHECK(!r.calibrated);
+  CHECK(r.bus_mv == 5000);  // the bus voltage needs no calibration
+  CHECK(chip.writes.empty());
+  chip.convert();
+  REQUIRE(sensor.poll(&r) == ina219::Poll::Ready);  // configured again first
+  CHECK(r.calibrated);
+  CHECK(chip.writes == std::vector<std::pair<uint8_t, uint16_t>>{{0x00, 0x3D57}, {0x05, 4096}});
+}
