@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from harness.errors import TargetError
+from harness.runner.bus import RunEvent
 from harness.runner.context import RunContext, RunOptions
 from harness.runner.run import run_scenario
 from harness.scenario.load import load, parse
@@ -94,6 +95,51 @@ async def test_reported_vaw_match_the_datasheet_within_one_lsb(tmp_path: Path) -
         assert abs(s.a - a) <= 0.0001 and abs(s.amax - a) <= 0.0001
         assert abs(s.w - w) <= 0.002
         assert s.status == "ok" and s.n > 200  # ~940 readings a second at 12 bits
+
+
+OVER_MAX = """\
+[scenario]
+name = "over the INA219's absolute maximum"
+duration = "3s"
+[[supply]]
+at = "0s"
+volts = 24.0
+amps = 0.1
+[[supply]]
+at = "1s"
+volts = 24.0
+[[supply]]
+at = "1.2s"
+volts = 28.0
+[[supply]]
+at = "2s"
+volts = 28.0
+[[supply]]
+at = "2.2s"
+volts = 24.0
+"""
+
+
+async def test_a_rail_above_26v_is_an_event_each_way(tmp_path: Path) -> None:
+    events: list[RunEvent] = []
+
+    @asynccontextmanager
+    async def keep(ctx: RunContext) -> AsyncIterator[None]:
+        ctx.bus.subscribe(lambda e: events.append(e) if isinstance(e, RunEvent) else None)
+        yield
+
+    out = io.StringIO()
+    opts = RunOptions(target="sim", out=out)
+    result = await run_scenario(parse(OVER_MAX, tmp_path / "o.toml"), opts, (keep,))
+    assert result.exit_code == 0
+    sensor = [(e.data["state"], e.data["volts"], e.at) for e in events if e.kind == "sensor"]
+    assert [(state, volts > 26) for state, volts, _ in sensor] == [
+        ("over_max", True),
+        ("within_max", False),
+    ]
+    # the rail is above 26 V from 1.1 s (half-way up the ramp) to 2.1 s (half-way down)
+    assert 1.1 <= sensor[0][2] < 2.0 < 2.1 <= sensor[1][2]
+    assert "above the INA219's absolute maximum" in out.getvalue()
 
 
 SHARED_BROWNOUT = """\

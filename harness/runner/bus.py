@@ -36,6 +36,7 @@ KINDS = (
     "hello",
     "reset",
     "power",  # mock truth: power lost or boot
+    "sensor",  # the rail above the sensor's absolute maximum (over_max) or back (within_max)
     "alert",
     "command",
     "step",

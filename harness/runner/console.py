@@ -85,6 +85,10 @@ def event_line(e: RunEvent) -> str | None:
             last = d["last_sample"]
             gap = "" if last is None else f", {e.at - last:.1f} s after its last sample"
             return f"{at}device reporting again{gap}"
+        case "sensor" if d["state"] == "over_max":
+            return f"{at}rail {d['volts']:g} V: above the INA219's absolute maximum"
+        case "sensor":
+            return f"{at}rail {d['volts']:g} V: back within the INA219's absolute maximum"
         case "other_device":
             return f"{at}a different device on the port: {d['detail']}"
         case "supply" if d.get("what") == "opened":

@@ -44,6 +44,7 @@ from harness.scenario.model import Outage, Reset, Scenario, SetLink, Step, WaitL
 from harness.targets import (
     PortChange,
     PowerChange,
+    SensorOverMax,
     SupplyEvent,
     SupplyOpened,
     SupplyRead,
@@ -295,6 +296,9 @@ class Observer:
                 self._on_supply(e)
             case PowerChange():
                 self.emit("power", self.now(e.at), boot=e.boot, cause=e.cause)
+            case SensorOverMax():
+                state = "over_max" if e.over else "within_max"
+                self.emit("sensor", self.now(e.at), state=state, volts=e.volts)
             case PortChange():
                 t = self.now(e.at)
                 more: dict[str, Any] = {}

@@ -1,7 +1,7 @@
 """What every target offers the runner: the `Target` protocol, the `Truth` a target may expose
 of a device it runs itself, and the one kind of callback through which every target reports
-what happens to the device beyond its byte stream (its power, its port, and the bench supply
-feeding its rail when the run drives one)."""
+what happens to the device beyond its byte stream (its power, its port, its sensor's limits,
+and the bench supply feeding its rail when the run drives one)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,17 @@ class PortChange:
     state: Literal["unplugged", "replugged"]
     port: str
     """The port's path, as the run was given it or found it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SensorOverMax:
+    """The rail went above the sensor's absolute maximum rating (over), or came back within it:
+    the simulator's INA219 (26 V) says so; a real chip may not survive it."""
+
+    at: float
+    """Trio time."""
+    volts: float
+    over: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +105,7 @@ class SupplySaid:
 
 
 SupplyEvent = SupplyOpened | SupplySet | SupplyRead | SupplySaid
-TargetEvent = PowerChange | PortChange | SupplyEvent
+TargetEvent = PowerChange | PortChange | SensorOverMax | SupplyEvent
 OnTargetEvent = Callable[[TargetEvent], None]
 
 

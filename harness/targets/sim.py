@@ -18,7 +18,7 @@ from pathlib import Path
 import trio
 
 from harness.scenario.model import Scenario
-from harness.targets.base import OnTargetEvent
+from harness.targets.base import OnTargetEvent, SensorOverMax
 from harness.targets.simrunner import ELF, SimRunner
 from harness.transports.pty import open_pty_client
 
@@ -54,8 +54,8 @@ class SimTarget:
     async def start(
         self, nursery: trio.Nursery, origin: float, on_event: OnTargetEvent
     ) -> trio.abc.Stream:
-        """The runner reports brown-outs as resets the host sees in the firmware's hello, so
-        `on_event` has nothing of its own to hear."""
+        """The runner reports brown-outs as resets the host sees in the firmware's hello;
+        `on_event` hears of the rail going above the INA219's absolute maximum and back."""
         spec = self.scenario.device
         volts, amps = self.scenario.supply.at(0.0)
         if self.eeprom is None:  # no store: a scratch EEPROM for this run only
@@ -78,7 +78,7 @@ class SimTarget:
         )
         path = await self.runner.start(nursery)
         stream = open_pty_client(path)
-        nursery.start_soon(self._drive_supply, origin)
+        nursery.start_soon(self._drive_supply, origin, on_event)
         return stream
 
     async def _remove_scratch(self, scratch: Path) -> None:
@@ -98,18 +98,23 @@ class SimTarget:
     def set_line_rate(self, rate: float | None) -> None:
         """The simulated UART runs at the firmware's own baud; a link step paces the relay."""
 
-    async def _drive_supply(self, origin: float) -> None:
-        """Follow the profile: a set at each point; every RAMP_STEP while it ramps."""
+    async def _drive_supply(self, origin: float, on_event: OnTargetEvent) -> None:
+        """Follow the profile: a set at each point; every RAMP_STEP while it ramps. Each answer
+        says whether the rail is above the INA219's absolute maximum: a change is an event."""
         assert self.runner is not None
         points = self.scenario.supply.points
         times = [p.at for p in points]
         last: tuple[float, float] | None = None
+        over_max = False
         while True:
             t = trio.current_time() - origin
             volts, amps = self.scenario.supply.at(t)
             if (volts, amps) != last:
-                await self.runner.command(f"set volts={volts:.4f} amps={amps:.5f}")
+                answer = await self.runner.command(f"set volts={volts:.4f} amps={amps:.5f}")
                 last = (volts, amps)
+                if (over := " over_max=1 " in f"{answer} ") != over_max:
+                    over_max = over
+                    on_event(SensorOverMax(trio.current_time(), volts, over))
             i = bisect.bisect_right(times, t)
             if i >= len(points):
                 return  # the rail stays put after the last point

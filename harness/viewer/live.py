@@ -39,6 +39,7 @@ FEED_KINDS = frozenset(
         "hello",
         "reset",
         "power",
+        "sensor",
         "alert",
         "command",
         "step",
