@@ -1,7 +1,7 @@
 """Firmware, when the toolchain is here: the Uno image's flash and static SRAM (avr-size), and
 a run of the real firmware in simavr (the sim target) for its readings per second — the sum of
-`n` over the sum of `dt` of every sample after the first — and the runner's simulated time over
-wall time."""
+`n` over the sum of `dt` of every sample after the first, with the runner's I2C bus at the rate
+the firmware sets (firmware/sim/twi_timing.c) — and the runner's simulated time over wall time."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ from harness.targets.simrunner import ELF, source_root
 FLASH = 32_256
 """The Uno's flash for sketches (the boot loader has the rest)."""
 SRAM = 2048
+READINGS_PER_S = 800
+"""The goal: the INA219's 12-bit shunt and bus conversions take 1.064 ms, so about 940 a second
+is the sensor's limit; a loop that misses one conversion in two reads 470."""
 TOOLCHAIN = "gcc-avr avr-libc binutils-avr arduino-core-avr arduino-mk"
 
 SCENARIO = """\
@@ -99,7 +102,7 @@ def bench_firmware(group: Group, tmp: Path, seconds: int) -> None:
     if "ratio" not in clock or not dt_ms:
         raise RuntimeError("bench: the sim runner gave no time figures or no samples")
     rate = readings / (dt_ms / 1000)
-    group.goal("readings per second (simavr)", rate, ">=", 500, "/s")
+    group.goal("readings per second (simavr, true I2C timing)", rate, ">=", READINGS_PER_S, "/s")
     group.goal("sim time / wall time off by", abs(clock["ratio"] - 1) * 100, "<=", 1, "%")
     group.figures.update(
         {
