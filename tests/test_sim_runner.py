@@ -336,6 +336,10 @@ def test_the_bus_takes_the_time_its_bit_rate_sets(sim: tuple[Runner, Board]) -> 
     # A write is 4 bytes (address, pointer, two data bytes), a START and a STOP: 38 periods.
     assert write_100k - write_400k == pytest.approx(38 * 7.5, rel=0.03)
     assert write_100k < read_100k
+    # The prescaler counts too: TWBR 18 with TWPS 1 (x4) is 100 kHz again.
+    assert board.ask("K 18 1") == "K 18 1"
+    words = board.ask("m 2 200").split()
+    assert words[0] == "m" and int(words[1]) / 200 == pytest.approx(read_100k, rel=0.01)
 
 
 def test_cnvr_cleared_by_power_read_triggered_mode(sim: tuple[Runner, Board]) -> None:

@@ -11,6 +11,7 @@
 //   t <config>       -> "t <micros>"             write config, then micros until CNVR is set
 //   p                -> "p <status>"             probe: Wire status of an empty write to 0x40
 //   k <hz>           -> "k <twbr>"               Wire.setClock(hz): the bus rate from now on
+//   K <twbr> <twps>  -> "K <twbr> <twps>"        the bit rate registers set directly
 //   m <reg> <count>  -> "m <micros>"             count reads of reg, back to back
 //   M <reg> <count>  -> "M <micros>"             count writes of reg's value, back to back
 // Register values are raw: signed registers (shunt, current) print as signed.
@@ -128,6 +129,13 @@ static void command(char *s) {
     Wire.setClock(uint32_t(a));
     Serial.print(F("k "));
     Serial.println(TWBR);
+  } else if (op == 'K') {
+    TWBR = uint8_t(a);
+    TWSR = uint8_t(b & 3);
+    Serial.print(F("K "));
+    Serial.print(TWBR);
+    Serial.print(' ');
+    Serial.println(TWSR & 3);
   } else if (op == 'm' || op == 'M') {
     uint16_t v = 0;
     bool ok = ina_read(uint8_t(a), &v);
