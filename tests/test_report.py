@@ -27,11 +27,20 @@ from harness.report.extension import html_report
 from harness.report.render import load_uplot, render
 from harness.runner.context import Extension, RunContext, RunOptions
 from harness.runner.run import run_scenario
+from harness.runner.supplied import SuppliedTarget, choose_limits
 from harness.scenario.expect.limits import Limits
 from harness.scenario.load import load
 from harness.scenario.quantities import VOLTAGE
+from harness.store.db import open_for_reading
+from harness.store.recorder import recorder
+from harness.supplies import parse_supply
+from harness.supplies.emulated import EmulatedOutput, ScpiInstrument
+from harness.supplies.emulators import serve_scpi
+from harness.targets.board import BoardTarget
 from harness.viewer import assets
 from harness.viewer.app import create_app
+from harness.viewer.runreport import report_html
+from tests.test_run_supplied import board, dip
 from tests.test_viewer_browser import CHROMIUM, CHROMIUM_ARGS
 
 FAILING = """\
@@ -339,3 +348,46 @@ def test_the_report_never_holds_nan_or_a_closing_script_tag(tmp_path: Path) -> N
     data = chart_data(text)
     assert data["envelope"]["v_min"] == [None, 1.0] and "NaN" not in json.dumps(data)
     assert text.count("</script>") == 3  # the JSON block, uPlot, the chart's code
+
+
+async def supplied_run(tmp_path: Path, report: Path, db: Path) -> int:
+    """dip.toml in real time on the mock device as a board, its rail fed by the SCPI emulator:
+    a run with the supply's readback, logged and reported."""
+    scenario = dip(tmp_path)
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_scpi, ScpiInstrument(EmulatedOutput(load=25.0)))
+        async with board(scenario) as path:
+            resource = f"scpi:TCPIP::127.0.0.1::{port}::SOCKET"
+            choice = choose_limits(scenario, parse_supply(resource), None, None)
+            result = await run_scenario(
+                scenario,
+                RunOptions(target="board", out=io.StringIO()),
+                (recorder(db), html_report(report, load_uplot(assets.VENDOR))),
+                SuppliedTarget(BoardTarget(path), scenario, choice),
+            )
+        nursery.cancel_scope.cancel()
+    return result.exit_code
+
+
+@pytest.mark.slow
+def test_a_real_time_run_on_a_bench_supply_draws_its_readback(
+    browser: Browser, tmp_path: Path
+) -> None:
+    report, db = tmp_path / "dip.html", tmp_path / "log" / "h.db"
+    assert trio.run(supplied_run, tmp_path, report, db) == 0
+    text = report.read_text()
+    self_contained(text)
+    readback = chart_data(text)["readback"]
+    assert readback is not None and min(readback["volts"]) < 4.3  # the dip, read back
+    assert "supply" in text and 'id="supply"' in text
+    conn = open_for_reading(db)
+    logged = report_html(conn, 1, load_uplot(assets.VENDOR))
+    assert logged is not None
+    from_log = chart_data(logged)["readback"]
+    assert from_log is not None and min(from_log["volts"]) < 4.3
+    page, requests, errors = open_offline(browser, report)
+    page.wait_for_function("Number(document.querySelector('#chart').dataset.drawn || 0) > 0")
+    assert requests == [report.as_uri()] and errors == []
+    assert "supply V" in page.inner_text("#chart .u-legend") and page.evaluate(INKED) > 5000
+    page.screenshot(path=tmp_path / "dip.png")
+    page.context.close()
