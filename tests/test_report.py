@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ from harness.runner.supplied import SuppliedTarget, choose_limits
 from harness.scenario.expect.limits import Limits
 from harness.scenario.load import load
 from harness.scenario.quantities import VOLTAGE
-from harness.store.db import open_for_reading
+from harness.store.db import create_run, open_for_reading, open_for_writing
 from harness.store.recorder import recorder
 from harness.supplies import parse_supply
 from harness.supplies.emulated import EmulatedOutput, ScpiInstrument
@@ -278,12 +279,19 @@ async def test_the_viewer_serves_a_logged_runs_report_as_a_download(tmp_path: Pa
             'attachment; filename="powerhil-run-1.html"'
         )
         text = await response.get_data(as_text=True)
+        conn = open_for_writing(db)  # a run this process holds, with no record yet
+        running = create_run(conn, "run", "later", "mock", 1, time.time())
+        partial = await (await client.get(f"/api/runs/{running}/report.html")).get_data(
+            as_text=True
+        )
+        conn.close()
         missing = await client.get("/api/runs/7/report.html")
         assert missing.status_code == 404 and (await missing.get_json()) == {
             "error": "run 7: no such run"
         }
     self_contained(text)
     assert "from the log, run 1" in text
+    assert 'class="badge running">running</span>' in partial and "no expectations" in partial
     ran = report.read_text()
     for part in ("expectations", "link", "injected", "observed", "commands"):
         table = re.compile(rf'<table id="{part}".*?</table>', re.S)

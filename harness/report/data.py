@@ -163,7 +163,14 @@ def report_data(
         )
         for kind, total in record.get("injected", {}).items()
     ]
-    device = record.get("device", {})
+    device = {
+        "hello": None,
+        "boots": [],
+        "resets": [],
+        "silences": [],
+        "other_devices": [],
+        **record.get("device", {}),
+    }
     duration = sc.get("duration")
     return {
         "verdict": record["verdict"],
