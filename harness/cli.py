@@ -53,14 +53,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.scenario.load import load
 
     scenario = load(resolve_scenario(args.file))
-    for flag, path in (("--json", args.json), ("--junit", args.junit)):
+    for flag, path in (("--json", args.json), ("--junit", args.junit), ("--html", args.html)):
         if path is not None:
             _check_writable(flag, path)
     supply = _supply_choice(args, scenario)  # the limits are checked before anything opens
     options = _run_options(
         args, seed=args.seed, json=args.json, junit=args.junit, fast=args.fast, strict=args.strict
     )
-    return _compose_and_run(args, scenario, options, supply)
+    return _compose_and_run(args, scenario, options, supply, _html_report(args.html))
+
+
+def _html_report(path: Path | None) -> list[Extension]:
+    """The extension writing `--html`'s report (with uPlot read now: a missing one is one line
+    before the run starts); none without --html, which then never loads jinja2."""
+    if path is None:
+        return []
+    from harness.report.extension import html_report
+    from harness.report.render import load_uplot
+    from harness.viewer.assets import VENDOR
+
+    return [html_report(path, load_uplot(VENDOR))]
 
 
 def _supply_choice(args: argparse.Namespace, scenario: Scenario) -> SupplyChoice | None:
@@ -87,6 +99,8 @@ def _check_writable(flag: str, path: Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent  # the folders the report needs are made when it is written
+    if not folder.is_dir():
+        raise UserError(f"{flag} {path}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK):
         raise UserError(f"{flag} {path}: cannot write in {folder}")
 
@@ -103,6 +117,7 @@ def _compose_and_run(
     scenario: Scenario,
     options: RunOptions,
     supply: SupplyChoice | None = None,
+    reports: list[Extension] | None = None,
 ) -> int:
     """The composition root of a run: its target (fed by the bench `supply`, if one is
     named) and the extensions around it (the viewer, then the store), each with its own
@@ -122,6 +137,7 @@ def _compose_and_run(
         from harness.store.recorder import recorder
 
         extensions.append(recorder(args.db, _retention(args)))
+    extensions += reports or []
     target = _target(args, scenario, options)
     if supply is not None:
         from harness.runner.supplied import SuppliedTarget
@@ -444,6 +460,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--json", type=Path, metavar="PATH", help="write the run record as JSON")
     r.add_argument(
         "--junit", type=Path, metavar="PATH", help="write JUnit XML, one testcase per expectation"
+    )
+    r.add_argument(
+        "--html",
+        type=Path,
+        metavar="PATH",
+        help="write a self-contained HTML report: verdict, expectations, chart (docs/report.md)",
     )
     r.add_argument(
         "--fast", action="store_true", help="virtual time (mock only): an hour runs in seconds"

@@ -314,6 +314,7 @@ def test_a_new_kind_is_one_module(tmp_path: Path) -> None:
             "detail": "2 delivered",
             "limit": "",
             "unit": "",
+            "margin": None,
         }
 
         with pytest.raises(UserError) as err:

@@ -315,6 +315,7 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "detail",
         "limit",
         "unit",
+        "margin",
     ]
     assert rec["checks"] == [
         {
@@ -325,6 +326,7 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
             "detail": "",
             "limit": "",
             "unit": "",
+            "margin": None,
         }
     ]
     assert list(rec["link"])[:3] == ["delivered", "lost", "lost_to_resets"]

@@ -28,6 +28,8 @@ def test_the_wheel_serves_the_viewer(tmp_path: Path) -> None:
     for name in (
         "harness/viewer/static/vendor/uPlot.esm.js",
         "harness/viewer/static/vendor/uPlot.min.css",
+        "harness/viewer/static/vendor/uPlot.iife.min.js",  # inlined by the HTML report
+        "harness/report/templates/report.html.j2",
         "harness/viewer/web/templates/live.html",
         "harness/viewer/web/static/js/live.js",
         "harness/viewer/web/static/css/viewer.css",

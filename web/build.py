@@ -17,6 +17,7 @@ VENDOR = ROOT / "harness" / "viewer" / "static" / "vendor"
 FILES = {
     "uPlot.esm.js": "uplot/dist/uPlot.esm.js",
     "uPlot.min.css": "uplot/dist/uPlot.min.css",
+    "uPlot.iife.min.js": "uplot/dist/uPlot.iife.min.js",  # inlined in the HTML report
     "LICENSE.uPlot": "uplot/LICENSE",
 }
 """Served name -> path under web/node_modules."""

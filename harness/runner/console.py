@@ -12,7 +12,7 @@ import trio
 
 from harness.runner.bus import Published, RunEvent
 from harness.runner.observer import Observer
-from harness.runner.record import RunRecord
+from harness.runner.record import ExpectationResult, RunRecord
 from harness.runner.session import HostSession
 from harness.scenario.expect import FAIL, MARGINAL, PASS, PENDING, SKIPPED, STATES
 
@@ -150,6 +150,16 @@ async def show_status(
         console.clear()
 
 
+def measured_text(e: ExpectationResult) -> str:
+    """What an expectation measured, as the verdict table and the HTML report print it."""
+    return e.detail if e.detail else ("" if e.measured is None else str(e.measured))
+
+
+def limit_text(e: ExpectationResult) -> str:
+    """Its limits where its label does not already say them ("" then, or without limits)."""
+    return e.limit if e.limit and e.limit not in e.label else ""
+
+
 def verdict_table(record: RunRecord) -> str:
     sc = record.scenario
     length = "no end" if sc.duration is None else f"{sc.duration:g} s scenario"
@@ -159,8 +169,8 @@ def verdict_table(record: RunRecord) -> str:
     ]
     width = max([len(e.label) for e in (*record.expectations, *record.checks)] + [20])
     for e in record.expectations:
-        measured = e.detail if e.detail else ("" if e.measured is None else str(e.measured))
-        limit = f"  (limit {e.limit})" if e.limit and e.limit not in e.label else ""
+        measured, limit = measured_text(e), limit_text(e)
+        limit = f"  (limit {limit})" if limit else ""
         lines.append(f"  {MARK[e.state]}  {e.label:<{width}}  {measured}{limit}")
     if not record.expectations:
         lines.append("  (no expectations)")

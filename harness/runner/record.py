@@ -106,6 +106,9 @@ class ExpectationResult:
     """Its limits with their units ("< 3.2 V (marginal within 50 mV)"); "" for a kind without."""
     unit: str = ""
     """The base unit `measured` is in (V, A, W, J, C, s; "" for a count or a kind without)."""
+    margin: float | None = None
+    """How far `measured` is inside its nearest limit, in `unit` (negative: outside by that
+    much); None for a kind without limits, a `value` limit, or nothing measured."""
 
 
 @dataclass(slots=True)

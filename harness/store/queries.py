@@ -174,3 +174,40 @@ def verdict_counts(conn: sqlite3.Connection) -> dict[str, int]:
         verdict = r["verdict"] or "running"
         counts[verdict] = counts.get(verdict, 0) + 1
     return counts
+
+
+def readbacks(
+    conn: sqlite3.Connection, run_id: int, t_from: float, t_to: float, points: int
+) -> dict[str, list[float]]:
+    """The bench supply's readbacks of a run, as the means of buckets of (to - from) / points
+    seconds (`t` a bucket's start), column-wise; empty buckets are left out."""
+    width = plan(t_from, t_to, points).width
+    out: dict[str, list[float]] = {"t": [], "volts": [], "amps": []}
+    cur = conn.execute(
+        "SELECT CAST((t - :from) / :width AS INTEGER) AS k, avg(volts), avg(amps) FROM readbacks "
+        "WHERE t >= :from AND t < :to AND run = :run GROUP BY k ORDER BY k",
+        {"from": t_from, "to": t_to, "width": width, "run": run_id},
+    )
+    for k, volts, amps in cur:
+        out["t"].append(round(t_from + k * width, 3))
+        out["volts"].append(volts)
+        out["amps"].append(amps)
+    return out
+
+
+def some_events(
+    conn: sqlite3.Connection, run_id: int, kinds: tuple[str, ...], limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A run's first `limit` events of `kinds` and of a port's unplugging and replugging (a
+    `fault` whose `what` is `port`), in time order, and how many there are in all."""
+    where = (
+        f"run = ? AND (kind IN ({', '.join('?' * len(kinds))}) "
+        "OR (kind = 'fault' AND json_extract(data, '$.what') = 'port'))"
+    )
+    args = [run_id, *kinds]
+    (total,) = conn.execute(f"SELECT count(*) FROM events WHERE {where}", args).fetchone()
+    cur = conn.execute(
+        f"SELECT t, kind, data FROM events WHERE {where} ORDER BY t, id LIMIT ?", [*args, limit]
+    )
+    found = [{"t": t, "kind": kind, "data": json.loads(data)} for t, kind, data in cur]
+    return found, total

@@ -8,6 +8,7 @@
 - `archive`: read-only queries of the log in worker threads
 - `metrics`: GET /metrics, the run's (or the log's) state for Prometheus, read at scrape time
 - `openapi`: the API's OpenAPI description, GET /api/openapi.json
+- `runreport`: a logged run's HTML report (harness.report), GET /api/runs/<id>/report.html
 - `server`: Hypercorn, the run extension, `harness view`
 - `transport`: Hypercorn on connections the viewer can cut (bounded sends, bounded input, a
   shutdown that no client can hold)

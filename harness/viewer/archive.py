@@ -12,9 +12,11 @@ from typing import Any, TypeVar
 
 import trio
 
+from harness.report.render import UPlot
 from harness.store import queries
 from harness.store.db import open_for_reading
 from harness.store.export import export_run, export_span
+from harness.viewer.runreport import report_html
 
 T = TypeVar("T")
 CHUNK = 64 * 1024
@@ -56,6 +58,10 @@ class Archive:
         self, run_id: int, kinds: tuple[str, ...], limit: int, after: int
     ) -> list[dict[str, Any]]:
         return await self.call(queries.events, run_id, kinds, limit, after)
+
+    async def report(self, run_id: int, uplot: UPlot) -> str | None:
+        """The run's HTML report (None: no such run)."""
+        return await self.call(report_html, run_id, uplot)
 
     def csv(self, run: int | None, t_from: float, t_to: float) -> AsyncIterator[bytes]:
         """The CSV of one run, or of a span, as it is read."""

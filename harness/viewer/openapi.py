@@ -230,6 +230,19 @@ PATHS: dict[str, Any] = {
         _int("limit", "Events per page.", 1, 10_000, 1000),
         _int("after", "The last event id already seen.", 0, MAX_ID, 0),
     ),
+    "/api/runs/{run_id}/report.html": _get(
+        "A run's self-contained HTML report (docs/report.md), as an attachment.",
+        {
+            "200": {
+                "description": "One HTML file that opens offline: the verdict, every "
+                "expectation, the V/A/W chart, link totals, faults, commands, log and events.",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            },
+            "404": NOT_FOUND,
+            "503": UNUSABLE,
+        },
+        RUN_PATH,
+    ),
     "/api/export.csv": _get(
         "The samples of one run (`run`), or of a span (`from`, `to`), as CSV.",
         {

@@ -47,6 +47,13 @@ can seem uncovered by a few milliseconds; a lost sample or a reset leaves a repo
 more."""
 
 
+def _margin(limits: Limits | None, measured: float | str | None) -> float | None:
+    if limits is None or isinstance(measured, str | bool) or measured is None:
+        return None
+    margin = limits.margin(float(measured))
+    return None if margin is None or not math.isfinite(margin) else round(margin, 9)
+
+
 def window_text(w: Window | Span | None) -> str:
     if isinstance(w, Span):
         return w.text()
@@ -122,7 +129,9 @@ class Evaluator:
 
     def as_dict(self) -> dict[str, Any]:
         """The expectation as the record and the live page show it: `limit` is its limits with
-        their units, `unit` the base unit `measured` is in (both "" for a kind without)."""
+        their units, `unit` the base unit `measured` is in (both "" for a kind without),
+        `margin` how far `measured` is inside its nearest bound in that unit (negative:
+        outside; None without limits, a value judged equal, or nothing measured)."""
         o = self.outcome
         limits = getattr(self.expect.check, "limits", None)
         if not isinstance(limits, Limits):
@@ -135,6 +144,7 @@ class Evaluator:
             "detail": o.detail,
             "limit": "" if limits is None else limits.describe(),
             "unit": "" if limits is None else limits.dim.base,
+            "margin": _margin(limits, o.measured),
         }
 
     def _resolve(self, ok: bool, measured: float | str | None, detail: str) -> None:

@@ -47,6 +47,18 @@ class Limits:
             return MARGINAL
         return PASS
 
+    def margin(self, x: float) -> float | None:
+        """How far `x` is inside its nearest bound, in the base unit: positive inside the
+        limits, negative outside (by how much it missed); None for `value` (equal or not)."""
+        if self.equal is not None:
+            return None
+        inside = []
+        if self.lo is not None:
+            inside.append(x - self.lo)
+        if self.hi is not None:
+            inside.append(self.hi - x)
+        return min(inside) if inside else None
+
     def show(self, x: float) -> str:
         return format_value(x, self.dim)
 

@@ -1,0 +1,220 @@
+"""What the report shows, made from a run record in its JSON form (`RunRecord.as_dict()`, which
+is also what the log keeps in `runs.record`), the run's chart columns (`envelope`'s, or the
+log's history), the supply's readback trace and the run's events. The expectation cells are the
+verdict table's (`harness.runner.console`): the console, the report and the JUnit XML say the
+same thing of each expectation."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, fields
+from typing import Any
+
+from harness.runner.console import MARK, limit_text, measured_text
+from harness.runner.record import ExpectationResult
+from harness.scenario.expect import STATES
+from harness.scenario.quantities import (
+    CHARGE,
+    CURRENT,
+    ENERGY,
+    POWER,
+    TIME,
+    VOLTAGE,
+    Dimension,
+    format_value,
+)
+
+EVENTS_SHOWN = 1000
+"""Events the report lists (the first of them; it says how many there were)."""
+EVENT_KINDS = (
+    "run",
+    "hello",
+    "reset",
+    "power",
+    "alert",
+    "command",
+    "step",
+    "log",
+    "expectation",
+    "store",
+    "silent",
+    "reporting",
+    "other_device",
+    "supply",
+    "announcement",
+)
+"""The events the report lists. Left out: the relay's and the link's per-frame events (fault,
+corrupt, gap, retransmission, duplicate: counted in the faults and link tables) and the
+supply's readbacks (drawn in the chart) — except a port's unplugging and replugging, which the
+relay reports as a fault of `what = "port"`."""
+_DIMENSIONS = {d.base: d for d in (VOLTAGE, CURRENT, POWER, ENERGY, CHARGE, TIME)}
+INJECTED_OBSERVED = (
+    ("corrupt", "frames the host found corrupt"),
+    ("gaps", "gaps in the sequence"),
+    ("nacks_sent", "NACKs sent"),
+    ("retransmissions", "retransmissions received"),
+    ("duplicates_dropped", "duplicates dropped"),
+    ("lost", "samples lost"),
+    ("duplicated", "samples delivered twice"),
+    ("commands_executed_twice", "commands executed twice"),
+)
+"""What the host observed of the injected faults, from the record's link totals."""
+
+
+def listed(kind: str, data: dict[str, Any]) -> bool:
+    """Whether the report lists an event of `kind`."""
+    return kind in EVENT_KINDS or (kind == "fault" and data.get("what") == "port")
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectationRow:
+    state: str
+    mark: str
+    label: str
+    measured: str
+    limit: str
+    margin: str
+
+
+def _expectation(d: dict[str, Any]) -> ExpectationRow:
+    names = {f.name for f in fields(ExpectationResult)}
+    e = ExpectationResult(**{k: v for k, v in d.items() if k in names})
+    return ExpectationRow(
+        e.state, MARK.get(e.state, e.state), e.label, measured_text(e), limit_text(e), _margin(e)
+    )
+
+
+def _margin(e: ExpectationResult) -> str:
+    if e.margin is None:
+        return ""
+    dim: Dimension | None = _DIMENSIONS.get(e.unit)
+    return format_value(e.margin, dim) if dim is not None else f"{e.margin:g}"
+
+
+def finite(value: Any) -> Any:
+    """`value` with every non-finite number as None: the report's JSON is JSON (no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+CHART_DECIMALS = 6
+"""Decimals the chart's values keep: micro-volts, -amps and -watts, finer than the INA219
+resolves (its bus voltage step is 4 mV), where a mean's full float prints 17 digits."""
+
+
+def _columns(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    return {
+        name: [
+            None if x is None or not math.isfinite(x) else round(x, CHART_DECIMALS) for x in values
+        ]
+        for name, values in columns.items()
+    }
+
+
+def _details(data: dict[str, Any]) -> str:
+    parts = []
+    for key, value in data.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, float):
+            shown = f"{value:.6g}"
+        elif isinstance(value, str):
+            shown = value
+        else:
+            shown = json.dumps(finite(value), default=str)
+        parts.append(f"{key} {shown}")
+    return ", ".join(parts)
+
+
+def _seconds(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def report_data(
+    record: dict[str, Any],
+    chart: dict[str, list[Any]],
+    readback: dict[str, list[Any]] | None,
+    events: list[dict[str, Any]],
+    events_total: int,
+    source: str,
+) -> dict[str, Any]:
+    """The template's context. `events` are {at (scenario seconds), kind, data}, the first
+    EVENTS_SHOWN of those `listed`, `events_total` how many were; `source` says where the
+    report was made from ("harness run", or the log and the run's id)."""
+    sc = record["scenario"]
+    expectations = [_expectation(e) for e in record.get("expectations", [])]
+    checks = [_expectation(e) for e in record.get("checks", [])]
+    states = Counter(e.state for e in (*expectations, *checks))
+    link: dict[str, int] = record.get("link", {})
+    by_direction: dict[str, dict[str, int]] = record.get("injected_by_direction", {})
+    injected = [
+        (
+            kind,
+            by_direction.get("to_host", {}).get(kind, 0),
+            by_direction.get("to_device", {}).get(kind, 0),
+            total,
+        )
+        for kind, total in record.get("injected", {}).items()
+    ]
+    device = {
+        "hello": None,
+        "boots": [],
+        "resets": [],
+        "silences": [],
+        "other_devices": [],
+        **record.get("device", {}),
+    }
+    duration = sc.get("duration")
+    return {
+        "verdict": record["verdict"],
+        "scenario": sc,
+        "duration": "no end" if duration is None else f"{duration:g} s",
+        "target": record.get("target", ""),
+        "seed": record.get("seed"),
+        "started": record.get("started", ""),
+        "wall_seconds": record.get("wall_seconds"),
+        "virtual_time": record.get("virtual_time", False),
+        "strict": record.get("strict", False),
+        "error": record.get("error"),
+        "source": source,
+        "expectations": expectations,
+        "checks": checks,
+        "counted": [(s, states[s]) for s in STATES if states[s]],
+        "link": [(key.replace("_", " "), value) for key, value in link.items()],
+        "injected": injected,
+        "observed": [(label, link.get(key, 0)) for key, label in INJECTED_OBSERVED],
+        "commands": [
+            {
+                "issued": _seconds(c.get("issued")),
+                "step": "re-applied" if c.get("reapplied") else c.get("step"),
+                "command": " ".join(
+                    [c["name"], *(f"{k}={v}" for k, v in (c.get("args") or {}).items())]
+                ),
+                "outcome": c.get("outcome", ""),
+                "latency": "" if c.get("latency") is None else f"{c['latency'] * 1000:.0f} ms",
+                "reason": c.get("reason") or "",
+            }
+            for c in record.get("commands", [])
+        ],
+        "device": device,
+        "log": device.get("log", []),
+        "log_total": device.get("log_lines", len(device.get("log", []))),
+        "supply": record.get("supply"),
+        "events": [
+            {"at": _seconds(e["at"]), "kind": e["kind"], "details": _details(e["data"])}
+            for e in events[:EVENTS_SHOWN]
+        ],
+        "events_total": events_total,
+        "chart": {
+            "envelope": _columns(chart),
+            "readback": _columns(readback) if readback and readback.get("t") else None,
+            "duration": duration,
+        },
+    }

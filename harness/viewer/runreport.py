@@ -1,0 +1,55 @@
+"""A logged run's HTML report (GET /api/runs/<id>/report.html): the same report `harness run
+--html` writes, made from the log's rows for the run — its record, its history at the report's
+resolution, its supply readbacks and its first events. A run without a record (running,
+killed, or ended on an error) gets a report of its row and its samples."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from harness.report.data import EVENT_KINDS, EVENTS_SHOWN, report_data
+from harness.report.envelope import BUCKETS, ENVELOPE
+from harness.report.render import UPlot, render
+from harness.store import queries
+
+
+def _record_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The run's record, or what its row says of it when it has none."""
+    if row["record"]:
+        return dict(row["record"], verdict=row["verdict"] or row["record"]["verdict"])
+    return {
+        "scenario": {
+            "name": row["scenario"] or row["kind"],
+            "file": "",
+            "description": "",
+            "duration": None,
+        },
+        "target": row["target"],
+        "seed": row["seed"],
+        "started": datetime.fromtimestamp(row["started"], UTC).isoformat(timespec="seconds"),
+        "verdict": row["verdict"] or "running",
+        "error": None if row["verdict"] != "killed" else "the run's process was killed",
+    }
+
+
+def report_html(conn: sqlite3.Connection, run_id: int, uplot: UPlot) -> str | None:
+    """The report of run `run_id` in the log (None: no such run). Blocking: the viewer calls it
+    in a worker thread, on a read-only connection."""
+    row = queries.run(conn, run_id)
+    if row is None:
+        return None
+    origin = row["started"]
+    """Unix seconds of the run's scenario second 0 (the store's `started`, see ctx.wall0)."""
+    last = row["samples"]["last"]
+    end = max(origin + 1.0, row["ended"] or 0.0, last or 0.0) + 1.0
+    history = queries.history(conn, origin, end, BUCKETS, run_id)
+    chart = {name: history[name] for name in ("t", "n", *ENVELOPE)}
+    chart["t"] = [round(t - origin, 6) for t in chart["t"]]
+    readback = queries.readbacks(conn, run_id, origin, end, BUCKETS)
+    readback["t"] = [round(t - origin, 6) for t in readback["t"]]
+    found, total = queries.some_events(conn, run_id, EVENT_KINDS, EVENTS_SHOWN)
+    events = [{"at": e["t"] - origin, "kind": e["kind"], "data": e["data"]} for e in found]
+    data = report_data(_record_of(row), chart, readback, events, total, f"the log, run {run_id}")
+    return render(data, uplot)

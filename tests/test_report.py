@@ -1,0 +1,401 @@
+"""The self-contained HTML report (docs/report.md): `harness run --html` writes one file that
+loads nothing from anywhere, with the verdict, every expectation's measured value, limit and
+margin, and a chart chromium draws from it offline; a failing or stopped run writes it too; the
+viewer serves the same report of a logged run; the chart's envelope stays bounded."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from markupsafe import escape
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from harness.cli import main
+from harness.report.data import report_data
+from harness.report.envelope import BUCKETS, ENVELOPE, Envelope, Trace
+from harness.report.extension import html_report
+from harness.report.render import load_uplot, render
+from harness.runner.context import Extension, RunContext, RunOptions
+from harness.runner.run import run_scenario
+from harness.runner.supplied import SuppliedTarget, choose_limits
+from harness.scenario.expect.limits import Limits
+from harness.scenario.load import load
+from harness.scenario.quantities import VOLTAGE
+from harness.store.db import create_run, open_for_reading, open_for_writing
+from harness.store.recorder import recorder
+from harness.supplies import parse_supply
+from harness.supplies.emulated import EmulatedOutput, ScpiInstrument
+from harness.supplies.emulators import serve_scpi
+from harness.targets.board import BoardTarget
+from harness.viewer import assets
+from harness.viewer.app import create_app
+from harness.viewer.runreport import report_html
+from tests.test_run_supplied import board, dip
+from tests.test_viewer_browser import CHROMIUM, CHROMIUM_ARGS
+
+FAILING = """\
+[scenario]
+name = "doomed"
+duration = "6s"
+[[supply]]
+at = "0s"
+volts = 5.0
+amps = 0.25
+[[expect]]
+name = "rail sags below 4 V"
+measure = "v"
+stat = "min"
+below = 4.0
+"""
+
+EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:|//)""", re.I)
+"""An attribute that would make the page load (or leave for) something by a URL."""
+
+# Pixels of the plot area that are not the page's white: the chart drew its traces and bands.
+INKED = """
+() => {
+  const canvas = document.querySelector("#chart canvas");
+  const over = document.querySelector("#chart .u-over");
+  if (!canvas || !over) return 0;
+  const scale = canvas.width / canvas.getBoundingClientRect().width;
+  const c = canvas.getBoundingClientRect(), o = over.getBoundingClientRect();
+  const data = canvas.getContext("2d").getImageData(
+    (o.left - c.left) * scale, (o.top - c.top) * scale, o.width * scale, o.height * scale).data;
+  let inked = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] > 0 && (data[i] < 235 || data[i + 1] < 235 || data[i + 2] < 235)) inked++;
+  }
+  return inked;
+}
+"""
+
+
+def self_contained(text: str) -> None:
+    """Nothing the page would load from a network: no attribute with a scheme or `//`, and no
+    URL at all (uPlot's banner, its one URL, is replaced by its licence)."""
+    assert EXTERNAL.search(text) is None, EXTERNAL.search(text)
+    assert "://" not in text and "http" not in text.lower()
+    assert "@import" not in text and "url(" not in text
+
+
+def chart_data(text: str) -> dict[str, Any]:
+    found = re.search(r'id="chart-data">(.*?)</script>', text, re.S)
+    assert found is not None
+    return json.loads(found.group(1))
+
+
+def brownout(tmp_path: Path, *more: str) -> tuple[Path, dict[str, Any]]:
+    """The issue's bar: `harness run scenarios/brownout.toml --fast --no-view --html r.html`
+    (and --json beside it, to know what the report must say)."""
+    report, record = tmp_path / "r.html", tmp_path / "r.json"
+    args = ["run", "scenarios/brownout.toml", "--fast", "--no-view", "--html", str(report)]
+    assert main([*args, "--json", str(record), *more]) == 0
+    return report, json.loads(record.read_text())
+
+
+def test_brownout_writes_one_self_contained_file_with_every_number(tmp_path: Path) -> None:
+    report, record = brownout(tmp_path, "--db", str(tmp_path / "log" / "h.db"))
+    files = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+    assert files == ["r.html", "r.json"]  # and no temporary file left beside it
+    text = report.read_text()
+    self_contained(text)
+    assert '<span id="verdict" class="badge pass">pass</span>' in text
+    for e in [*record["expectations"], *record["checks"]]:
+        assert f"<td>{escape(e['label'])}</td>" in text
+        if e["detail"]:
+            assert escape(e["detail"]) in text
+    sag = next(e for e in record["expectations"] if e["label"] == "sag depth")
+    margin = f"{round((3.2 - sag['measured']) * 1000)} mV"  # inside "< 3.2 V" by this much
+    assert f'<td class="num">{margin}</td>' in text
+    chart = chart_data(text)
+    envelope = chart["envelope"]
+    assert sum(envelope["n"]) > 0 and len(envelope["t"]) == record["link"]["delivered"]
+    assert min(envelope["v_min"]) == pytest.approx(sag["measured"])
+    assert chart["readback"] is None  # the mock has no bench supply
+
+
+def test_without_a_database_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's report needs no log: here the default one, in a folder of its own."""
+    monkeypatch.chdir(tmp_path)
+    root = Path(__file__).resolve().parent.parent
+    report = tmp_path / "out" / "r.html"
+    code = main(
+        ["run", str(root / "scenarios/brownout.toml"), "--fast", "--no-view", "--html", str(report)]
+    )
+    assert code == 0 and report.is_file()
+    self_contained(report.read_text())
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "Debian's chromium is needed: apt-get install chromium"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_offline(browser: Browser, path: Path) -> tuple[Page, list[str], list[str]]:
+    """The file opened from disk with every other request refused: the requests it made, and
+    the errors the page raised."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=True)
+    page = context.new_page()
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
+    )
+    page.goto(path.as_uri())
+    return page, requests, errors
+
+
+def test_chromium_draws_the_chart_from_the_file_offline(browser: Browser, tmp_path: Path) -> None:
+    report, record = brownout(tmp_path, "--db", str(tmp_path / "log" / "h.db"))
+    page, requests, errors = open_offline(browser, report)
+    page.wait_for_function("Number(document.querySelector('#chart').dataset.drawn || 0) > 0")
+    assert requests == [report.as_uri()] and errors == []
+    inked = page.evaluate(INKED)
+    assert inked > 5000, inked  # three means, three envelopes: far more than an empty grid's
+    page.screenshot(path=tmp_path / "report.png", full_page=True)
+    shown = page.inner_text("body")
+    assert "PASS" in page.inner_text("#verdict")
+    for e in record["expectations"]:
+        assert e["label"] in shown and e["detail"] in shown
+    assert page.inner_text("#expectations tbody tr:nth-child(3)").split("\t")[1:4] == [
+        "sag depth",
+        next(e["detail"] for e in record["expectations"] if e["label"] == "sag depth"),
+        "< 3.2 V (marginal within 100 mV)",
+    ]
+    legend = page.inner_text("#chart .u-legend")
+    assert "V" in legend and "A" in legend and "W" in legend and "supply" not in legend
+    delivered = page.inner_text("#link tr:first-child")
+    assert delivered.split("\t") == ["delivered", str(record["link"]["delivered"])]
+    page.context.close()
+
+
+def test_a_failing_run_writes_its_report_with_the_verdict_fail(tmp_path: Path) -> None:
+    scenario, report = tmp_path / "doomed.toml", tmp_path / "doomed.html"
+    scenario.write_text(FAILING)
+    db = str(tmp_path / "log" / "h.db")
+    assert (
+        main(["run", str(scenario), "--fast", "--no-view", "--html", str(report), "--db", db]) == 1
+    )
+    text = report.read_text()
+    assert '<span id="verdict" class="badge fail">fail</span>' in text
+    (row,) = re.findall(r'<tr data-state="fail">.*?</tr>', text)
+    assert "rail sags below 4 V" in row and "&lt; 4 V" in row
+    assert re.search(r'<td class="num">-[\d.]+ m?V</td></tr>$', row), row  # outside: negative
+
+
+def signal_at(seconds: float) -> Extension:
+    """Ctrl-C at scenario second `seconds`."""
+
+    @asynccontextmanager
+    async def extension(ctx: RunContext) -> AsyncIterator[None]:
+        async def later() -> None:
+            await trio.sleep_until(ctx.origin + seconds)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(later)
+            yield
+            nursery.cancel_scope.cancel()
+
+    return extension
+
+
+async def test_a_run_stopped_by_ctrl_c_writes_its_report(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    report = tmp_path / "stopped.html"
+    extensions = (html_report(report, load_uplot(assets.VENDOR)), signal_at(4.8))
+    options = RunOptions(fast=True, out=io.StringIO())
+    result = await run_scenario(load("scenarios/brownout.toml"), options, extensions)
+    assert result.exit_code == 130
+    text = report.read_text()
+    assert 'class="badge interrupted">interrupted</span>' in text
+    assert (
+        text.count('<tr data-state="skipped">')
+        == sum(e.state == "skipped" for e in result.record.expectations)
+        > 0
+    )
+
+
+def test_a_report_path_that_cannot_be_written_is_one_line_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for path, says in (
+        (tmp_path, "is a folder; name a file"),
+        (blocker / "r.html", "a-file is a file, not a folder"),
+    ):
+        assert main(["run", "brownout", "--fast", "--no-view", "--html", str(path)]) == 2
+        out, err = capsys.readouterr()
+        assert err.count("\n") == 1 and err.startswith(f"--html {path}: ") and says in err
+        assert "running" not in out  # refused before the run started
+
+
+def test_missing_uplot_is_one_line_naming_make_web_assets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(assets, "VENDOR", tmp_path / "vendor")
+    report = tmp_path / "r.html"
+    assert main(["run", "brownout", "--fast", "--no-view", "--html", str(report)]) == 2
+    out, err = capsys.readouterr()
+    assert err == (
+        f"{tmp_path / 'vendor' / 'uPlot.iife.min.js'}: missing; the HTML report inlines uPlot "
+        "from it (run `make web-assets`)\n"
+    )
+    assert "running" not in out and not report.exists()
+
+
+async def test_the_viewer_serves_a_logged_runs_report_as_a_download(tmp_path: Path) -> None:
+    db = tmp_path / "log" / "h.db"
+    report, record = await trio.to_thread.run_sync(lambda: brownout(tmp_path, "--db", str(db)))
+    app = create_app(None, db)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        page = await (await client.get("/runs/1")).get_data(as_text=True)
+        assert 'href="/api/runs/1/report.html" download>Download report</a>' in page
+        response = await client.get("/api/runs/1/report.html")
+        assert response.status_code == 200 and response.mimetype == "text/html"
+        assert response.headers["Content-Disposition"] == (
+            'attachment; filename="powerhil-run-1.html"'
+        )
+        text = await response.get_data(as_text=True)
+        conn = open_for_writing(db)  # a run this process holds, with no record yet
+        running = create_run(conn, "run", "later", "mock", 1, time.time())
+        partial = await (await client.get(f"/api/runs/{running}/report.html")).get_data(
+            as_text=True
+        )
+        conn.close()
+        missing = await client.get("/api/runs/7/report.html")
+        assert missing.status_code == 404 and (await missing.get_json()) == {
+            "error": "run 7: no such run"
+        }
+    self_contained(text)
+    assert "from the log, run 1" in text
+    assert 'class="badge running">running</span>' in partial and "no expectations" in partial
+    ran = report.read_text()
+    for part in ("expectations", "link", "injected", "observed", "commands"):
+        table = re.compile(rf'<table id="{part}".*?</table>', re.S)
+        assert table.search(text).group(0) == table.search(ran).group(0), part
+    chart = chart_data(text)
+    assert sum(chart["envelope"]["n"]) == sum(chart_data(ran)["envelope"]["n"])
+    assert min(chart["envelope"]["v_min"]) == pytest.approx(
+        next(e["measured"] for e in record["expectations"] if e["label"] == "sag depth")
+    )
+
+
+def test_the_envelope_stays_bounded_and_keeps_the_extremes() -> None:
+    """An hour of 10 Hz samples into an envelope sized for a minute: the width doubles until
+    they fit, the buckets never exceed BUCKETS, and a 0.1 s dip's minimum and the mean of
+    every reading survive the folding."""
+    env = Envelope(span=60.0)
+    total = mean_sum = 0.0
+    for i in range(36_000):
+        t = (i + 1) / 10
+        v = 3.0 if i == 20_000 else 5.0 + (i % 7) * 0.001
+        n = 1 + i % 3
+        env.add(t, n, (v - 0.01, v, v + 0.01), (0.25, 0.25, 0.26), (v * 0.25,) * 3)
+        total += n
+        mean_sum += v * n
+        assert len(env) <= BUCKETS
+    cols = env.columns()
+    assert len(cols["t"]) <= BUCKETS and env.width >= 3600 / BUCKETS
+    assert env.width / (60.0 / BUCKETS) in [2**k for k in range(10)]  # doubled, never rescaled
+    assert min(cols["v_min"]) == pytest.approx(2.99) and max(cols["a_max"]) == 0.26
+    assert sum(cols["n"]) == total
+    weighted = sum(m * n for m, n in zip(cols["v_avg"], cols["n"], strict=True)) / total
+    assert weighted == pytest.approx(mean_sum / total)
+    assert cols["t"] == sorted(cols["t"]) and cols["t"][0] == 0.0
+
+    empty = Envelope(span=10.0)
+    empty.add(1.0, 0, (5.0,) * 3, (0.1,) * 3, (0.5,) * 3)  # a sample with no reading
+    assert empty.columns()["t"] == []
+
+    trace = Trace(span=10.0, buckets=50)  # 0.2 s: two readbacks a bucket
+    for i in range(100):
+        trace.add(i / 10 + 0.05, 4.0 + (i % 2), 0.2)
+    assert len(trace) == 50 and trace.columns()["volts"] == [pytest.approx(4.5)] * 50
+
+
+def test_a_margin_is_how_far_inside_the_nearest_limit() -> None:
+    below = Limits(VOLTAGE, hi=3.2)
+    assert below.margin(2.992) == pytest.approx(0.208) and below.margin(3.3) == pytest.approx(-0.1)
+    band = Limits(VOLTAGE, lo=4.75, lo_inclusive=True, hi=5.25, hi_inclusive=True)
+    assert band.margin(5.2) == pytest.approx(0.05) and band.margin(4.7) == pytest.approx(-0.05)
+    assert Limits(VOLTAGE, equal=5.0).margin(5.0) is None
+
+
+def test_the_report_never_holds_nan_or_a_closing_script_tag(tmp_path: Path) -> None:
+    """Whatever a device logs and whatever a measure comes to: a log line with `</script>` in
+    it stays text, and a non-finite value is null in the chart's JSON."""
+    _, record = brownout(tmp_path, "--db", str(tmp_path / "log" / "h.db"))
+    record["device"]["log"] = [{"at": 1.0, "text": "</script><script>alert(1)</script>"}]
+    chart: dict[str, list[Any]] = {"t": [0.0, 1.0], "n": [1, 1]}
+    chart.update({name: [float("nan"), 1.0] for name in ENVELOPE})
+    text = render(report_data(record, chart, None, [], 0, "a test"), load_uplot(assets.VENDOR))
+    assert "<script>alert(1)" not in text and "&lt;/script&gt;&lt;script&gt;alert(1)" in text
+    data = chart_data(text)
+    assert data["envelope"]["v_min"] == [None, 1.0] and "NaN" not in json.dumps(data)
+    assert text.count("</script>") == 3  # the JSON block, uPlot, the chart's code
+
+
+async def supplied_run(tmp_path: Path, report: Path, db: Path) -> int:
+    """dip.toml in real time on the mock device as a board, its rail fed by the SCPI emulator:
+    a run with the supply's readback, logged and reported."""
+    scenario = dip(tmp_path)
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_scpi, ScpiInstrument(EmulatedOutput(load=25.0)))
+        async with board(scenario) as path:
+            resource = f"scpi:TCPIP::127.0.0.1::{port}::SOCKET"
+            choice = choose_limits(scenario, parse_supply(resource), None, None)
+            result = await run_scenario(
+                scenario,
+                RunOptions(target="board", out=io.StringIO()),
+                (recorder(db), html_report(report, load_uplot(assets.VENDOR))),
+                SuppliedTarget(BoardTarget(path), scenario, choice),
+            )
+        nursery.cancel_scope.cancel()
+    return result.exit_code
+
+
+@pytest.mark.slow
+def test_a_real_time_run_on_a_bench_supply_draws_its_readback(
+    browser: Browser, tmp_path: Path
+) -> None:
+    report, db = tmp_path / "dip.html", tmp_path / "log" / "h.db"
+    assert trio.run(supplied_run, tmp_path, report, db) == 0
+    text = report.read_text()
+    self_contained(text)
+    readback = chart_data(text)["readback"]
+    assert readback is not None and min(readback["volts"]) < 4.3  # the dip, read back
+    assert "supply" in text and 'id="supply"' in text
+    conn = open_for_reading(db)
+    logged = report_html(conn, 1, load_uplot(assets.VENDOR))
+    assert logged is not None
+    from_log = chart_data(logged)["readback"]
+    assert from_log is not None and min(from_log["volts"]) < 4.3
+    page, requests, errors = open_offline(browser, report)
+    page.wait_for_function("Number(document.querySelector('#chart').dataset.drawn || 0) > 0")
+    assert requests == [report.as_uri()] and errors == []
+    assert "supply V" in page.inner_text("#chart .u-legend") and page.evaluate(INKED) > 5000
+    page.screenshot(path=tmp_path / "dip.png")
+    page.context.close()
