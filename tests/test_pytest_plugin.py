@@ -108,11 +108,17 @@ def test_options_that_cannot_go_together_are_one_usage_line(
 
 
 def test_the_examples_run_without_trio_mode_in_virtual_time(pytester: pytest.Pytester) -> None:
-    """The fixtures make their tests trio tests in a project that sets no `trio_mode`, and a
-    20 s scenario and a device session take no wall time to speak of under --powerhil-fast."""
+    """The fixtures make their tests trio tests in a project that sets no `trio_mode`, and
+    --powerhil-fast runs those on a MockClock (the scenario items have theirs from the run)."""
     shutil.copytree(ROOT / "examples", pytester.path / "examples")
-    result = pytester.runpytest("--powerhil-fast", "examples")
-    result.assert_outcomes(passed=4)
+    pytester.path.joinpath("examples", "test_clock.py").write_text(
+        "import trio, trio.testing\n"
+        "async def test_virtual(device):\n"
+        "    assert isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock)\n"
+    )
+    # importlib: this process may have imported the examples' own test module by its name
+    result = pytester.runpytest("--powerhil-fast", "--import-mode=importlib", "examples")
+    result.assert_outcomes(passed=5)
 
 
 def test_a_device_the_session_cannot_open_is_one_line(pytester: pytest.Pytester) -> None:

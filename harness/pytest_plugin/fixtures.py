@@ -65,11 +65,8 @@ class ScenarioRunner:
         from harness.cli import resolve_scenario
         from harness.scenario.load import load
 
-        path = Path(name)
-        beside = self._beside / path
-        return load(
-            beside if not path.is_absolute() and beside.is_file() else resolve_scenario(str(name))
-        )
+        beside = self._beside / name  # an absolute path stays itself
+        return load(beside if beside.is_file() else resolve_scenario(str(name)))
 
 
 @pytest.fixture
