@@ -56,7 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for flag, path in (("--json", args.json), ("--junit", args.junit), ("--html", args.html)):
         if path is not None:
             _check_writable(flag, path)
-    supply = _supply_choice(args, scenario)  # the limits are checked before anything opens
+    # the limits are checked before anything opens
+    supply = supply_choice(scenario, args.target, args.supply, args.bench)
     options = _run_options(
         args, seed=args.seed, json=args.json, junit=args.junit, fast=args.fast, strict=args.strict
     )
@@ -75,21 +76,27 @@ def _html_report(path: Path | None) -> list[Extension]:
     return [html_report(path, load_uplot(VENDOR))]
 
 
-def _supply_choice(args: argparse.Namespace, scenario: Scenario) -> SupplyChoice | None:
-    """The bench supply `--supply` or `--bench` names, with the limits it keeps and the
-    scenario's profile checked against them; None without either."""
-    if args.supply is None and args.bench is None:
+def supply_choice(
+    scenario: Scenario,
+    target: str,
+    supply: str | None,
+    bench: Path | None,
+    flag: str = "--supply",
+) -> SupplyChoice | None:
+    """The bench supply `--supply` (named `flag` in an error) or `--bench` names, with the
+    limits it keeps and the scenario's profile checked against them; None without either."""
+    if supply is None and bench is None:
         return None
     from harness.runner.supplied import choose_limits, refuse_rail_driver
     from harness.supplies import load_bench, parse_supply
 
-    flag = "--supply" if args.supply is not None else f"--bench {args.bench}"
-    if args.target != "board":
-        raise refuse_rail_driver(args.target, flag)
-    if args.bench is not None:
-        bench = load_bench(args.bench)
-        return choose_limits(scenario, bench.supply, bench.limits, str(args.bench))
-    return choose_limits(scenario, parse_supply(args.supply), None, None)
+    if target != "board":
+        raise refuse_rail_driver(target, flag if supply is not None else f"--bench {bench}")
+    if bench is not None:
+        loaded = load_bench(bench)
+        return choose_limits(scenario, loaded.supply, loaded.limits, str(bench))
+    assert supply is not None
+    return choose_limits(scenario, parse_supply(supply, flag), None, None)
 
 
 def _check_writable(flag: str, path: Path) -> None:
@@ -133,34 +140,47 @@ def _compose_and_run(
         from harness.viewer.server import viewer
 
         extensions.append(viewer(args.bind, args.db))
-    if args.db is not None:
+    retention = _retention(args) if args.db is not None else Retention()
+    target, logged = compose(
+        scenario, options, args.db, retention, hello_timeout=args.hello_timeout, supply=supply
+    )
+    return run(scenario, options, (*extensions, *logged, *(reports or [])), target).exit_code
+
+
+def compose(
+    scenario: Scenario,
+    options: RunOptions,
+    db: Path | None,
+    retention: Retention = Retention(),
+    *,
+    hello_timeout: float | None = None,
+    supply: SupplyChoice | None = None,
+) -> tuple[Target, tuple[Extension, ...]]:
+    """What `harness run` and the pytest plugin compose alike: the target `options` names (fed
+    by the bench `supply`, if one is named) and, when `db` names a log, the store's extension.
+    The sim keeps its EEPROM (its boot counter) beside the log, so boots count on across runs as
+    a board's do."""
+    from harness.targets import make_target
+
+    extensions: list[Extension] = []
+    if db is not None:
         from harness.store.recorder import recorder
 
-        extensions.append(recorder(args.db, _retention(args)))
-    extensions += reports or []
-    target = _target(args, scenario, options)
+        extensions.append(recorder(db, retention))
+    eeprom = db.with_name(db.stem + "-sim.eeprom") if db is not None else None
+    target = make_target(
+        options.target,
+        scenario,
+        options.seed_for(scenario),
+        options.serial,
+        eeprom,
+        hello_timeout=hello_timeout,
+    )
     if supply is not None:
         from harness.runner.supplied import SuppliedTarget
 
         target = SuppliedTarget(target, scenario, supply)
-    return run(scenario, options, tuple(extensions), target).exit_code
-
-
-def _target(args: argparse.Namespace, scenario: Scenario, options: RunOptions) -> Target:
-    """The target the command line names; the sim keeps its EEPROM (its boot counter) beside
-    the log, so boots count on across runs as a board's do."""
-    from harness.targets import make_target
-
-    db: Path | None = args.db
-    eeprom = db.with_name(db.stem + "-sim.eeprom") if db is not None else None
-    return make_target(
-        args.target,
-        scenario,
-        options.seed_for(scenario),
-        args.serial,
-        eeprom,
-        hello_timeout=args.hello_timeout,
-    )
+    return target, tuple(extensions)
 
 
 def _open_for_writing(path: Path) -> TextIO:

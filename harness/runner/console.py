@@ -167,15 +167,11 @@ def verdict_table(record: RunRecord) -> str:
         f"{sc.name}: {record.verdict.upper()}   ({length}, seed {record.seed}, "
         f"{record.target}, {record.wall_seconds:.1f} s wall)"
     ]
-    width = max([len(e.label) for e in (*record.expectations, *record.checks)] + [20])
-    for e in record.expectations:
-        measured, limit = measured_text(e), limit_text(e)
-        limit = f"  (limit {limit})" if limit else ""
-        lines.append(f"  {MARK[e.state]}  {e.label:<{width}}  {measured}{limit}")
+    judged = expectation_lines(record)
+    lines.extend(judged[: len(record.expectations)])
     if not record.expectations:
         lines.append("  (no expectations)")
-    for e in record.checks:
-        lines.append(f"  {MARK[e.state]}  {e.label:<{width}}  {e.detail}")
+    lines.extend(judged[len(record.expectations) :])
     states = [e.state for e in (*record.expectations, *record.checks)]
     counted = "  ".join(f"{states.count(s)} {s}" for s in STATES if states.count(s))
     lines.append(
@@ -193,3 +189,17 @@ def verdict_table(record: RunRecord) -> str:
     if record.error:
         lines.append(f"  error     {record.error}")
     return "\n".join(lines)
+
+
+def expectation_lines(record: RunRecord) -> list[str]:
+    """The table's line for each expectation, then for each check every run makes, in the
+    record's order (a failed pytest item shows its failed ones)."""
+    width = max([len(e.label) for e in (*record.expectations, *record.checks)] + [20])
+    lines = []
+    for e in record.expectations:
+        measured, limit = measured_text(e), limit_text(e)
+        limit = f"  (limit {limit})" if limit else ""
+        lines.append(f"  {MARK[e.state]}  {e.label:<{width}}  {measured}{limit}")
+    for e in record.checks:
+        lines.append(f"  {MARK[e.state]}  {e.label:<{width}}  {e.detail}")
+    return lines

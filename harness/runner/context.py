@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
+import trio
+
 from harness.runner.bus import Bus, Published
 from harness.runner.observer import Observer
 from harness.runner.session import HostSession
@@ -89,6 +91,9 @@ class RunContext:
     """Set when the run has ended, before the extensions are left."""
     store: StoreView | None = None
     """The store, while one is attached."""
+    stop: trio.Event = field(default_factory=trio.Event)
+    """Set to end the run before its time, as Ctrl-C does (the pytest plugin's device
+    session ends so: drained, with its record)."""
 
     @property
     def run_id(self) -> int | None:

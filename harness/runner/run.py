@@ -185,7 +185,7 @@ async def run_scenario(
     bus = Bus()
     observer = Observer(scenario, origin, bus, target.truth)
     ctx = RunContext(scenario, options, seed, origin, bus, observer, target)
-    stop = trio.Event()
+    stop = ctx.stop
     stopped_at: float | None = None
     """Scenario seconds when Ctrl-C or SIGTERM stopped the run."""
     caught: list[int] = []

@@ -1,0 +1,162 @@
+"""The fixtures for tests written in Python, under pytest-trio: `run_scenario` runs a scenario
+(a file or one built in code) and returns its record; `device` is a live session on the
+session's target (harness.pytest_plugin.device), running `device_scenario` (override it to
+give the device another link or rail). A test that uses either is a trio test whatever the
+project's `trio_mode`: the plugin marks it, and under `--powerhil-fast` runs it on an
+autojumping MockClock unless the test asks for a clock of its own."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from harness.errors import UserError, found_in
+from harness.pytest_plugin.device import Device, open_device
+from harness.pytest_plugin.options import PowerhilOptions, options_of
+from harness.pytest_plugin.properties import properties
+from harness.runner.record import RunRecord
+from harness.scenario.model import Scenario
+
+FIXTURES = ("run_scenario", "device")
+"""The plugin's fixtures that need a trio test."""
+
+
+class ScenarioRunner:
+    """`await run_scenario(scenario)`: the run's record, whatever its verdict; its properties
+    go to the test's (`--junitxml`). A relative path is looked for beside the test's file
+    first; a name alone ("brownout") is a shipped scenario, as `harness run` takes it."""
+
+    def __init__(self, options: PowerhilOptions, beside: Path, node: pytest.Item) -> None:
+        self._options = options
+        self._beside = beside
+        self._node = node
+
+    async def __call__(
+        self, scenario: Scenario | Path | str, *, seed: int | None = None
+    ) -> RunRecord:
+        from harness.runner.run import run_scenario
+
+        run_options = self._options.run_options()
+        if seed is not None:
+            run_options.seed = seed
+        try:
+            if not isinstance(scenario, Scenario):
+                scenario = self._load(scenario)
+            target, extensions = self._options.compose(scenario, run_options)
+            result = await run_scenario(scenario, run_options, extensions, target)
+        except (UserError, BaseExceptionGroup) as exc:
+            error = found_in(exc, UserError)
+            if error is None:
+                raise
+            problem = str(error)
+        else:
+            problem = None
+        if problem is not None:  # outside the handler: the report is the line, nothing chained
+            pytest.fail(problem, pytrace=False)
+        self._node.user_properties.extend(properties(result.record))
+        return result.record
+
+    def _load(self, name: Path | str) -> Scenario:
+        from harness.cli import resolve_scenario
+        from harness.scenario.load import load
+
+        beside = self._beside / name  # an absolute path stays itself
+        return load(beside if beside.is_file() else resolve_scenario(str(name)))
+
+
+@pytest.fixture
+def powerhil_options(pytestconfig: pytest.Config) -> PowerhilOptions:
+    """The session's options (--powerhil-target, ...)."""
+    return options_of(pytestconfig)
+
+
+@pytest.fixture
+def run_scenario(
+    request: pytest.FixtureRequest, powerhil_options: PowerhilOptions
+) -> ScenarioRunner:
+    return ScenarioRunner(powerhil_options, request.path.parent, request.node)
+
+
+@pytest.fixture
+def device_scenario() -> Scenario:
+    """What the `device` fixture's session runs: `harness monitor`'s scenario (no end, a clean
+    link, a steady 5 V, 0.25 A rail)."""
+    from harness.runner.monitor import monitor_scenario
+
+    return monitor_scenario()
+
+
+@pytest.fixture
+async def device(
+    powerhil_options: PowerhilOptions, device_scenario: Scenario
+) -> AsyncIterator[Device]:
+    """A live session on the session's target, ended (drained, its record made) after the
+    test."""
+    run_options = powerhil_options.run_options()
+    problem = None
+    try:
+        target, extensions = powerhil_options.compose(device_scenario, run_options)
+        async with open_device(device_scenario, run_options, target, extensions) as session:
+            yield session
+    except UserError as exc:
+        problem = str(exc)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+
+
+def trio_runner(fast: bool) -> Callable[..., Any]:
+    """pytest-trio's runner for a test that uses the plugin's fixtures: trio.run on the clock the
+    test asked for (`autojump_clock`, say), else, under --powerhil-fast, on an autojumping
+    MockClock. A test that failed with one error (an assertion, a fixture's one line) raises it
+    alone, not in the exception group of the nursery pytest-trio runs the test in."""
+
+    def run(fn: Callable[..., Awaitable[Any]], *args: Any, clock: Any = None, **kw: Any) -> Any:
+        __tracebackhide__ = True  # a failure's report starts in the test
+        if clock is None and fast:
+            from trio.testing import MockClock
+
+            clock = MockClock(autojump_threshold=0)
+        try:
+            return trio.run(fn, *args, clock=clock, **kw)
+        except BaseExceptionGroup as group:
+            leaves = list(_leaves(group))
+            if len(leaves) == 1 and isinstance(leaves[0], AssertionError | pytest.fail.Exception):
+                raise leaves[0] from None
+            raise
+
+    return run
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each async test that uses a fixture of the plugin becomes a trio test, run by
+    `trio_runner` (the marker goes first: pytest-trio takes the
+    runner of the first trio marker that names one)."""
+    users = [
+        item
+        for item in items
+        if isinstance(item, pytest.Function) and set(FIXTURES) & set(item.fixturenames)
+    ]
+    if not users:
+        return
+    if not config.pluginmanager.hasplugin("trio"):
+        raise pytest.UsageError(
+            f"{users[0].nodeid}: powerhil's fixtures run under pytest-trio, which is not "
+            "installed (pip install pytest-trio)"
+        )
+    run = trio_runner(options_of(config).fast)
+    for item in users:
+        if inspect.iscoroutinefunction(item.obj):
+            item.add_marker(pytest.mark.trio(run=run), append=False)

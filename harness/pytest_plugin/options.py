@@ -1,0 +1,154 @@
+"""The plugin's options: each a command-line flag with an ini key of the same name beside it
+(`--powerhil-fast` / `powerhil_fast = true`), the flag winning. Checked once, when pytest
+configures itself: a bad combination is one line and pytest's usage-error exit (4) before
+anything is collected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from harness.errors import UserError
+from harness.targets import TARGETS
+
+if TYPE_CHECKING:
+    from harness.runner.context import Extension, RunOptions
+    from harness.scenario.model import Scenario
+    from harness.targets import Target
+
+
+@dataclass(frozen=True, slots=True)
+class PowerhilOptions:
+    """What the session's scenario items and fixtures run on."""
+
+    target: str = "mock"
+    serial: str | None = None
+    """The board's port (a board is named, never found by its USB id in a test session)."""
+    supply: str | None = None
+    """A bench supply on the board's rail, DRIVER:RESOURCE as `harness run --supply` takes."""
+    fast: bool = False
+    """Virtual time (trio's MockClock)."""
+    db: Path | None = None
+    """The SQLite log every run is recorded in; None: not recorded."""
+    seed: int | None = None
+    """Overrides each scenario's seed."""
+
+    def run_options(self) -> RunOptions:
+        from harness.runner.context import RunOptions
+
+        return RunOptions(target=self.target, serial=self.serial, seed=self.seed, fast=self.fast)
+
+    def compose(
+        self, scenario: Scenario, options: RunOptions
+    ) -> tuple[Target, tuple[Extension, ...]]:
+        """The target and the extensions of one run, as `harness run` composes them (no viewer)."""
+        from harness.cli import compose, supply_choice
+
+        supply = supply_choice(scenario, self.target, self.supply, None, "--powerhil-supply")
+        return compose(scenario, options, self.db, supply=supply)
+
+
+OPTIONS_KEY = pytest.StashKey[PowerhilOptions]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("powerhil", "powerhil: scenario files as tests, a device fixture")
+    group.addoption(
+        "--powerhil-target",
+        choices=TARGETS,
+        help="what runs the device (default: the ini's powerhil_target, else mock)",
+    )
+    group.addoption(
+        "--powerhil-serial", metavar="PATH", help="with --powerhil-target board: the board's port"
+    )
+    group.addoption(
+        "--powerhil-supply",
+        metavar="DRIVER:RESOURCE",
+        help="with --powerhil-target board: the bench supply to drive along each profile "
+        "(scpi:TCPIP::HOST::5025::SOCKET, korad:/dev/ttyUSB0, manual)",
+    )
+    group.addoption(
+        "--powerhil-fast",
+        action="store_true",
+        default=None,
+        help="virtual time: a scenario's minutes in a second (the mock)",
+    )
+    group.addoption(
+        "--powerhil-db", metavar="PATH", help="log every run to this SQLite file (default: none)"
+    )
+    group.addoption(
+        "--powerhil-seed", metavar="N", help="fault and noise seed (default: each scenario's)"
+    )
+    parser.addini("powerhil_target", "what runs the device: mock, sim or board", default="mock")
+    parser.addini("powerhil_serial", "the board's port", default="")
+    parser.addini("powerhil_supply", "the bench supply on the board's rail", default="")
+    parser.addini("powerhil_fast", "virtual time (the mock)", type="bool", default=False)
+    parser.addini("powerhil_db", "the SQLite log, relative to the ini file", default="")
+    parser.addini("powerhil_seed", "fault and noise seed", default="")
+
+
+def read_options(config: pytest.Config) -> PowerhilOptions:
+    """The session's options from the command line over the ini file, or a UsageError."""
+
+    def value(name: str) -> str | None:
+        given = config.getoption(f"--powerhil-{name}")
+        if given is None:
+            given = config.getini(f"powerhil_{name}") or None
+        return given
+
+    target = value("target") or "mock"
+    if target not in TARGETS:
+        raise pytest.UsageError(
+            f"powerhil_target = {target}: unknown target; choose one of {', '.join(TARGETS)}"
+        )
+    serial, supply = value("serial"), value("supply")
+    if target == "board" and serial is None:
+        raise pytest.UsageError(
+            "--powerhil-target board needs --powerhil-serial PATH (the board's port, e.g. "
+            "/dev/ttyACM0): a test session names the board it tests"
+        )
+    if serial is not None and target != "board":
+        raise pytest.UsageError(
+            f"--powerhil-serial {serial}: only a board has a port; add --powerhil-target board"
+        )
+    if supply is not None:
+        from harness.runner.supplied import refuse_rail_driver
+        from harness.supplies import parse_supply
+
+        if target != "board":
+            raise pytest.UsageError(str(refuse_rail_driver(target, "--powerhil-supply")))
+        try:
+            parse_supply(supply, "--powerhil-supply")
+        except UserError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    fast = config.getoption("--powerhil-fast")
+    seed_text = value("seed")
+    try:
+        seed = None if seed_text is None else int(seed_text)
+    except ValueError:
+        raise pytest.UsageError(
+            f"--powerhil-seed {seed_text}: expected a whole number, e.g. 7"
+        ) from None
+    db_text = config.getoption("--powerhil-db")
+    db = Path(db_text) if db_text else None
+    if db is None and (ini_db := config.getini("powerhil_db")):
+        db = (config.inipath.parent if config.inipath else config.rootpath) / ini_db
+    return PowerhilOptions(
+        target=target,
+        serial=serial,
+        supply=supply,
+        fast=bool(config.getini("powerhil_fast") if fast is None else fast),
+        db=db,
+        seed=seed,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[OPTIONS_KEY] = read_options(config)
+
+
+def options_of(config: pytest.Config) -> PowerhilOptions:
+    return config.stash[OPTIONS_KEY]

@@ -1,0 +1,135 @@
+"""The pytest plugin as a user meets it: `pytest` in a folder of scenario files and Python tests
+(pytester runs it in this process, in a folder of its own with no ini file)."""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import harness.runner.run
+import harness.scenario.load  # noqa: F401  (with harness.runner.run: see below)
+
+pytest_plugins = ["pytester"]
+"""An in-process run forgets the modules it imported when it ends; the harness's are imported
+here, before any, so every run shares one registry of expectation kinds."""
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DOOMED = """\
+[scenario]
+name = "doomed"
+duration = "10s"
+[[expect]]
+name = "rail sags below 4 V"
+measure = "v"
+stat = "min"
+below = 4.0
+[[expect]]
+alert = "uv"
+absent = true
+"""
+
+
+def properties(xml: Path, test: str) -> dict[str, str]:
+    (case,) = [c for c in ET.parse(xml).getroot().iter("testcase") if c.get("name") == test]
+    return {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
+
+
+def test_a_folder_holding_only_brownout_passes_and_its_junit_xml_carries_the_measurements(
+    pytester: pytest.Pytester,
+) -> None:
+    shutil.copy(ROOT / "scenarios" / "brownout.toml", pytester.path)
+    result = pytester.runpytest("--powerhil-fast", "--junitxml", "j.xml")
+    result.assert_outcomes(passed=1)
+    props = properties(pytester.path / "j.xml", "brownout")
+    assert props["powerhil.verdict"] == "pass"
+    assert props["powerhil.target"] == "mock" and props["powerhil.seed"] == "7"
+    assert int(props["powerhil.samples"]) > 0 and props["powerhil.lost"] == "0"
+    assert 2.9 < float(props["powerhil.sag depth.measured"]) < 3.2
+    assert props["powerhil.sag depth.unit"] == "V"
+    assert props["powerhil.sag depth.limit"] == "< 3.2 V (marginal within 100 mV)"
+    assert props["powerhil.sag depth.state"] == "pass"
+    assert props["powerhil.device kept reporting.state"] == "pass"
+
+
+def test_a_scenario_built_to_fail_is_one_failure_whose_message_is_its_table_line(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.path.joinpath("doomed.toml").write_text(DOOMED)
+    result = pytester.runpytest("--powerhil-fast", "--junitxml", "j.xml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["FAILED doomed.toml::doomed - *FAIL  rail sags below 4 V*"])
+    (failure,) = ET.parse(pytester.path / "j.xml").getroot().iter("failure")
+    message = failure.get("message", "")
+    assert "FAIL  rail sags below 4 V" in message and "(limit < 4 V)" in message
+    assert "no uv alert" not in message  # it held: only what failed is the message
+    props = properties(pytester.path / "j.xml", "doomed")
+    assert props["powerhil.verdict"] == "fail"
+    assert props["powerhil.rail sags below 4 V.state"] == "fail"
+    assert 4.9 < float(props["powerhil.rail sags below 4 V.measured"]) < 5.0
+
+
+def test_a_bad_scenario_is_one_collection_error_and_other_toml_files_are_not_collected(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.path.joinpath("typo.toml").write_text('[scenario]\nname = "typo"\nduraton = "10s"\n')
+    pytester.path.joinpath("pyproject.toml").write_text('[project]\nname = "bench-tests"\n')
+    pytester.path.joinpath("bench.toml").write_text('[supply]\ndriver = "manual"\n')
+    result = pytester.runpytest("--powerhil-fast")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ['typo.toml:3: scenario.duraton: unknown key (did you mean "duration"?)*']
+    )
+    result.stdout.fnmatch_lines(["collected 0 items / 1 error"])  # nor bench.toml, nor pyproject
+    assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--powerhil-target", "board"], "ERROR: --powerhil-target board needs --powerhil-serial*"),
+        (["--powerhil-serial", "/dev/ttyACM0"], "ERROR: --powerhil-serial /dev/ttyACM0: *board"),
+        (["--powerhil-supply", "manual"], "ERROR: --powerhil-supply: the mock target drives*"),
+        (["--powerhil-seed", "seven"], "ERROR: --powerhil-seed seven: expected a whole number*"),
+    ],
+    ids=["board-without-serial", "serial-without-board", "supply-on-the-mock", "seed"],
+)
+def test_options_that_cannot_go_together_are_one_usage_line(
+    pytester: pytest.Pytester, args: list[str], line: str
+) -> None:
+    shutil.copy(ROOT / "scenarios" / "brownout.toml", pytester.path)
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [x for x in result.stderr.lines if x.strip()] == [result.stderr.lines[0]]
+    result.stderr.fnmatch_lines([line])
+
+
+def test_the_examples_run_without_trio_mode_in_virtual_time(pytester: pytest.Pytester) -> None:
+    """The fixtures make their tests trio tests in a project that sets no `trio_mode`, and
+    --powerhil-fast runs those on a MockClock (the scenario items have theirs from the run)."""
+    shutil.copytree(ROOT / "examples", pytester.path / "examples")
+    pytester.path.joinpath("examples", "test_clock.py").write_text(
+        "import trio, trio.testing\n"
+        "async def test_virtual(device):\n"
+        "    assert isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock)\n"
+    )
+    # importlib: this process may have imported the examples' own test module by its name
+    result = pytester.runpytest("--powerhil-fast", "--import-mode=importlib", "examples")
+    result.assert_outcomes(passed=5)
+
+
+def test_a_device_the_session_cannot_open_is_one_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        async def test_it(device):
+            await device.samples(1)
+        """
+    )
+    missing = pytester.path / "no-such-port"
+    result = pytester.runpytest("--powerhil-target", "board", "--powerhil-serial", str(missing))
+    result.assert_outcomes(failed=1)  # pytest-trio sets a trio fixture up in the test's call
+    result.stdout.fnmatch_lines([f"{missing}: no such serial port*"])
+    assert "Traceback" not in result.stdout.str()
