@@ -35,8 +35,8 @@ run: $(STAMP) $(BYTECODE) $(RUN_DEPS)
 	$(BIN)/harness run scenarios/brownout.toml
 
 lint: $(STAMP)
-	$(BIN)/ruff check harness tests
-	$(BIN)/ruff format --check harness tests
+	$(BIN)/ruff check harness tests examples
+	$(BIN)/ruff format --check harness tests examples
 	$(BIN)/lint-imports --no-cache
 
 # The Debian packages first (installed as root, else one line naming them), then the rest.

@@ -52,6 +52,7 @@ def test_a_folder_holding_only_brownout_passes_and_its_junit_xml_carries_the_mea
     assert props["powerhil.sag depth.unit"] == "V"
     assert props["powerhil.sag depth.limit"] == "< 3.2 V (marginal within 100 mV)"
     assert props["powerhil.sag depth.state"] == "pass"
+    assert 0 < float(props["powerhil.sag depth.margin"]) < 0.3  # inside its 3.2 V limit
     assert props["powerhil.device kept reporting.state"] == "pass"
 
 
@@ -70,6 +71,7 @@ def test_a_scenario_built_to_fail_is_one_failure_whose_message_is_its_table_line
     assert props["powerhil.verdict"] == "fail"
     assert props["powerhil.rail sags below 4 V.state"] == "fail"
     assert 4.9 < float(props["powerhil.rail sags below 4 V.measured"]) < 5.0
+    assert float(props["powerhil.rail sags below 4 V.margin"]) < 0  # outside its limit
 
 
 def test_a_bad_scenario_is_one_collection_error_and_other_toml_files_are_not_collected(

@@ -13,7 +13,8 @@ PREFIX = "powerhil"
 def properties(record: RunRecord) -> list[tuple[str, object]]:
     """`powerhil.verdict`, `.target`, `.seed`, `.samples` (delivered), `.lost`, `.duplicated`,
     then for each expectation and each check every run makes `powerhil.<label>.state`,
-    `.measured` (in `.unit`, its base unit) and `.limit` where it has them. A label the
+    `.measured` (in `.unit`, its base unit), `.limit` and `.margin` (how far inside its nearest
+    limit, in `.unit`; negative: outside) where it has them. A label the
     scenario repeats is told apart by its number: `powerhil.<label>#3.state`."""
     link = record.link
     out: list[tuple[str, object]] = [
@@ -29,8 +30,9 @@ def properties(record: RunRecord) -> list[tuple[str, object]]:
     for e in judged:
         name = e.label if labels.count(e.label) == 1 else f"{e.label}#{e.number}"
         out.append((f"{PREFIX}.{name}.state", e.state))
-        if e.measured is not None:
-            out.append((f"{PREFIX}.{name}.measured", e.measured))
+        for key, number in (("measured", e.measured), ("margin", e.margin)):
+            if number is not None:
+                out.append((f"{PREFIX}.{name}.{key}", number))
         for key, value in (("unit", e.unit), ("limit", e.limit)):
             if value:
                 out.append((f"{PREFIX}.{name}.{key}", value))
