@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import bisect
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
 import trio
 
+from harness.errors import TargetError
 from harness.scenario.model import Scenario
 from harness.targets.base import OnTargetEvent
+from harness.targets.simclock import SimClock
 from harness.targets.simrunner import ELF, SimRunner
 from harness.transports.pty import open_pty_client
 
@@ -28,7 +31,7 @@ RAMP_STEP = 0.01
 
 class SimTarget:
     name = "sim"
-    capabilities = frozenset({"supply", "reset", "brownout"})
+    capabilities = frozenset({"supply", "reset", "brownout", "virtual_time"})
     truth = None
 
     def __init__(self, scenario: Scenario, seed: int, eeprom: Path | None = None) -> None:
@@ -37,6 +40,14 @@ class SimTarget:
         self.eeprom = eeprom
         self.runner: SimRunner | None = None
         self._scratch: Path | None = None
+        self._virtual: SimClock | None = None
+
+    def virtual_clock(self) -> SimClock:
+        """The clock of a run in virtual time (`--fast`): the simulator's own, the runner
+        unthrottled (harness/targets/simclock.py). A run on another clock runs the sim in real
+        time."""
+        self._virtual = SimClock()
+        return self._virtual
 
     @property
     def failure(self) -> str | None:
@@ -62,24 +73,43 @@ class SimTarget:
             self._scratch = Path(tempfile.mkdtemp(prefix="powerhil-sim-"))
             nursery.start_soon(self._remove_scratch, self._scratch)
         eeprom = self.eeprom or self._scratch / "eeprom.bin"
-        self.runner = SimRunner(
-            [
-                "--wait-open",
-                "--volts",
-                f"{volts:g}",
-                "--amps",
-                f"{amps:g}",
-                "--shunt",
-                f"{spec.shunt:g}",
-                "--eeprom",
-                str(eeprom),
-                *(["--shared"] if spec.shared_rail else []),
-            ]
-        )
-        path = await self.runner.start(nursery)
+        options = [
+            "--wait-open",
+            "--volts",
+            f"{volts:g}",
+            "--amps",
+            f"{amps:g}",
+            "--shunt",
+            f"{spec.shunt:g}",
+            "--eeprom",
+            str(eeprom),
+            *(["--shared"] if spec.shared_rail else []),
+        ]
+        clock = self._virtual
+        if clock is not None and trio.lowlevel.current_clock() is clock:
+            path = await self._start_fast(nursery, options, clock)
+        else:
+            self.runner = SimRunner(options)
+            path = await self.runner.start(nursery)
         stream = open_pty_client(path)
         nursery.start_soon(self._drive_supply, origin)
         return stream
+
+    async def _start_fast(self, nursery: trio.Nursery, options: list[str], clock: SimClock) -> str:
+        """The runner unthrottled on the lease socket, its time the run's clock's."""
+        lease, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with lease, theirs:
+            self.runner = SimRunner(
+                ["--fast", str(theirs.fileno()), *options], pass_fds=(theirs.fileno(),)
+            )
+            path = await self.runner.start(nursery)
+            theirs.close()
+            try:
+                clock.attach(lease.dup())
+            except OSError as exc:
+                raise TargetError(f"the sim runner's --fast clock: {exc}") from None
+        nursery.start_soon(clock.serve)
+        return path
 
     async def _remove_scratch(self, scratch: Path) -> None:
         """At the end of the run (the nursery's cancellation), once the runner has stopped."""
