@@ -167,5 +167,5 @@ def test_in_a_run_timers_fire_at_their_simulated_times_and_the_runner_never_pass
     trio.run(main, clock=clock)
     assert len(late) == 5
     assert all(0 <= x <= 2 / MCU_HZ for x in late)  # to the cycle: not late, never early
-    # 3.57 s in 5 ms leases: the fake ran to every deadline, never past it
+    # 3.57 s in leases of LEAD at most: the fake ran to every deadline, never past it
     assert passed[-1] / MCU_HZ == pytest.approx(3.57, abs=5 * 2 / MCU_HZ)

@@ -98,18 +98,33 @@ class SimTarget:
     async def _start_fast(self, nursery: trio.Nursery, options: list[str], clock: SimClock) -> str:
         """The runner unthrottled on the lease socket, its time the run's clock's."""
         lease, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        with lease, theirs:
-            self.runner = SimRunner(
-                ["--fast", str(theirs.fileno()), *options], pass_fds=(theirs.fileno(),)
-            )
-            path = await self.runner.start(nursery)
-            theirs.close()
-            try:
-                clock.attach(lease.dup())
-            except OSError as exc:
-                raise TargetError(f"the sim runner's --fast clock: {exc}") from None
-        nursery.start_soon(clock.serve)
+        try:
+            with theirs:
+                self.runner = SimRunner(
+                    ["--fast", str(theirs.fileno()), *options], pass_fds=(theirs.fileno(),)
+                )
+                path = await self.runner.start(nursery)
+            clock.attach(lease)
+        except OSError as exc:
+            lease.close()
+            raise TargetError(f"the sim runner's --fast clock: {exc}") from None
+        except BaseException:
+            lease.close()
+            raise
+        nursery.start_soon(self._serve_clock, clock, lease)
         return path
+
+    async def _serve_clock(self, clock: SimClock, lease: socket.socket) -> None:
+        """The clock's notices until the runner hangs up or the run ends; then the runner is
+        stopped on the wall clock (its timeouts real) and the lease socket closed."""
+        try:
+            await clock.serve()
+        finally:
+            clock.detach()
+            with trio.CancelScope(shield=True):
+                if self.runner is not None:
+                    await self.runner.stop()
+            lease.close()
 
     async def _remove_scratch(self, scratch: Path) -> None:
         """At the end of the run (the nursery's cancellation), once the runner has stopped."""

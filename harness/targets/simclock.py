@@ -28,7 +28,7 @@ import time
 import trio
 
 MCU_HZ = 16_000_000
-LEAD = 0.005
+LEAD = 0.02
 """Simulated seconds the runner may run past the host's last look at it."""
 POLL = LEAD / 4
 """Real seconds trio's loop waits at most while the runner runs: each wait renews the lease
@@ -83,8 +83,8 @@ class SimClock(trio.abc.Clock):
 
     def attach(self, lease: socket.socket) -> None:
         """Take the runner's shared page from `lease` (the host's end of the socket whose
-        other end the runner was given with --fast), which the runner sends before it prints
-        its pty; from now on the time is the simulator's."""
+        other end the runner was given with --fast, which the caller keeps and closes), which
+        the runner sends before it prints its pty; from now on the time is the simulator's."""
         data, fds, _, _ = socket.recv_fds(lease, LEASE.size, 1, socket.MSG_DONTWAIT)
         if len(fds) != 1 or len(data) != LEASE.size:
             for fd in fds:
@@ -102,15 +102,16 @@ class SimClock(trio.abc.Clock):
         self._base = now - self._last / MCU_HZ
 
     def detach(self) -> None:
-        """The runner has gone (or the run ends): the time runs on with the wall clock."""
+        """The runner has gone (or the run ends): the time runs on with the wall clock from
+        where it stood, and no more is granted. The socket stays open (its owner closes it
+        once the runner has stopped: the runner ends when it closes)."""
         if self._cycles is None:
             return
         now = self.current_time()
         self._cycles.release()
         self._cycles = None
-        assert self._page is not None and self._socket is not None
+        assert self._page is not None
         self._page.close()
-        self._socket.close()
         self._page = self._socket = None
         self._base, self._mark = now, time.perf_counter()
 
