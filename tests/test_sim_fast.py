@@ -1,19 +1,27 @@
 """The runner unthrottled (`powerhil-sim --fast FD`, firmware/sim/README.md): it runs only as
 far as it is granted, shares its time on a page, and paces the UART rather than drop bytes
-when the host stops reading. The test is the host: it grants leases by hand."""
+when the host stops reading; the tests are the host and grant leases by hand. And a run in
+virtual time whose runner dies."""
 
 from __future__ import annotations
 
+import io
 import mmap
 import os
 import re
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
+import trio
 
+from harness.runner.context import RunContext, RunOptions
+from harness.runner.run import run
+from harness.scenario.load import load
 from harness.targets.simclock import LEASE, MCU_HZ, PAGE
 from tests.test_sim_runner import RUNNER, SKETCH, Board, LineReader, built, parse_ok
 
@@ -138,3 +146,31 @@ def test_a_host_that_stops_reading_pauses_the_simulation_and_loses_no_byte(
     assert asked > 300  # it waited on a full pty, not on something else
     assert int(state["tx"]) == len("".join(f"{a}\r\n" for a in answered)) + len(boot) + 2
     board.close()
+
+
+def test_a_runner_dying_mid_run_in_virtual_time_ends_the_run_with_its_exit() -> None:
+    """The clock then runs on the wall clock from where it stood: the run does not hang on a
+    simulated time that no longer moves."""
+    seen: list[RunContext] = []
+
+    @asynccontextmanager
+    async def kill_the_runner(ctx: RunContext) -> AsyncIterator[None]:
+        seen.append(ctx)
+
+        async def later() -> None:
+            await trio.sleep(3.5)  # simulated seconds
+            ctx.target.runner.process.kill()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(later)
+            yield
+
+    scenario = load("scenarios/clean.toml")
+    options = RunOptions(target="sim", fast=True, out=io.StringIO())
+    result = run(scenario, options, (kill_the_runner,))
+    rec = result.record
+    assert result.exit_code == 2 and rec.verdict == "error"
+    assert rec.error.startswith("the sim runner exited with status -9")
+    assert rec.virtual_time and rec.link.delivered >= 2
+    process = seen[0].target.runner.process
+    assert process.returncode is not None and not Path(f"/proc/{process.pid}").exists()

@@ -5,7 +5,8 @@ It builds what is missing (`make firmware sim`), starts the runner, drives the s
 over its control channel (at each point, and every RAMP_STEP along a ramp), talks to the
 firmware's UART through the runner's pseudo-terminal, and stops the runner when the run ends or
 is interrupted, leaving no process behind. If the runner dies, the run ends with its exit
-status and the tail of its stderr.
+status and the tail of its stderr. In virtual time (`--fast`) the run's clock is the
+simulator's (`virtual_clock`, harness/targets/simclock.py) and the runner unthrottled.
 """
 
 from __future__ import annotations
@@ -115,14 +116,17 @@ class SimTarget:
         return path
 
     async def _serve_clock(self, clock: SimClock, lease: socket.socket) -> None:
-        """The clock's notices until the runner hangs up or the run ends; then the runner is
-        stopped on the wall clock (its timeouts real) and the lease socket closed."""
+        """The clock's notices until the runner hangs up (its exit is the runner's watch's to
+        report) or the run ends: then the runner is stopped on the wall clock (its timeouts
+        real) while it still has its socket, whose end would end it."""
+        hung_up = False
         try:
             await clock.serve()
+            hung_up = True
         finally:
             clock.detach()
-            with trio.CancelScope(shield=True):
-                if self.runner is not None:
+            if not hung_up and self.runner is not None:
+                with trio.CancelScope(shield=True):
                     await self.runner.stop()
             lease.close()
 

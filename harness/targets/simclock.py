@@ -4,12 +4,14 @@ simulator's, with the runner unthrottled (`powerhil-sim --fast FD`, firmware/sim
 The runner publishes its simulated cycle count on a shared page (a memfd it sends over the
 lease socket), so reading the time is a memory read, not a system call. It runs only up to
 the lease it is granted: whenever trio's loop is about to wait, the clock grants the runner
-time up to the loop's next deadline, at most LEAD ahead of where the runner stands. So every
-timer (a supply step, a command step, an ACK or retransmit timeout, the device watch) fires
-at its simulated time, and the host, however slowly it runs, sees what the firmware sent
-within LEAD of simulated time, as a real-time host sees it within a millisecond or so. A
-runner that reaches its lease tells the host (a packet on the socket, which `serve` reads),
-and trio's loop, woken, grants the next.
+time up to the loop's next deadline, at most LEAD ahead of where the runner stands. So a timer
+waiting then (a supply step, a command step, an ACK or retransmit timeout, the device watch)
+fires at its simulated time, one set while a lease runs fires at most LEAD late, and the
+host, however slowly it runs, sees what the firmware sent within LEAD of simulated time: while
+it is busy no lease is granted, so the firmware's timers cannot run out on a host that merely
+lags (no retransmit a real-time host would not see). A runner that reaches its lease tells
+the host (a packet on the socket, which `serve` reads), and trio's loop, woken, grants the
+next.
 
 Before the runner is attached, and after it has gone, the clock runs on the wall clock from
 where it stood, so the run's start (building, starting the runner) and its end (stopping it)
