@@ -488,7 +488,9 @@ def parser() -> argparse.ArgumentParser:
         help="write a self-contained HTML report: verdict, expectations, chart (docs/report.md)",
     )
     r.add_argument(
-        "--fast", action="store_true", help="virtual time (mock only): an hour runs in seconds"
+        "--fast",
+        action="store_true",
+        help="virtual time: on the mock an hour runs in seconds, on the sim as fast as simavr can",
     )
     feed = r.add_mutually_exclusive_group()
     feed.add_argument(

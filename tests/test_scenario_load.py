@@ -87,6 +87,13 @@ def test_a_good_file_means_what_it_says(tmp_path: Path) -> None:
     assert ack.within == 0.5 and ack.step == 1
 
 
+def test_parity_says_which_verdict_may_differ_between_mock_and_sim(tmp_path: Path) -> None:
+    why = "the sim's INA219 has no noise"
+    text = GOOD.replace("seed = 3", f'seed = 3\nparity = {{ "uv alert within 5s..7s" = "{why}" }}')
+    assert load(write(tmp_path, text)).parity == {"uv alert within 5s..7s": why}
+    assert load(write(tmp_path, GOOD)).parity == {}
+
+
 def test_repeat_expands_a_step(tmp_path: Path) -> None:
     text = GOOD.replace('ack_within = "500ms"', 'repeat = 3\nevery = "1s"')
     sc = load(write(tmp_path, text))
@@ -220,6 +227,16 @@ BAD = [
         "seed not an integer",
         ("seed = 3", 'seed = "three"'),
         ':4: scenario.seed: expected an integer, got "three"',
+    ),
+    (
+        "parity for an expectation the file does not have",
+        ("seed = 3", 'seed = 3\nparity = { "uv alert within 5s..8s" = "the sim is slower" }'),
+        ':5: scenario.parity.uv alert within 5s..8s: no expectation has this label (did you mean "uv alert within 5s..7s"?)',
+    ),
+    (
+        "parity without a reason",
+        ("seed = 3", 'seed = 3\nparity = { "uv alert within 5s..7s" = " " }'),
+        ":5: scenario.parity.uv alert within 5s..7s: say why the mock and the sim differ",
     ),
 ]
 

@@ -3,7 +3,8 @@
  *
  *   powerhil-sim [options] FIRMWARE.elf
  *
- * The ATmega328P runs at 16 MHz, throttled to the wall clock. UART0 is bridged to a
+ * The ATmega328P runs at 16 MHz, throttled to the wall clock (or, with --fast, as fast as it
+ * can up to the simulated time its host grants it). UART0 is bridged to a
  * pseudo-terminal whose path is the first line on stdout ("pty /dev/pts/N"). An
  * INA219 answers at I2C address 0x40. stdin takes control lines and stdout answers
  * each with one line; see firmware/sim/README.md for the protocol.
@@ -18,6 +19,8 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +44,8 @@
 #define SLICE_S 0.001   /* simulated time may lead the wall clock by this much */
 #define CATCHUP_S 0.020 /* at most this much simulated time between two I/O checks */
 #define LINE_MAX_CTL 512
+#define TX_MARGIN 16    /* --fast: the simulation pauses while the pty's tx ring has less room */
+#define CLOCK_PAGE 4096
 
 enum { HALT_NONE = 0, HALT_DONE, HALT_CRASHED };
 
@@ -50,6 +55,7 @@ static struct {
 	const char *eeprom_path;
 	int wait_open;
 	int reset_on_open;
+	int fast_fd; /* --fast: the host's lease channel, else -1 */
 
 	/* the board */
 	elf_firmware_t fw;
@@ -60,6 +66,12 @@ static struct {
 	/* simulated time: cycles = base + (avr->cycle - origin) while the MCU runs, else base */
 	uint64_t base, origin;
 	struct timespec t0;
+
+	/* --fast: the simulated cycle count shared with the host, and what it allows */
+	uint64_t *clock_page;
+	uint64_t lease;    /* cycles the host lets the simulation reach */
+	uint64_t notified; /* the lease the host was last told the simulation stopped at */
+	double waited;     /* wall seconds spent waiting for a lease or for the client to read */
 
 	/* MCU state */
 	int powered;  /* has supply (always, unless it shares a rail below brown-out) */
@@ -256,7 +268,18 @@ static void client_opened(void)
 
 /* ---- running ------------------------------------------------------------------ */
 
-/* Runs the simulation up to the cycle `target`. */
+/* --fast: the pty's tx ring is nearly full and the client has not taken more. The simulation
+ * then waits for the client rather than dropping the firmware's bytes: the UART's bytes keep
+ * their simulated times, however slowly the host reads. */
+static int tx_backlogged(void)
+{
+	if (S.fast_fd < 0 || !S.pty.connected || PTY_RING - S.pty.tx.len >= TX_MARGIN)
+		return 0;
+	pty_bridge_flush(&S.pty);
+	return PTY_RING - S.pty.tx.len < TX_MARGIN;
+}
+
+/* Runs the simulation up to the cycle `target` (with --fast, less while tx_backlogged()). */
 static void advance(uint64_t target)
 {
 	avr_t *avr = S.avr;
@@ -274,7 +297,11 @@ static void advance(uint64_t target)
 		}
 		uint64_t stop_cycle = S.origin + (stop - S.base);
 		while (avr->cycle < stop_cycle) {
-			int state = avr_run(avr);
+			/* one avr_run() moves at most one byte into the ring */
+			if (PTY_RING - S.pty.tx.len < TX_MARGIN && tx_backlogged())
+				return;
+			avr->run(avr); /* what avr_run() does, without its call: this is the hot loop */
+			int state = avr->state;
 			if (state == cpu_Done) {
 				mcu_halt(HALT_DONE);
 				break;
@@ -291,6 +318,79 @@ static void advance(uint64_t target)
 		if (S.pty.rx.len)
 			pty_bridge_drop_rx(&S.pty);
 	}
+}
+
+/* ---- --fast: simulated time shared with the host -------------------------------- */
+
+/* The host reads the simulated cycle count from the shared page, with no system call. */
+static void publish_time(void)
+{
+	if (S.clock_page)
+		__atomic_store_n(S.clock_page, sim_now(), __ATOMIC_RELEASE);
+}
+
+/* Takes every lease the host sent (leases only grow). Returns 0 once the host hung up. */
+static int read_leases(void)
+{
+	for (;;) {
+		uint64_t v;
+		ssize_t n = recv(S.fast_fd, &v, sizeof(v), MSG_DONTWAIT);
+		if (n == (ssize_t)sizeof(v)) {
+			if (v > S.lease)
+				S.lease = v;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			return 1;
+		} else if (n <= 0) {
+			return 0;
+		} /* a packet of another size is not a lease: ignored */
+	}
+}
+
+/* Tells the host, once per lease, that the simulation stands at it. Returns 0 if the socket
+ * was full (tried again on the next pass). */
+static int notify_stalled(void)
+{
+	if (S.notified == S.lease)
+		return 1;
+	uint64_t v = sim_now();
+	if (send(S.fast_fd, &v, sizeof(v), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(v))
+		return 0;
+	S.notified = S.lease;
+	return 1;
+}
+
+/* A page holding the cycle count, sent to the host as a memfd over the lease socket. */
+static void share_clock(void)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+	if (getsockopt(S.fast_fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET)
+		die(2, "--fast %d: not a Unix SOCK_SEQPACKET socket", S.fast_fd);
+	fcntl(S.fast_fd, F_SETFD, FD_CLOEXEC);
+	int fd = memfd_create("powerhil-sim-clock", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, CLOCK_PAGE) != 0)
+		die(1, "cannot create the shared clock: %s", strerror(errno));
+	void *page = mmap(NULL, CLOCK_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (page == MAP_FAILED)
+		die(1, "cannot map the shared clock: %s", strerror(errno));
+	S.clock_page = page;
+	publish_time();
+	uint64_t now = sim_now();
+	struct iovec iov = {.iov_base = &now, .iov_len = sizeof(now)};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(S.fast_fd, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof(now))
+		die(2, "--fast %d: cannot send the shared clock: %s", S.fast_fd, strerror(errno));
+	close(fd); /* the mapping stays */
 }
 
 /* ---- control channel ---------------------------------------------------------- */
@@ -461,7 +561,8 @@ static void command(char *line)
 		}
 	} else if (!strcmp(cmd, "time")) {
 		double sim = (double)sim_now() / MCU_HZ, wall = wall_now();
-		answer("ok sim=%.6f wall=%.6f ratio=%.6f", sim, wall, wall > 0 ? sim / wall : 1.0);
+		answer("ok sim=%.6f wall=%.6f ratio=%.6f waited=%.6f", sim, wall,
+		       wall > 0 ? sim / wall : 1.0, S.waited);
 	} else if (!strcmp(cmd, "quit")) {
 		answer("ok bye");
 		S.quit = 1;
@@ -516,7 +617,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " [options] FIRMWARE.elf\n"
-		"Runs an Arduino Uno (ATmega328P, 16 MHz) firmware in simavr, in real time,\n"
+		"Runs an Arduino Uno (ATmega328P, 16 MHz) firmware in simavr, in real time\n"
+		"(or in the host's virtual time, --fast),\n"
 		"with an INA219 at I2C 0x40. Prints \"pty PATH\" (UART0) first, then answers\n"
 		"control lines from stdin: get, set key=value..., reset, sensor-cycle, time, quit,\n"
 		"help.\n"
@@ -527,7 +629,8 @@ static void usage(FILE *f)
 		"  --supply-off     start with the supply pulled\n"
 		"  --wait-open      hold the MCU in reset until a client first opens the pty\n"
 		"  --reset-on-open  reset the MCU whenever a client opens the pty (Uno DTR)\n"
-		"  --eeprom FILE    keep the EEPROM in FILE (loaded if present, saved on reset/exit)\n",
+		"  --eeprom FILE    keep the EEPROM in FILE (loaded if present, saved on reset/exit)\n"
+		"  --fast FD        unthrottled, up to the leases the host sends on socket FD\n",
 		BROWNOUT_VOLTS);
 }
 
@@ -543,7 +646,7 @@ static double option_number(const char *name, const char *s, double lo, double h
 static void parse_args(int argc, char **argv)
 {
 	enum { O_VOLTS = 256, O_AMPS, O_SHUNT, O_SHARED, O_SUPPLY_OFF, O_WAIT, O_RESET_OPEN,
-	       O_EEPROM, O_HELP };
+	       O_EEPROM, O_FAST, O_HELP };
 	static const struct option opts[] = {
 		{"volts", required_argument, 0, O_VOLTS},
 		{"amps", required_argument, 0, O_AMPS},
@@ -553,6 +656,7 @@ static void parse_args(int argc, char **argv)
 		{"wait-open", no_argument, 0, O_WAIT},
 		{"reset-on-open", no_argument, 0, O_RESET_OPEN},
 		{"eeprom", required_argument, 0, O_EEPROM},
+		{"fast", required_argument, 0, O_FAST},
 		{"help", no_argument, 0, O_HELP},
 		{0, 0, 0, 0},
 	};
@@ -561,6 +665,7 @@ static void parse_args(int argc, char **argv)
 	S.shunt = 0.1;
 	S.supply = 1;
 	S.sensor = 1;
+	S.fast_fd = -1;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -588,6 +693,11 @@ static void parse_args(int argc, char **argv)
 			break;
 		case O_EEPROM:
 			S.eeprom_path = optarg;
+			break;
+		case O_FAST:
+			S.fast_fd = (int)option_number("fast", optarg, 0, 65535);
+			if (S.fast_fd != atoi(optarg) || fcntl(S.fast_fd, F_GETFD) < 0)
+				die(2, "--fast %s: expected an open socket's file descriptor", optarg);
 			break;
 		case 'h':
 		case O_HELP:
@@ -661,6 +771,8 @@ static void setup_board(void)
 	static twi_timing_t twi_timing;
 	if (twi_timing_attach(&twi_timing, S.avr) != 0)
 		die(1, "simavr's %s has no TWI", MCU_NAME);
+	if (S.fast_fd >= 0)
+		share_clock();
 }
 
 int main(int argc, char **argv)
@@ -698,37 +810,67 @@ int main(int argc, char **argv)
 	while (!S.quit && !stop_signal) {
 		double wall = wall_now();
 		uint64_t now = sim_now();
-		uint64_t want = (uint64_t)((wall + SLICE_S) * MCU_HZ);
-		uint64_t cap = now + (uint64_t)(CATCHUP_S * MCU_HZ);
+		uint64_t want, cap;
+		if (S.fast_fd >= 0) { /* up to the lease, in slices: the host sees output per slice */
+			want = S.lease;
+			cap = now + (uint64_t)(SLICE_S * MCU_HZ);
+		} else {
+			want = (uint64_t)((wall + SLICE_S) * MCU_HZ);
+			cap = now + (uint64_t)(CATCHUP_S * MCU_HZ);
+		}
 		if (want > now)
 			advance(want < cap ? want : cap);
+		publish_time(); /* before the flush: the host never sees a byte before its time */
 		if (pty_bridge_check(&S.pty))
 			client_opened();
 		pty_bridge_flush(&S.pty);
 
-		struct pollfd fds[2];
-		int nfds = 0, pty_slot = -1;
+		struct pollfd fds[3];
+		int nfds = 0, pty_slot = -1, lease_slot = -1;
 		if (S.stdin_open)
 			fds[nfds++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
-		if (S.pty.connected && S.pty.rx.len < PTY_RING) {
+		if (S.pty.connected && (S.pty.rx.len < PTY_RING || (S.fast_fd >= 0 && S.pty.tx.len))) {
 			pty_slot = nfds;
-			fds[nfds++] = (struct pollfd){.fd = S.pty.master, .events = POLLIN};
+			fds[nfds++] = (struct pollfd){
+				.fd = S.pty.master,
+				.events = (short)((S.pty.rx.len < PTY_RING ? POLLIN : 0) |
+						  (S.fast_fd >= 0 && S.pty.tx.len ? POLLOUT : 0))};
 		}
-		double ahead = (double)sim_now() / MCU_HZ - wall_now();
-		if (ahead < 0)
-			ahead = 0;
-		struct timespec timeout = {.tv_sec = (time_t)ahead,
-					   .tv_nsec = (long)((ahead - floor(ahead)) * 1e9)};
-		int r = ppoll(fds, (nfds_t)nfds, &timeout, &orig);
+		struct timespec timeout = {0, 0}, *wait = &timeout;
+		if (S.fast_fd >= 0) {
+			lease_slot = nfds;
+			fds[nfds++] = (struct pollfd){.fd = S.fast_fd, .events = POLLIN};
+			if (tx_backlogged()) {
+				wait = NULL; /* until the client reads (POLLOUT) or a command comes */
+			} else if (sim_now() >= S.lease) {
+				/* until a new lease; a notice the socket had no room for is tried again */
+				if (notify_stalled())
+					wait = NULL;
+				else
+					timeout.tv_nsec = 1000000;
+			} /* else: time is left in the lease; look at the I/O and run on */
+		} else {
+			double ahead = (double)sim_now() / MCU_HZ - wall_now();
+			if (ahead < 0)
+				ahead = 0;
+			timeout = (struct timespec){.tv_sec = (time_t)ahead,
+						    .tv_nsec = (long)((ahead - floor(ahead)) * 1e9)};
+		}
+		double before = wait == &timeout ? 0 : wall_now();
+		int r = ppoll(fds, (nfds_t)nfds, wait, &orig);
+		if (wait != &timeout)
+			S.waited += wall_now() - before;
 		if (r < 0)
 			continue; /* EINTR: a signal, seen by the loop condition */
 		if (S.stdin_open && fds[0].revents)
 			read_control();
-		if (pty_slot >= 0 && fds[pty_slot].revents) {
+		if (pty_slot >= 0 && (fds[pty_slot].revents & (POLLIN | POLLHUP | POLLERR))) {
 			pty_bridge_read(&S.pty);
 			if (!running())
 				pty_bridge_drop_rx(&S.pty);
 		}
+		if (lease_slot >= 0 && fds[lease_slot].revents && !read_leases())
+			S.quit = 1; /* the host hung up: nobody can grant time any more */
 	}
 
 	eeprom_save();

@@ -12,7 +12,10 @@ SIM_CFLAGS ?= -O2 -g -std=c11 -Wall -Wextra -Werror=implicit-function-declaratio
 # libsimavr's pkg-config file wants libelf.pc (libelf-dev), which the runner does not need:
 # the flags are spelled out rather than taken from `pkg-config simavr simavrparts`.
 SIM_INC ?= -I/usr/include/simavr -I/usr/include/simavr/parts
-SIM_LIBS ?= -lsimavr -lutil -lm
+# libsimavr is linked statically (Debian's libsimavr-dev ships the archive): the interpreter's
+# calls into itself then skip the shared library's indirections, which --fast runs feel
+# (docs/performance.md). Its libelf is Debian's runtime library, named by its soname.
+SIM_LIBS ?= -Wl,-Bstatic -lsimavr -Wl,-Bdynamic -l:libelf.so.1 -lutil -lm
 # (libsimavrparts is not linked: its uart_pty part is replaced by pty_bridge.c, see there.)
 
 .PHONY: sim sim-check

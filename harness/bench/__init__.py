@@ -5,7 +5,8 @@ measured value and whether it is met.
 Groups, each in its own module: `ingest` (decode + HostLink + store + fan-out against line rates
 and a naive loop), `history` (48 h at 10 Hz drawn at 2,000 points), `live` (frame -> WebSocket
 latency and the run's memory), `faults` (goodput on a lossy link), `firmware` (size, readings/s
-and simulated time, when the toolchain is here). docs/performance.md explains each figure.
+and simulated time, when the toolchain is here), `simfast` (the firmware in virtual time:
+brownout.toml's speed-up and a soak's rate). docs/performance.md explains each figure.
 """
 
 from __future__ import annotations
@@ -26,12 +27,20 @@ class Sizes:
     memory_after: int
     fault_seconds: int
     firmware_seconds: int
+    soak_seconds: int = 600
 
 
 FULL = Sizes(
     200_000, naive_frames=3000, memory_after=100_000, fault_seconds=300, firmware_seconds=30
 )
-QUICK = Sizes(30_000, naive_frames=1000, memory_after=20_000, fault_seconds=30, firmware_seconds=5)
+QUICK = Sizes(
+    30_000,
+    naive_frames=1000,
+    memory_after=20_000,
+    fault_seconds=30,
+    firmware_seconds=5,
+    soak_seconds=30,
+)
 
 
 def run_all(quick: bool = False, progress: Callable[[str], None] = lambda line: None) -> Report:
@@ -40,6 +49,7 @@ def run_all(quick: bool = False, progress: Callable[[str], None] = lambda line: 
     from harness.bench.history import bench_history
     from harness.bench.ingest import bench_ingest
     from harness.bench.live import bench_live
+    from harness.bench.simfast import bench_simfast
 
     sizes = QUICK if quick else FULL
     report = Report(quick=quick, machine=machine())
@@ -49,6 +59,7 @@ def run_all(quick: bool = False, progress: Callable[[str], None] = lambda line: 
         ("live", lambda g, tmp: bench_live(g, tmp, sizes.memory_after)),
         ("faults", lambda g, tmp: bench_faults(g, tmp, sizes.fault_seconds)),
         ("firmware", lambda g, tmp: bench_firmware(g, tmp, sizes.firmware_seconds)),
+        ("simfast", lambda g, tmp: bench_simfast(g, tmp, sizes.soak_seconds)),
     ]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="powerhil-bench-") as scratch:

@@ -42,6 +42,7 @@ from harness.scenario.model import Outage, Reset, Scenario, Send, SetLink, Step,
 from harness.scenario.units import format_duration
 from harness.signals import stop_on_signal
 from harness.targets import PortChange, Target, TargetEvent, make_target
+from harness.targets.base import VirtualTime
 from harness.transports.memory import memory_stream_pair
 from harness.transports.wakeable import Wakeable
 
@@ -179,7 +180,7 @@ async def run_scenario(
             )
     if options.fast and "virtual_time" not in target.capabilities:
         raise UserError(
-            f"--fast runs in virtual time, which needs the mock target (not {target.name})"
+            f"--fast runs in virtual time, which needs the mock or the sim target (not {target.name})"
         )
     origin = trio.current_time()
     bus = Bus()
@@ -382,13 +383,17 @@ def run(
     extensions: tuple[Extension, ...] = (),
     target: Target | None = None,
 ) -> RunResult:
-    """Run in a fresh trio loop: under a MockClock that jumps ahead whenever every task waits
-    when `options.fast` (virtual time), else in real time."""
+    """Run in a fresh trio loop: in virtual time on the target's own clock when `options.fast`
+    (the mock's jumps ahead whenever every task waits, the sim's is the simulator's time), else
+    in real time."""
     clock = None
     if options.fast:
-        from trio.testing import MockClock  # only here: it imports pytest when installed
-
-        clock = MockClock(autojump_threshold=0)
+        if target is None:
+            target = make_target(
+                options.target, scenario, options.seed_for(scenario), options.serial
+            )
+        if isinstance(target, VirtualTime):
+            clock = target.virtual_clock()  # else run_scenario refuses --fast
     try:
         return trio.run(run_scenario, scenario, options, extensions, target, clock=clock)
     except BaseExceptionGroup as group:

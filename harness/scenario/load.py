@@ -37,7 +37,7 @@ from harness.scenario.reader import Path_, Reader, read_text, read_toml, show, s
 from harness.scenario.units import format_duration
 
 SECTIONS = ("scenario", "device", "link", "supply", "step", "expect")
-SCENARIO_KEYS = ("name", "description", "duration", "seed")
+SCENARIO_KEYS = ("name", "description", "duration", "seed", "parity")
 DURATION_MAX = 31 * 86400.0  # 31d
 """The longest scenario: the raw log keeps 48 h by default and the minute rollups 30 days, so a
 longer run could not be looked at whole afterwards."""
@@ -343,6 +343,7 @@ def parse(text: str, path: Path) -> Scenario:
     supply = _supply(r, data.get("supply"), duration)
     steps = _steps(r, data.get("step"), link, duration)
     expects = _expects(r, data.get("expect"), duration, steps)
+    parity = _parity(r, sc.get("parity", {}), expects)
     needs = []
     if len(supply.points) > 1:
         needs.append("supply")
@@ -362,7 +363,26 @@ def parse(text: str, path: Path) -> Scenario:
         steps=steps,
         expects=expects,
         needs=tuple(needs),
+        parity=parity,
     )
+
+
+def _parity(r: Reader, raw: Any, expects: tuple[Expect, ...]) -> dict[str, str]:
+    """[scenario] parity: expectation label -> why the mock and the sim may judge it apart."""
+    labels = [e.label for e in expects]
+    table = r.table(raw, ("scenario", "parity"), raw if isinstance(raw, dict) else ())
+    out = {}
+    for label, why in table.items():
+        if label not in labels:
+            raise r.fail(
+                ("scenario", "parity", label),
+                f"no expectation has this label{suggest(label, labels)}; the labels, as the "
+                f"verdict table shows them: {', '.join(labels) or '(none)'}",
+            )
+        out[label] = r.string(why, ("scenario", "parity", label))
+        if not out[label].strip():
+            raise r.fail(("scenario", "parity", label), "say why the mock and the sim differ")
+    return out
 
 
 def load(path: Path | str) -> Scenario:

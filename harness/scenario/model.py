@@ -125,6 +125,9 @@ class Scenario:
     expects: tuple[Expect, ...]
     needs: tuple[str, ...] = field(default=())
     """Capabilities a target must have (e.g. "supply" to drive the rail, "reset")."""
+    parity: dict[str, str] = field(default_factory=dict)
+    """By expectation label: why its verdict on the mock and on the sim may differ (the
+    parity test holds every other expectation equal on both)."""
 
     @property
     def file(self) -> str:

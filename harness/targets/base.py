@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import trio
 
@@ -133,7 +133,7 @@ class Target(Protocol):
     name: str
     capabilities: frozenset[str]
     """What it can do beyond talking: "supply" (follow the profile), "reset", "brownout",
-    "virtual_time" (run under a MockClock)."""
+    "virtual_time" (run in virtual time on the clock it gives, `VirtualTime`)."""
     truth: Truth | None
     """The device itself when the harness can look inside it (the mock), else None."""
 
@@ -166,4 +166,14 @@ class Target(Protocol):
 
     async def why_it_ended(self) -> str | None:
         """After the device's stream ended: why, if the target knows (e.g. a runner's exit)."""
+        ...
+
+
+@runtime_checkable
+class VirtualTime(Protocol):
+    """A target that runs in virtual time (capability "virtual_time") gives the run its clock:
+    the mock a MockClock that jumps whenever every task waits, the sim the simulator's time."""
+
+    def virtual_clock(self) -> trio.abc.Clock:
+        """The clock of a run in virtual time (`--fast`), made before the run starts."""
         ...

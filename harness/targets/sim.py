@@ -5,20 +5,24 @@ It builds what is missing (`make firmware sim`), starts the runner, drives the s
 over its control channel (at each point, and every RAMP_STEP along a ramp), talks to the
 firmware's UART through the runner's pseudo-terminal, and stops the runner when the run ends or
 is interrupted, leaving no process behind. If the runner dies, the run ends with its exit
-status and the tail of its stderr.
+status and the tail of its stderr. In virtual time (`--fast`) the run's clock is the
+simulator's (`virtual_clock`, harness/targets/simclock.py) and the runner unthrottled.
 """
 
 from __future__ import annotations
 
 import bisect
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
 import trio
 
+from harness.errors import TargetError
 from harness.scenario.model import Scenario
 from harness.targets.base import OnTargetEvent, SensorOverMax
+from harness.targets.simclock import SimClock
 from harness.targets.simrunner import ELF, SimRunner
 from harness.transports.pty import open_pty_client
 
@@ -28,7 +32,7 @@ RAMP_STEP = 0.01
 
 class SimTarget:
     name = "sim"
-    capabilities = frozenset({"supply", "reset", "brownout"})
+    capabilities = frozenset({"supply", "reset", "brownout", "virtual_time"})
     truth = None
 
     def __init__(self, scenario: Scenario, seed: int, eeprom: Path | None = None) -> None:
@@ -37,6 +41,14 @@ class SimTarget:
         self.eeprom = eeprom
         self.runner: SimRunner | None = None
         self._scratch: Path | None = None
+        self._virtual: SimClock | None = None
+
+    def virtual_clock(self) -> SimClock:
+        """The clock of a run in virtual time (`--fast`): the simulator's own, the runner
+        unthrottled (harness/targets/simclock.py). A run on another clock runs the sim in real
+        time."""
+        self._virtual = SimClock()
+        return self._virtual
 
     @property
     def failure(self) -> str | None:
@@ -62,24 +74,61 @@ class SimTarget:
             self._scratch = Path(tempfile.mkdtemp(prefix="powerhil-sim-"))
             nursery.start_soon(self._remove_scratch, self._scratch)
         eeprom = self.eeprom or self._scratch / "eeprom.bin"
-        self.runner = SimRunner(
-            [
-                "--wait-open",
-                "--volts",
-                f"{volts:g}",
-                "--amps",
-                f"{amps:g}",
-                "--shunt",
-                f"{spec.shunt:g}",
-                "--eeprom",
-                str(eeprom),
-                *(["--shared"] if spec.shared_rail else []),
-            ]
-        )
-        path = await self.runner.start(nursery)
+        options = [
+            "--wait-open",
+            "--volts",
+            f"{volts:g}",
+            "--amps",
+            f"{amps:g}",
+            "--shunt",
+            f"{spec.shunt:g}",
+            "--eeprom",
+            str(eeprom),
+            *(["--shared"] if spec.shared_rail else []),
+        ]
+        clock = self._virtual
+        if clock is not None and trio.lowlevel.current_clock() is clock:
+            path = await self._start_fast(nursery, options, clock)
+        else:
+            self.runner = SimRunner(options)
+            path = await self.runner.start(nursery)
         stream = open_pty_client(path)
         nursery.start_soon(self._drive_supply, origin, on_event)
         return stream
+
+    async def _start_fast(self, nursery: trio.Nursery, options: list[str], clock: SimClock) -> str:
+        """The runner unthrottled on the lease socket, its time the run's clock's."""
+        lease, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            with theirs:
+                self.runner = SimRunner(
+                    ["--fast", str(theirs.fileno()), *options], pass_fds=(theirs.fileno(),)
+                )
+                path = await self.runner.start(nursery)
+            clock.attach(lease)
+        except OSError as exc:
+            lease.close()
+            raise TargetError(f"the sim runner's --fast clock: {exc}") from None
+        except BaseException:
+            lease.close()
+            raise
+        nursery.start_soon(self._serve_clock, clock, lease)
+        return path
+
+    async def _serve_clock(self, clock: SimClock, lease: socket.socket) -> None:
+        """The clock's notices until the runner hangs up (its exit is the runner's watch's to
+        report) or the run ends: then the runner is stopped on the wall clock (its timeouts
+        real) while it still has its socket, whose end would end it."""
+        hung_up = False
+        try:
+            await clock.serve()
+            hung_up = True
+        finally:
+            clock.detach()
+            if not hung_up and self.runner is not None:
+                with trio.CancelScope(shield=True):
+                    await self.runner.stop()
+            lease.close()
 
     async def _remove_scratch(self, scratch: Path) -> None:
         """At the end of the run (the nursery's cancellation), once the runner has stopped."""

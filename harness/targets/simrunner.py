@@ -78,10 +78,12 @@ class Control:
 
 class SimRunner:
     """One powerhil-sim process running the firmware ELF with `options` (the runner's command
-    line options, firmware/sim/README.md)."""
+    line options, firmware/sim/README.md) and the file descriptors in `pass_fds`."""
 
-    def __init__(self, options: list[str]) -> None:
+    def __init__(self, options: list[str], pass_fds: tuple[int, ...] = ()) -> None:
         self.options = options
+        self.pass_fds = pass_fds
+        """File descriptors the runner inherits (its options name them)."""
         self.process: trio.Process | None = None
         self.failure: str | None = None
         """Why the runner stopped on its own, if it did."""
@@ -106,6 +108,7 @@ class SimRunner:
             # Its own session: a terminal's Ctrl-C (or a group's SIGTERM) reaches the harness,
             # which stops the runner itself; the end of its stdin ends it if the harness dies.
             start_new_session=True,
+            pass_fds=self.pass_fds,
         )
         self.process = process
         assert process.stdin and process.stdout and process.stderr

@@ -37,6 +37,12 @@ class MockTarget:
         nursery.start_soon(self.device.run, device_end, origin)
         return harness_end
 
+    def virtual_clock(self) -> trio.abc.Clock:
+        """Virtual time: a MockClock that jumps ahead whenever every task waits."""
+        from trio.testing import MockClock  # only here: it imports pytest when installed
+
+        return MockClock(autojump_threshold=0)
+
     async def reset(self) -> None:
         self.device.reset()
         await trio.lowlevel.checkpoint()
