@@ -111,8 +111,9 @@ def test_without_a_lease_the_simulation_stands_at_zero(fast: FastRunner) -> None
     fast.grant(0.5)
     assert re.fullmatch(r"boot \d+ cal=0", board.line())
     state = fast.standing()
-    assert float(state["t"]) == pytest.approx(0.5, abs=1e-6)  # exactly to its lease
-    assert fast.cycles == 8_000_000
+    assert float(state["t"]) == pytest.approx(0.5, abs=1e-6)  # to its lease
+    # and no further than the instruction it was in (an AVR instruction takes up to 5 cycles)
+    assert 8_000_000 <= fast.cycles <= 8_000_000 + 5
     board.close()
 
 
