@@ -22,10 +22,11 @@ from markupsafe import escape
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from harness.cli import main
-from harness.report.data import report_data
+from harness.report.data import UNLISTED_KINDS, report_data
 from harness.report.envelope import BUCKETS, ENVELOPE, Envelope, Trace
-from harness.report.extension import html_report
+from harness.report.extension import Collector, html_report
 from harness.report.render import load_uplot, render
+from harness.runner.bus import KINDS, RunEvent
 from harness.runner.context import Extension, RunContext, RunOptions
 from harness.runner.run import run_scenario
 from harness.runner.supplied import SuppliedTarget, choose_limits
@@ -234,6 +235,58 @@ async def test_a_run_stopped_by_ctrl_c_writes_its_report(
         == sum(e.state == "skipped" for e in result.record.expectations)
         > 0
     )
+
+
+def listed_kinds(text: str) -> list[str]:
+    """The kind of each row of the report's events table."""
+    found = re.search(r'<table id="events">.*?</table>', text, re.S)
+    assert found is not None
+    return re.findall(r'<tr><td class="num">[^<]*</td><td>([^<]*)</td>', found.group(0))
+
+
+def every_kind() -> list[tuple[str, dict[str, Any]]]:
+    """An event of each of the bus's kinds, and a port's unplugging (a fault the relay reports
+    of the port, not of a frame)."""
+    return [(kind, {"n": i}) for i, kind in enumerate(KINDS)] + [("fault", {"what": "port"})]
+
+
+RUN_LEVEL = [k for k in KINDS if k not in UNLISTED_KINDS] + ["fault"]
+"""What the report lists of `every_kind`, in order: each kind but the per-frame ones and the
+readbacks, then the port's fault."""
+
+
+def test_the_report_lists_every_run_level_event_kind_of_the_bus() -> None:
+    """From `harness run --html`'s collector: a `sensor` event (the rail above the INA219's
+    absolute maximum) is listed like every other run-level kind, a frame's fault is not."""
+    assert set(UNLISTED_KINDS) < set(KINDS)  # a renamed kind is not silently listed
+    collector = Collector(10.0)
+    for i, (kind, data) in enumerate(every_kind()):
+        collector.take(RunEvent(kind, i * 0.1, dict(data, volts=30.0, amps=0.1)))
+    record = {
+        "scenario": {"name": "over", "file": "over.toml", "description": "", "duration": 10.0},
+        "verdict": "pass",
+    }
+    text = render(collector.data(record), load_uplot(assets.VENDOR))
+    assert listed_kinds(text) == RUN_LEVEL and "sensor" in RUN_LEVEL
+    assert f"{len(RUN_LEVEL)} events" in text
+
+
+def test_a_logged_runs_report_lists_every_run_level_event_kind(tmp_path: Path) -> None:
+    """From the log: the same kinds, a sim run's `sensor` rows among them."""
+    db = tmp_path / "h.db"
+    conn = open_for_writing(db)
+    run_id = create_run(conn, "run", "over", "sim", 1, 1000.0)
+    with conn:
+        conn.executemany(
+            "INSERT INTO events (run, t, kind, data) VALUES (?, ?, ?, ?)",
+            [
+                (run_id, 1000.0 + i, kind, json.dumps(data))
+                for i, (kind, data) in enumerate(every_kind())
+            ],
+        )
+    text = report_html(open_for_reading(db), run_id, load_uplot(assets.VENDOR))
+    conn.close()
+    assert text is not None and listed_kinds(text) == RUN_LEVEL
 
 
 def test_a_report_path_that_cannot_be_written_is_one_line_before_the_run(

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from typing import Any
 
+from harness.runner.bus import KINDS
 from harness.runner.console import MARK, limit_text, measured_text
 from harness.runner.record import ExpectationResult
 from harness.scenario.expect import STATES
@@ -28,27 +29,16 @@ from harness.scenario.quantities import (
 
 EVENTS_SHOWN = 1000
 """Events the report lists (the first of them; it says how many there were)."""
-EVENT_KINDS = (
-    "run",
-    "hello",
-    "reset",
-    "power",
-    "alert",
-    "command",
-    "step",
-    "log",
-    "expectation",
-    "store",
-    "silent",
-    "reporting",
-    "other_device",
-    "supply",
-    "announcement",
-)
-"""The events the report lists. Left out: the relay's and the link's per-frame events (fault,
-corrupt, gap, retransmission, duplicate: counted in the faults and link tables) and the
-supply's readbacks (drawn in the chart) — except a port's unplugging and replugging, which the
-relay reports as a fault of `what = "port"`."""
+PER_FRAME_KINDS = ("fault", "corrupt", "gap", "retransmission", "duplicate")
+"""The relay's and the link's events of single frames (an injected fault, a corrupt frame, a
+gap, a retransmission, a duplicate): a lossy run has thousands, counted in the faults and link
+tables instead — except a port's unplugging and replugging, which the relay reports as a fault
+of `what = "port"` (`listed`)."""
+UNLISTED_KINDS = (*PER_FRAME_KINDS, "readback")
+"""The kinds the report does not list: the per-frame ones and the supply's readbacks (drawn in
+the chart)."""
+EVENT_KINDS = tuple(kind for kind in KINDS if kind not in UNLISTED_KINDS)
+"""The events the report lists: every run-level kind of the bus (`harness.runner.bus.KINDS`)."""
 _DIMENSIONS = {d.base: d for d in (VOLTAGE, CURRENT, POWER, ENERGY, CHARGE, TIME)}
 INJECTED_OBSERVED = (
     ("corrupt", "frames the host found corrupt"),
