@@ -304,6 +304,17 @@ def test_a_report_path_that_cannot_be_written_is_one_line_before_the_run(
         assert "running" not in out  # refused before the run started
 
 
+def test_a_report_flag_given_a_folder_suggests_a_file_of_its_own_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for flag, suggested in (("--json", "json"), ("--junit", "xml"), ("--html", "html")):
+        assert main(["run", "brownout", "--fast", "--no-view", flag, str(tmp_path)]) == 2
+        _, err = capsys.readouterr()
+        assert err == (
+            f"{flag} {tmp_path}: is a folder; name a file, e.g. {tmp_path}/report.{suggested}\n"
+        )
+
+
 def test_missing_uplot_is_one_line_naming_make_web_assets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
