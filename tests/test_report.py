@@ -22,6 +22,7 @@ from markupsafe import escape
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from harness.cli import main
+from harness.errors import UserError
 from harness.report.data import UNLISTED_KINDS, report_data
 from harness.report.envelope import BUCKETS, ENVELOPE, Envelope, Trace
 from harness.report.extension import Collector, html_report
@@ -287,6 +288,52 @@ def test_a_logged_runs_report_lists_every_run_level_event_kind(tmp_path: Path) -
     text = report_html(open_for_reading(db), run_id, load_uplot(assets.VENDOR))
     conn.close()
     assert text is not None and listed_kinds(text) == RUN_LEVEL
+
+
+def replaced_by_a_file(folder: Path, seconds: float) -> Extension:
+    """At scenario second `seconds`, `folder` (made before the run) becomes a file."""
+
+    @asynccontextmanager
+    async def extension(ctx: RunContext) -> AsyncIterator[None]:
+        async def later() -> None:
+            await trio.sleep_until(ctx.origin + seconds)
+            for child in folder.iterdir():
+                child.unlink()
+            folder.rmdir()
+            folder.write_text("")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(later)
+            yield
+            nursery.cancel_scope.cancel()
+
+    return extension
+
+
+@pytest.mark.parametrize("lost", ["json", "junit", "html"])
+async def test_a_report_unwritable_at_the_end_is_a_line_after_the_verdict_table(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, lost: str
+) -> None:
+    """A passing run whose report's folder was replaced by a file mid-run: the verdict table,
+    then one line naming the report not written (an error: the CLI exits 2), and the other
+    reports written all the same."""
+    paths = {kind: tmp_path / kind / f"r.{kind}" for kind in ("json", "junit", "html")}
+    for path in paths.values():
+        path.parent.mkdir()
+    out = io.StringIO()
+    options = RunOptions(fast=True, out=out, json=paths["json"], junit=paths["junit"])
+    extensions = (
+        html_report(paths["html"], load_uplot(assets.VENDOR)),
+        replaced_by_a_file(paths[lost].parent, 2.0),
+    )
+    with pytest.raises(UserError) as raised:
+        await run_scenario(load("scenarios/brownout.toml"), options, extensions)
+    assert str(raised.value) == f"{paths[lost]}: cannot write the report: File exists"
+    assert "counted" in out.getvalue()  # the verdict table was printed
+    written = sorted(kind for kind, path in paths.items() if path.is_file())
+    assert written == sorted(set(paths) - {lost})
+    if lost != "json":
+        assert json.loads(paths["json"].read_text())["verdict"] == "pass"
 
 
 def test_a_report_path_that_cannot_be_written_is_one_line_before_the_run(
