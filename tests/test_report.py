@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -402,7 +403,10 @@ async def test_the_viewer_serves_a_logged_runs_report_as_a_download(tmp_path: Pa
         }
     self_contained(text)
     assert "from the log, run 1" in text
-    assert 'class="badge running">running</span>' in partial and "no expectations" in partial
+    assert 'class="badge running">running</span>' in partial
+    assert (
+        "unknown — the run has no record (running)" in partial and "no expectations" not in partial
+    )
     ran = report.read_text()
     for part in ("expectations", "link", "injected", "observed", "commands"):
         table = re.compile(rf'<table id="{part}".*?</table>', re.S)
@@ -412,6 +416,36 @@ async def test_the_viewer_serves_a_logged_runs_report_as_a_download(tmp_path: Pa
     assert min(chart["envelope"]["v_min"]) == pytest.approx(
         next(e["measured"] for e in record["expectations"] if e["label"] == "sag depth")
     )
+
+
+def test_a_killed_runs_report_shows_what_the_log_holds_and_no_more(tmp_path: Path) -> None:
+    """The lossy 20 s brownout, killed at 10 s (its rows as the killed process leaves them: no
+    verdict, no end, no record, nothing after 10 s): its report has the samples stored, the
+    chart and the events, and says the rest is unknown — no "samples lost 0", no "injected
+    none", no "no end" scenario, no wall time."""
+    db = tmp_path / "log" / "h.db"
+    brownout(tmp_path, "--db", str(db))
+    with sqlite3.connect(db) as c:
+        (origin,) = c.execute("SELECT started FROM runs WHERE id = 1").fetchone()
+        for table in ("samples", "events", "rollups"):
+            column = "bucket" if table == "rollups" else "t"
+            c.execute(f"DELETE FROM {table} WHERE {column} >= ?", (origin + 10,))
+        c.execute("UPDATE runs SET verdict = NULL, ended = NULL, record = NULL WHERE id = 1")
+        (stored,) = c.execute("SELECT count(*) FROM samples WHERE run = 1").fetchone()
+    text = report_html(open_for_reading(db), 1, load_uplot(assets.VENDOR))
+    assert text is not None and stored > 0
+    self_contained(text)
+    assert 'class="badge killed">killed</span>' in text
+    assert "unknown — the run has no record (killed)" in text
+    assert f'<tr><th>samples stored</th><td class="num">{stored}</td></tr>' in text
+    shown = re.sub(r"<(script|style).*?</\1>", "", text, flags=re.S)
+    for claim in ("samples lost", ">none<", "no end", "s wall", "no expectations", "no commands"):
+        assert claim not in shown, claim
+    for table in ("expectations", "link", "injected", "observed", "commands", "device", "log"):
+        assert f'<table id="{table}"' not in text, table
+    envelope = chart_data(text)["envelope"]
+    assert sum(envelope["n"]) > 0 and max(envelope["t"]) < 10
+    assert listed_kinds(text)[0] == "run"  # the run's start, first of its events
 
 
 def test_the_envelope_stays_bounded_and_keeps_the_extremes() -> None:
