@@ -55,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = load(resolve_scenario(args.file))
     for flag, path in (("--json", args.json), ("--junit", args.junit), ("--html", args.html)):
         if path is not None:
-            _check_writable(flag, path)
+            _check_writable(flag, path, REPORT_SUFFIXES[flag])
     # the limits are checked before anything opens
     supply = supply_choice(scenario, args.target, args.supply, args.bench)
     options = _run_options(
@@ -99,10 +99,14 @@ def supply_choice(
     return choose_limits(scenario, parse_supply(supply, flag), None, None)
 
 
-def _check_writable(flag: str, path: Path) -> None:
+REPORT_SUFFIXES = {"--json": ".json", "--junit": ".xml", "--html": ".html"}
+"""The file each report flag writes, by its usual suffix: the file a folder's refusal suggests."""
+
+
+def _check_writable(flag: str, path: Path, suffix: str) -> None:
     """A report the run would write at its end, refused before it starts if it cannot be."""
     if path.is_dir():
-        raise UserError(f"{flag} {path}: is a folder; name a file, e.g. {path / 'report.xml'}")
+        raise UserError(f"{flag} {path}: is a folder; name a file, e.g. {path / f'report{suffix}'}")
     folder = path.parent if str(path.parent) else Path(".")
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent  # the folders the report needs are made when it is written

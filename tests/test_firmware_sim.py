@@ -150,23 +150,37 @@ def test_each_boot_counts_up(board: Board) -> None:
     assert board.next(Hello) == Hello(boot=1, seq=0, last_cmd=-1, interval=1000, win=8)
 
 
-def test_a_power_cycled_sensor_is_set_again_and_its_uncalibrated_reading_flagged(
+AFTER_CYCLE = 3
+"""Samples the sensor test reads after the power cycle: the firmware notices it within one (a
+poll a millisecond later, or its 1 s check), so three bound the wait and show it reporting on."""
+
+
+def test_a_power_cycled_sensor_recovers_and_no_uncalibrated_reading_passes(
     board: Board,
 ) -> None:
+    """The INA219 alone loses power (a load spike on its supply): calibration 0, so its current
+    and power read 0 until the firmware notices and sets it again. It notices one of two ways
+    (firmware/src/main.cpp's measure), both right: a poll reads the chip's first conversion
+    after the cycle (about 1 ms later), finds the calibration gone and flags that reading
+    `ovf`; or the 1 s check finds it first, and the chip is set again before any reading of it
+    is taken, so none is flagged and none is wrong. The cycle is sent just after a sample
+    arrives, which is when the check has just run (both come every 1000 ms of device time): the
+    poll is the one that notices, unless this process stalls for most of a second — then the
+    check does, and the test holds the firmware to that path's outcome instead."""
     board.next(Hello)
     assert board.next(Sample).status == "ok"
-    # The INA219 alone loses power (a load spike on its supply): calibration 0, so its current
-    # and power read 0 until the firmware notices and sets it again.
     board.control("sensor-cycle")
-    lost = DeviceLog("ina219: calibration lost, set again")
     seen: list[Message] = []
-    while lost not in seen or not any(isinstance(m, Sample) and m.status == "ovf" for m in seen):
+    while sum(isinstance(m, Sample) for m in seen) < AFTER_CYCLE:
         seen.append(board.receive())
-    samples = [m for m in seen if isinstance(m, Sample)]
-    # the sample holding the uncalibrated reading is flagged: its current and power are not valid
-    assert [s.status for s in samples] == ["ok"] * (len(samples) - 1) + ["ovf"]
-    assert samples[-1].n >= 900  # the readings go on: one is flagged, none is lost for long
+    lost = DeviceLog("ina219: calibration lost, set again")
+    assert lost in seen, f"no {lost.text!r} within {AFTER_CYCLE} samples of the power cycle"
     assert not any(isinstance(m, Hello) for m in seen)  # the MCU never rebooted
-    after = board.next(Sample)
-    assert isinstance(after, Sample)
-    assert (after.status, after.v, after.a, after.w) == ("ok", 5.0, 0.25, 1.25)
+    samples = [m for m in seen if isinstance(m, Sample)]
+    # A sample holding an uncalibrated reading is flagged (its current and power are not
+    # valid); every other one is exact, so no reading of current or power 0 passed unflagged.
+    for s in samples:
+        assert s.status == "ovf" or (s.status, s.v, s.a, s.w) == ("ok", 5.0, 0.25, 1.25), s
+    flagged = [i for i, s in enumerate(samples) if s.status == "ovf"]
+    assert flagged in ([], [0])  # at most the one holding the cycle: the next poll sets it again
+    assert all(s.n >= 900 for s in samples)  # the readings go on: none is lost for long

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -22,10 +23,12 @@ from markupsafe import escape
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from harness.cli import main
-from harness.report.data import report_data
+from harness.errors import UserError
+from harness.report.data import UNLISTED_KINDS, report_data
 from harness.report.envelope import BUCKETS, ENVELOPE, Envelope, Trace
-from harness.report.extension import html_report
+from harness.report.extension import Collector, html_report
 from harness.report.render import load_uplot, render
+from harness.runner.bus import KINDS, RunEvent
 from harness.runner.context import Extension, RunContext, RunOptions
 from harness.runner.run import run_scenario
 from harness.runner.supplied import SuppliedTarget, choose_limits
@@ -236,6 +239,104 @@ async def test_a_run_stopped_by_ctrl_c_writes_its_report(
     )
 
 
+def listed_kinds(text: str) -> list[str]:
+    """The kind of each row of the report's events table."""
+    found = re.search(r'<table id="events">.*?</table>', text, re.S)
+    assert found is not None
+    return re.findall(r'<tr><td class="num">[^<]*</td><td>([^<]*)</td>', found.group(0))
+
+
+def every_kind() -> list[tuple[str, dict[str, Any]]]:
+    """An event of each of the bus's kinds, and a port's unplugging (a fault the relay reports
+    of the port, not of a frame)."""
+    return [(kind, {"n": i}) for i, kind in enumerate(KINDS)] + [("fault", {"what": "port"})]
+
+
+RUN_LEVEL = [k for k in KINDS if k not in UNLISTED_KINDS] + ["fault"]
+"""What the report lists of `every_kind`, in order: each kind but the per-frame ones and the
+readbacks, then the port's fault."""
+
+
+def test_the_report_lists_every_run_level_event_kind_of_the_bus() -> None:
+    """From `harness run --html`'s collector: a `sensor` event (the rail above the INA219's
+    absolute maximum) is listed like every other run-level kind, a frame's fault is not."""
+    assert set(UNLISTED_KINDS) < set(KINDS)  # a renamed kind is not silently listed
+    collector = Collector(10.0)
+    for i, (kind, data) in enumerate(every_kind()):
+        collector.take(RunEvent(kind, i * 0.1, dict(data, volts=30.0, amps=0.1)))
+    record = {
+        "scenario": {"name": "over", "file": "over.toml", "description": "", "duration": 10.0},
+        "verdict": "pass",
+    }
+    text = render(collector.data(record), load_uplot(assets.VENDOR))
+    assert listed_kinds(text) == RUN_LEVEL and "sensor" in RUN_LEVEL
+    assert f"{len(RUN_LEVEL)} events" in text
+
+
+def test_a_logged_runs_report_lists_every_run_level_event_kind(tmp_path: Path) -> None:
+    """From the log: the same kinds, a sim run's `sensor` rows among them."""
+    db = tmp_path / "h.db"
+    conn = open_for_writing(db)
+    run_id = create_run(conn, "run", "over", "sim", 1, 1000.0)
+    with conn:
+        conn.executemany(
+            "INSERT INTO events (run, t, kind, data) VALUES (?, ?, ?, ?)",
+            [
+                (run_id, 1000.0 + i, kind, json.dumps(data))
+                for i, (kind, data) in enumerate(every_kind())
+            ],
+        )
+    text = report_html(open_for_reading(db), run_id, load_uplot(assets.VENDOR))
+    conn.close()
+    assert text is not None and listed_kinds(text) == RUN_LEVEL
+
+
+def replaced_by_a_file(folder: Path, seconds: float) -> Extension:
+    """At scenario second `seconds`, `folder` (made before the run) becomes a file."""
+
+    @asynccontextmanager
+    async def extension(ctx: RunContext) -> AsyncIterator[None]:
+        async def later() -> None:
+            await trio.sleep_until(ctx.origin + seconds)
+            for child in folder.iterdir():
+                child.unlink()
+            folder.rmdir()
+            folder.write_text("")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(later)
+            yield
+            nursery.cancel_scope.cancel()
+
+    return extension
+
+
+@pytest.mark.parametrize("lost", ["json", "junit", "html"])
+async def test_a_report_unwritable_at_the_end_is_a_line_after_the_verdict_table(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, lost: str
+) -> None:
+    """A passing run whose report's folder was replaced by a file mid-run: the verdict table,
+    then one line naming the report not written (an error: the CLI exits 2), and the other
+    reports written all the same."""
+    paths = {kind: tmp_path / kind / f"r.{kind}" for kind in ("json", "junit", "html")}
+    for path in paths.values():
+        path.parent.mkdir()
+    out = io.StringIO()
+    options = RunOptions(fast=True, out=out, json=paths["json"], junit=paths["junit"])
+    extensions = (
+        html_report(paths["html"], load_uplot(assets.VENDOR)),
+        replaced_by_a_file(paths[lost].parent, 2.0),
+    )
+    with pytest.raises(UserError) as raised:
+        await run_scenario(load("scenarios/brownout.toml"), options, extensions)
+    assert str(raised.value) == f"{paths[lost]}: cannot write the report: File exists"
+    assert "counted" in out.getvalue()  # the verdict table was printed
+    written = sorted(kind for kind, path in paths.items() if path.is_file())
+    assert written == sorted(set(paths) - {lost})
+    if lost != "json":
+        assert json.loads(paths["json"].read_text())["verdict"] == "pass"
+
+
 def test_a_report_path_that_cannot_be_written_is_one_line_before_the_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -249,6 +350,17 @@ def test_a_report_path_that_cannot_be_written_is_one_line_before_the_run(
         out, err = capsys.readouterr()
         assert err.count("\n") == 1 and err.startswith(f"--html {path}: ") and says in err
         assert "running" not in out  # refused before the run started
+
+
+def test_a_report_flag_given_a_folder_suggests_a_file_of_its_own_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for flag, suggested in (("--json", "json"), ("--junit", "xml"), ("--html", "html")):
+        assert main(["run", "brownout", "--fast", "--no-view", flag, str(tmp_path)]) == 2
+        _, err = capsys.readouterr()
+        assert err == (
+            f"{flag} {tmp_path}: is a folder; name a file, e.g. {tmp_path}/report.{suggested}\n"
+        )
 
 
 def test_missing_uplot_is_one_line_naming_make_web_assets(
@@ -291,7 +403,10 @@ async def test_the_viewer_serves_a_logged_runs_report_as_a_download(tmp_path: Pa
         }
     self_contained(text)
     assert "from the log, run 1" in text
-    assert 'class="badge running">running</span>' in partial and "no expectations" in partial
+    assert 'class="badge running">running</span>' in partial
+    assert (
+        "unknown — the run has no record (running)" in partial and "no expectations" not in partial
+    )
     ran = report.read_text()
     for part in ("expectations", "link", "injected", "observed", "commands"):
         table = re.compile(rf'<table id="{part}".*?</table>', re.S)
@@ -301,6 +416,36 @@ async def test_the_viewer_serves_a_logged_runs_report_as_a_download(tmp_path: Pa
     assert min(chart["envelope"]["v_min"]) == pytest.approx(
         next(e["measured"] for e in record["expectations"] if e["label"] == "sag depth")
     )
+
+
+def test_a_killed_runs_report_shows_what_the_log_holds_and_no_more(tmp_path: Path) -> None:
+    """The lossy 20 s brownout, killed at 10 s (its rows as the killed process leaves them: no
+    verdict, no end, no record, nothing after 10 s): its report has the samples stored, the
+    chart and the events, and says the rest is unknown — no "samples lost 0", no "injected
+    none", no "no end" scenario, no wall time."""
+    db = tmp_path / "log" / "h.db"
+    brownout(tmp_path, "--db", str(db))
+    with sqlite3.connect(db) as c:
+        (origin,) = c.execute("SELECT started FROM runs WHERE id = 1").fetchone()
+        for table in ("samples", "events", "rollups"):
+            column = "bucket" if table == "rollups" else "t"
+            c.execute(f"DELETE FROM {table} WHERE {column} >= ?", (origin + 10,))
+        c.execute("UPDATE runs SET verdict = NULL, ended = NULL, record = NULL WHERE id = 1")
+        (stored,) = c.execute("SELECT count(*) FROM samples WHERE run = 1").fetchone()
+    text = report_html(open_for_reading(db), 1, load_uplot(assets.VENDOR))
+    assert text is not None and stored > 0
+    self_contained(text)
+    assert 'class="badge killed">killed</span>' in text
+    assert "unknown — the run has no record (killed)" in text
+    assert f'<tr><th>samples stored</th><td class="num">{stored}</td></tr>' in text
+    shown = re.sub(r"<(script|style).*?</\1>", "", text, flags=re.S)
+    for claim in ("samples lost", ">none<", "no end", "s wall", "no expectations", "no commands"):
+        assert claim not in shown, claim
+    for table in ("expectations", "link", "injected", "observed", "commands", "device", "log"):
+        assert f'<table id="{table}"' not in text, table
+    envelope = chart_data(text)["envelope"]
+    assert sum(envelope["n"]) > 0 and max(envelope["t"]) < 10
+    assert listed_kinds(text)[0] == "run"  # the run's start, first of its events
 
 
 def test_the_envelope_stays_bounded_and_keeps_the_extremes() -> None:

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from typing import Any
 
+from harness.runner.bus import KINDS
 from harness.runner.console import MARK, limit_text, measured_text
 from harness.runner.record import ExpectationResult
 from harness.scenario.expect import STATES
@@ -28,27 +29,16 @@ from harness.scenario.quantities import (
 
 EVENTS_SHOWN = 1000
 """Events the report lists (the first of them; it says how many there were)."""
-EVENT_KINDS = (
-    "run",
-    "hello",
-    "reset",
-    "power",
-    "alert",
-    "command",
-    "step",
-    "log",
-    "expectation",
-    "store",
-    "silent",
-    "reporting",
-    "other_device",
-    "supply",
-    "announcement",
-)
-"""The events the report lists. Left out: the relay's and the link's per-frame events (fault,
-corrupt, gap, retransmission, duplicate: counted in the faults and link tables) and the
-supply's readbacks (drawn in the chart) — except a port's unplugging and replugging, which the
-relay reports as a fault of `what = "port"`."""
+PER_FRAME_KINDS = ("fault", "corrupt", "gap", "retransmission", "duplicate")
+"""The relay's and the link's events of single frames (an injected fault, a corrupt frame, a
+gap, a retransmission, a duplicate): a lossy run has thousands, counted in the faults and link
+tables instead — except a port's unplugging and replugging, which the relay reports as a fault
+of `what = "port"` (`listed`)."""
+UNLISTED_KINDS = (*PER_FRAME_KINDS, "readback")
+"""The kinds the report does not list: the per-frame ones and the supply's readbacks (drawn in
+the chart)."""
+EVENT_KINDS = tuple(kind for kind in KINDS if kind not in UNLISTED_KINDS)
+"""The events the report lists: every run-level kind of the bus (`harness.runner.bus.KINDS`)."""
 _DIMENSIONS = {d.base: d for d in (VOLTAGE, CURRENT, POWER, ENERGY, CHARGE, TIME)}
 INJECTED_OBSERVED = (
     ("corrupt", "frames the host found corrupt"),
@@ -137,6 +127,39 @@ def _seconds(x: float | None) -> str:
     return "—" if x is None else f"{x:.3f}"
 
 
+NO_RECORD = "unknown — the run has no record ({why})"
+"""What the report of a run without a record says in place of everything only a record knows
+(its expectations, link and fault totals, commands, device, log, length and wall time)."""
+WHY_NO_RECORD = {"running": "running", "killed": "killed", "error": "it ended on an error"}
+"""By the verdict the log gives a run without a record: why it has none."""
+
+
+def _common(
+    verdict: str,
+    chart: dict[str, list[Any]],
+    readback: dict[str, list[Any]] | None,
+    events: list[dict[str, Any]],
+    events_total: int,
+    source: str,
+    duration: float | None,
+) -> dict[str, Any]:
+    """The context both reports share: the verdict, the chart, the events."""
+    return {
+        "verdict": verdict,
+        "source": source,
+        "events": [
+            {"at": _seconds(e["at"]), "kind": e["kind"], "details": _details(e["data"])}
+            for e in events[:EVENTS_SHOWN]
+        ],
+        "events_total": events_total,
+        "chart": {
+            "envelope": _columns(chart),
+            "readback": _columns(readback) if readback and readback.get("t") else None,
+            "duration": duration,
+        },
+    }
+
+
 def report_data(
     record: dict[str, Any],
     chart: dict[str, list[Any]],
@@ -173,7 +196,8 @@ def report_data(
     }
     duration = sc.get("duration")
     return {
-        "verdict": record["verdict"],
+        **_common(record["verdict"], chart, readback, events, events_total, source, duration),
+        "recorded": True,
         "scenario": sc,
         "duration": "no end" if duration is None else f"{duration:g} s",
         "target": record.get("target", ""),
@@ -183,7 +207,6 @@ def report_data(
         "virtual_time": record.get("virtual_time", False),
         "strict": record.get("strict", False),
         "error": record.get("error"),
-        "source": source,
         "expectations": expectations,
         "checks": checks,
         "counted": [(s, states[s]) for s in STATES if states[s]],
@@ -207,14 +230,48 @@ def report_data(
         "log": device.get("log", []),
         "log_total": device.get("log_lines", len(device.get("log", []))),
         "supply": record.get("supply"),
-        "events": [
-            {"at": _seconds(e["at"]), "kind": e["kind"], "details": _details(e["data"])}
-            for e in events[:EVENTS_SHOWN]
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Unrecorded:
+    """What the log knows of a run without a record: its row and what it stored."""
+
+    name: str
+    target: str
+    seed: int | None
+    started: str
+    verdict: str
+    """`running`, `killed` or `error`."""
+    samples: int
+    """Samples stored."""
+    first: float | None
+    last: float | None
+    """Scenario seconds of the first and last sample stored."""
+
+
+def unrecorded_data(
+    run: Unrecorded,
+    chart: dict[str, list[Any]],
+    readback: dict[str, list[Any]] | None,
+    events: list[dict[str, Any]],
+    events_total: int,
+    source: str,
+) -> dict[str, Any]:
+    """The template's context for a run without a record (as `report_data`'s): what the log
+    holds of it, and NO_RECORD for the rest."""
+    why = WHY_NO_RECORD.get(run.verdict, run.verdict)
+    return {
+        **_common(run.verdict, chart, readback, events, events_total, source, None),
+        "recorded": False,
+        "no_record": NO_RECORD.format(why=why),
+        "scenario": {"name": run.name},
+        "target": run.target,
+        "seed": run.seed,
+        "started": run.started,
+        "stored": [
+            ("samples stored", str(run.samples)),
+            ("first sample (s)", _seconds(run.first)),
+            ("last sample (s)", _seconds(run.last)),
         ],
-        "events_total": events_total,
-        "chart": {
-            "envelope": _columns(chart),
-            "readback": _columns(readback) if readback and readback.get("t") else None,
-            "duration": duration,
-        },
     }

@@ -1,13 +1,15 @@
 """`harness run --html PATH`: an extension that folds what the run publishes into the report's
 bounded chart (`envelope`), keeps the first events the report lists, and writes the report when
 the run has its record — whatever the verdict, also for a run stopped by Ctrl-C; a run that
-ends on an error has no record, and no report."""
+ends on an error has no record, and no report. A report that cannot be written then is a line
+after the verdict table (`RunContext.write_at_end`), as a `--json` or `--junit` one is."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,7 @@ def html_report(path: Path, uplot: UPlot) -> Extension:
         finally:
             unsubscribe()
         if ctx.record is not None:
-            write_report(path, render(collector.data(ctx.record.as_dict()), uplot))
+            text = render(collector.data(ctx.record.as_dict()), uplot)
+            ctx.write_at_end(partial(write_report, path, text))
 
     return extension

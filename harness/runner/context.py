@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 
 import trio
 
+from harness.errors import UserError
 from harness.runner.bus import Bus, Published
 from harness.runner.observer import Observer
 from harness.runner.session import HostSession
@@ -94,6 +95,19 @@ class RunContext:
     stop: trio.Event = field(default_factory=trio.Event)
     """Set to end the run before its time, as Ctrl-C does (the pytest plugin's device
     session ends so: drained, with its record)."""
+
+    unwritten: list[str] = field(default_factory=list)
+    """The reports (`--json`, `--junit`, `--html`) the run could not write when it ended, a
+    line each: said after the verdict table, and the run then exits 2 (`write_at_end`)."""
+
+    def write_at_end(self, write: Callable[[], None]) -> None:
+        """Write a report of the ended run. One that cannot be written (a UserError: its
+        folder gone, the disk full) keeps its line for after the verdict table and stops
+        nothing: the other reports and the log are written all the same."""
+        try:
+            write()
+        except UserError as exc:
+            self.unwritten.append(str(exc))
 
     @property
     def run_id(self) -> int | None:

@@ -289,10 +289,12 @@ async def run_scenario(
         record = _record(ctx, target, totals, time.monotonic() - wall, verdict, error)
         ctx.record = record
         if options.json:
-            write_json(record, options.json)
+            ctx.write_at_end(partial(write_json, record, options.json))
         if options.junit:
-            write_junit(record, options.junit)
+            ctx.write_at_end(partial(write_junit, record, options.junit))
     console.say(verdict_table(record))
+    if ctx.unwritten:  # a report the CI expects and does not get: an error, whatever the verdict
+        raise UserError("\n".join(ctx.unwritten))
     codes = {"pass": 0, "marginal": 1 if options.strict else 0, "stopped": 0, "fail": 1, "error": 2}
     # interrupted: the shell's code for the signal that stopped it (130 Ctrl-C, 143 SIGTERM)
     code = 128 + (caught[0] if caught else signal.SIGINT) if verdict == "interrupted" else None

@@ -1,7 +1,8 @@
 """A logged run's HTML report (GET /api/runs/<id>/report.html): the same report `harness run
 --html` writes, made from the log's rows for the run — its record, its history at the report's
 resolution, its supply readbacks and its first events. A run without a record (running,
-killed, or ended on an error) gets a report of its row and its samples."""
+killed, or ended on an error) gets a report of what the log holds of it (its samples, its
+chart, its events) that says the rest is unknown."""
 
 from __future__ import annotations
 
@@ -9,29 +10,31 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.report.data import EVENT_KINDS, EVENTS_SHOWN, report_data
+from harness.report.data import (
+    EVENT_KINDS,
+    EVENTS_SHOWN,
+    Unrecorded,
+    report_data,
+    unrecorded_data,
+)
 from harness.report.envelope import BUCKETS, ENVELOPE
 from harness.report.render import UPlot, render
 from harness.store import queries
 
 
-def _record_of(row: dict[str, Any]) -> dict[str, Any]:
-    """The run's record, or what its row says of it when it has none."""
-    if row["record"]:
-        return dict(row["record"], verdict=row["verdict"] or row["record"]["verdict"])
-    return {
-        "scenario": {
-            "name": row["scenario"] or row["kind"],
-            "file": "",
-            "description": "",
-            "duration": None,
-        },
-        "target": row["target"],
-        "seed": row["seed"],
-        "started": datetime.fromtimestamp(row["started"], UTC).isoformat(timespec="seconds"),
-        "verdict": row["verdict"] or "running",
-        "error": None if row["verdict"] != "killed" else "the run's process was killed",
-    }
+def _unrecorded(row: dict[str, Any], origin: float) -> Unrecorded:
+    """What the log holds of a run without a record (running, killed, or ended on an error)."""
+    samples = row["samples"]
+    return Unrecorded(
+        name=row["scenario"] or row["kind"],
+        target=row["target"],
+        seed=row["seed"],
+        started=datetime.fromtimestamp(row["started"], UTC).isoformat(timespec="seconds"),
+        verdict=row["verdict"] or "running",
+        samples=samples["count"],
+        first=None if samples["first"] is None else samples["first"] - origin,
+        last=None if samples["last"] is None else samples["last"] - origin,
+    )
 
 
 def report_html(conn: sqlite3.Connection, run_id: int, uplot: UPlot) -> str | None:
@@ -51,5 +54,10 @@ def report_html(conn: sqlite3.Connection, run_id: int, uplot: UPlot) -> str | No
     readback["t"] = [round(t - origin, 6) for t in readback["t"]]
     found, total = queries.some_events(conn, run_id, EVENT_KINDS, EVENTS_SHOWN)
     events = [{"at": e["t"] - origin, "kind": e["kind"], "data": e["data"]} for e in found]
-    data = report_data(_record_of(row), chart, readback, events, total, f"the log, run {run_id}")
+    source = f"the log, run {run_id}"
+    if row["record"]:
+        record = dict(row["record"], verdict=row["verdict"] or row["record"]["verdict"])
+        data = report_data(record, chart, readback, events, total, source)
+    else:
+        data = unrecorded_data(_unrecorded(row, origin), chart, readback, events, total, source)
     return render(data, uplot)
