@@ -184,7 +184,9 @@ async def open_device(
     extensions: tuple[Extension, ...] = (),
 ) -> AsyncIterator[Device]:
     """A session running `scenario` on `target`, open once the target's stream is; a problem
-    opening it (no such port, a refused option) raises its UserError."""
+    opening it (no such port, a refused option) raises its UserError. Ctrl-C or SIGTERM, which
+    the run catches and stops on, cancels the `async with` body and raises KeyboardInterrupt
+    once the session has ended (drained, its record made)."""
     from harness.runner.run import run_scenario
 
     device = Device()
@@ -207,17 +209,24 @@ async def open_device(
             device._end(str(error))
             return
         device.record = result.record
+        if result.signal is not None:  # cancels the body (pytest-trio: the test), as Ctrl-C
+            raise KeyboardInterrupt  # would; its waits are cancelled, not told the session ended
         device._end(result.record.error or f"the run's verdict: {result.record.verdict}")
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(session)
-        while not device._started and device._ended is None:
-            await device._news.wait()
-        if device._started:
-            device._ctx = seen[0]
-            try:
-                yield device
-            finally:
-                seen[0].stop.set()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(session)
+            while not device._started and device._ended is None:
+                await device._news.wait()
+            if device._started:
+                device._ctx = seen[0]
+                try:
+                    yield device
+                finally:
+                    seen[0].stop.set()
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is not None:
+            raise KeyboardInterrupt from None
+        raise
     if not device._started:  # raised here, not in the nursery: the error alone, not a group
         raise failed[0] if failed else UserError(f"the device session ended: {device._ended}")
