@@ -643,18 +643,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         damage = found_in(exc, sqlite3.DatabaseError)
         if damage is None:
             raise
-        print(_damaged(getattr(args, "db", None), damage), file=sys.stderr)
+        print(damaged_message(getattr(args, "db", None), damage), file=sys.stderr)
         return 2
 
 
-def _damaged(db: Path | None, exc: sqlite3.DatabaseError) -> str:
+def damaged_message(db: Path | None, exc: sqlite3.DatabaseError, option: str = "--db") -> str:
     """A log SQLite cannot read: nothing is written to it, and the user is told how to get at
-    what is still readable."""
+    what is still readable (the pytest plugin names its own `option`)."""
     where = db or "the log"
     return (
         f"{where}: damaged database ({exc}); nothing was written to it. Recover what is "
         f"readable with `sqlite3 {where} .recover | sqlite3 recovered.db`, or log elsewhere "
-        "with --db"
+        f"with {option}"
     )
 
 

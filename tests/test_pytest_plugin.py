@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 import harness.runner.run
-import harness.scenario.load  # noqa: F401  (with harness.runner.run: see below)
+import harness.scenario.load  # with harness.runner.run: see below
+import harness.store.recorder
 
 pytest_plugins = ["pytester"]
 """An in-process run forgets the modules it imported when it ends; the harness's are imported
@@ -135,3 +137,173 @@ def test_a_device_the_session_cannot_open_is_one_line(pytester: pytest.Pytester)
     result.assert_outcomes(failed=1)  # pytest-trio sets a trio fixture up in the test's call
     result.stdout.fnmatch_lines([f"{missing}: no such serial port*"])
     assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    "test",
+    [
+        "async def test_it(device):\n"
+        "    await device.samples(2)\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    await trio.sleep(3600)\n",
+        "async def test_it(run_scenario):\n"
+        "    async def later():\n"
+        "        await trio.sleep(3)\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    async with trio.open_nursery() as nursery:\n"
+        "        nursery.start_soon(later)\n"
+        "        await run_scenario('brownout')\n",
+    ],
+    ids=["device", "run_scenario"],
+)
+def test_ctrl_c_in_a_test_using_a_fixture_stops_its_run_and_then_the_session(
+    pytester: pytest.Pytester, test: str
+) -> None:
+    """The run catches the signal (and ends drained, with its record); the test does not go on
+    and pass, nor does the session: it stops as Ctrl-C stops pytest."""
+    pytester.makepyfile(
+        f"import os, signal, trio\n\n{test}\n\nasync def test_next(device):\n    pass\n"
+    )
+    result = pytester.runpytest("--powerhil-fast", no_reraise_ctrlc=True)  # the inner one's
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
+    result.assert_outcomes()  # neither passed, nor the next one run
+
+
+def test_an_ini_s_powerhil_fast_is_turned_off_by_no_powerhil_fast(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\npowerhil_fast = true\n")
+    pytester.makepyfile("def test_it(powerhil_options):\n    assert not powerhil_options.fast\n")
+    board = ["--powerhil-target", "board", "--powerhil-serial", str(pytester.path / "tty")]
+    refused = pytester.runpytest(*board)
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(
+        ["ERROR: powerhil_fast = true (the ini): a board runs in real time*--no-powerhil-fast"]
+    )
+    pytester.runpytest(*board, "--no-powerhil-fast").assert_outcomes(passed=1)
+    pytester.runpytest("--no-powerhil-fast").assert_outcomes(passed=1)
+    fast = pytester.runpytest("--powerhil-fast", *board)
+    fast.stderr.fnmatch_lines(["ERROR: --powerhil-fast: a board runs in real time*"])
+
+
+def test_a_sync_test_that_uses_device_is_one_line_and_the_next_test_is_unharmed(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_sync(device):
+            pass
+
+        async def test_both(device):
+            await device.samples(1)
+        """
+    )
+    result = pytester.runpytest("--powerhil-fast")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_sync*",
+            "test_a_sync_test_*.py::test_sync: uses powerhil's device fixture, which runs under "
+            "trio; make the test `async def`",
+            "=*",
+        ]
+    )
+    assert "_finalizers" not in result.stdout.str()
+
+
+def test_a_value_the_device_would_refuse_fails_with_its_value_error_not_a_group(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        async def test_it(device):
+            await device.command("set_interval", value=-5)
+        """
+    )
+    result = pytester.runpytest("--powerhil-fast")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["E * ValueError: set_interval *: the device would refuse it*"])
+    assert "ExceptionGroup" not in result.stdout.str()
+
+
+def test_a_finite_device_scenario_ended_by_its_test_is_logged_stopped(
+    pytester: pytest.Pytester,
+) -> None:
+    shutil.copy(ROOT / "scenarios" / "brownout.toml", pytester.path)
+    pytester.makeconftest(
+        """
+        import pathlib, pytest
+        from harness.scenario.load import load
+
+        @pytest.fixture
+        def device_scenario():
+            return load(pathlib.Path(__file__).parent / "brownout.toml")
+        """
+    )
+    test = pytester.makepyfile(
+        """
+        async def test_it(device):
+            await device.samples(2)
+        """
+    )
+    result = pytester.runpytest("--powerhil-fast", "--powerhil-db", "log.db", test.name)
+    result.assert_outcomes(passed=1)
+    with sqlite3.connect(pytester.path / "log.db") as conn:
+        assert conn.execute("SELECT scenario, verdict FROM runs").fetchall() == [
+            ("brownout", "stopped")
+        ]
+
+
+def test_a_device_session_keeps_no_samples_its_test_did_not_await(
+    pytester: pytest.Pytester,
+) -> None:
+    """2,000 samples (20 s of 10 ms reports) pass while the test sleeps: held, they would be
+    over half a MB; `samples(n)` still gives the next n after a wait."""
+    pytester.makepyfile(
+        """
+        import tracemalloc, trio
+
+        async def test_soak(device):
+            await device.command("set_interval", value=10)
+            first = await device.samples(1)
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                await trio.sleep(20)
+                grown = tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+            assert device.totals.delivered >= 1990
+            assert grown < 200_000, grown
+            (later,) = await device.samples(1)
+            assert later.seq > first[0].seq + 1990  # the next one, not one kept
+        """
+    )
+    pytester.runpytest("--powerhil-fast").assert_outcomes(passed=1)
+
+
+def test_a_damaged_log_is_the_harness_s_one_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log opened, but SQLite finds it damaged when the run is entered in it."""
+
+    def damaged(*args: object) -> int:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(harness.store.recorder, "create_run", damaged)
+    shutil.copy(ROOT / "scenarios" / "brownout.toml", pytester.path)
+    pytester.makepyfile(
+        """
+        async def test_rs(run_scenario):
+            await run_scenario("brownout")
+
+        async def test_device(device):
+            pass
+        """
+    )
+    result = pytester.runpytest("--powerhil-fast", "--powerhil-db", "log.db")
+    result.assert_outcomes(failed=3)
+    line = "log.db: damaged database (database disk image is malformed); nothing was written*"
+    result.stdout.fnmatch_lines([line] * 3)
+    assert "DatabaseError" not in result.stdout.str()

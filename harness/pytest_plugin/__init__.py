@@ -9,6 +9,7 @@ from harness.pytest_plugin.fixtures import (
     device_scenario,
     powerhil_options,
     pytest_collection_modifyitems,
+    pytest_runtest_setup,
     run_scenario,
 )
 from harness.pytest_plugin.items import pytest_collect_file
@@ -22,5 +23,6 @@ __all__ = [
     "pytest_collect_file",
     "pytest_collection_modifyitems",
     "pytest_configure",
+    "pytest_runtest_setup",
     "run_scenario",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -24,6 +25,10 @@ from harness.scenario.units import format_duration
 from harness.targets import Target
 
 T = TypeVar("T")
+
+LOG_KEPT = 10_000
+"""The device log lines a session keeps, the latest (`Device.log`, `log_line`): a device logs
+a line an event, not a sample, so these are the whole log of any test but a runaway one."""
 
 
 class DeviceTimeout(AssertionError):
@@ -45,8 +50,10 @@ class Device:
 
     def __init__(self) -> None:
         self._ctx: RunContext | None = None
-        self._samples: list[Sample] = []
-        self._log: list[tuple[float, str]] = []
+        self._waits: list[list[Sample]] = []
+        """The samples each pending `samples()` has taken so far: a sample is kept only while a
+        test waits for it, so a long session holds none it has not asked for."""
+        self._log: deque[tuple[float, str]] = deque(maxlen=LOG_KEPT)
         self._news = trio.Event()
         self._started = False
         self._ended: str | None = None
@@ -58,7 +65,8 @@ class Device:
     def _take(self, item: Published) -> None:
         """A bus subscriber: keeps what the test may await, and wakes its waits."""
         if isinstance(item, SampleEvent):
-            self._samples.append(item.sample)
+            for taken in self._waits:
+                taken.append(item.sample)
         elif isinstance(item, RunEvent):
             if item.kind == "log":
                 self._log.append((item.at, item.data["text"]))
@@ -119,21 +127,26 @@ class Device:
         return sent.latency
 
     async def samples(self, n: int, *, timeout: float | None = 10.0) -> list[Sample]:
-        """The next `n` samples the host delivers, in order."""
+        """The next `n` samples the host delivers, in order (from when it is called: samples no
+        test awaited are not kept)."""
         __tracebackhide__ = True
-        start = len(self._samples)
+        taken: list[Sample] = []
 
         def got() -> list[Sample] | None:
-            return self._samples[start : start + n] if len(self._samples) >= start + n else None
+            return taken[:n] if len(taken) >= n else None
 
-        return await self._until(got, timeout, f"{n} samples")
+        self._waits.append(taken)
+        try:
+            return await self._until(got, timeout, f"{n} samples")
+        finally:
+            self._waits.remove(taken)
 
     async def log_line(
         self, pattern: str, *, timeout: float | None = 5.0, since: float = 0.0
     ) -> str:
         """The first device log line (after the `#`, trimmed) that the regular expression is
         found in and that arrived at the session's second `since` or later (default: any
-        since the session started, such as the boot line)."""
+        since the session started, such as the boot line), among the last LOG_KEPT lines."""
         __tracebackhide__ = True
         regex = re.compile(pattern)
 
@@ -146,7 +159,8 @@ class Device:
 
     @property
     def log(self) -> list[tuple[float, str]]:
-        """Every log line so far, with its arrival in session seconds."""
+        """The session's log lines so far (the last LOG_KEPT), with their arrival in session
+        seconds."""
         return list(self._log)
 
     @property
@@ -170,7 +184,9 @@ async def open_device(
     extensions: tuple[Extension, ...] = (),
 ) -> AsyncIterator[Device]:
     """A session running `scenario` on `target`, open once the target's stream is; a problem
-    opening it (no such port, a refused option) raises its UserError."""
+    opening it (no such port, a refused option) raises its UserError. Ctrl-C or SIGTERM, which
+    the run catches and stops on, cancels the `async with` body and raises KeyboardInterrupt
+    once the session has ended (drained, its record made)."""
     from harness.runner.run import run_scenario
 
     device = Device()
@@ -193,17 +209,24 @@ async def open_device(
             device._end(str(error))
             return
         device.record = result.record
+        if result.signal is not None:  # cancels the body (pytest-trio: the test), as Ctrl-C
+            raise KeyboardInterrupt  # would; its waits are cancelled, not told the session ended
         device._end(result.record.error or f"the run's verdict: {result.record.verdict}")
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(session)
-        while not device._started and device._ended is None:
-            await device._news.wait()
-        if device._started:
-            device._ctx = seen[0]
-            try:
-                yield device
-            finally:
-                seen[0].stop.set()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(session)
+            while not device._started and device._ended is None:
+                await device._news.wait()
+            if device._started:
+                device._ctx = seen[0]
+                try:
+                    yield device
+                finally:
+                    seen[0].stop.set()
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is not None:
+            raise KeyboardInterrupt from None
+        raise
     if not device._started:  # raised here, not in the nursery: the error alone, not a group
         raise failed[0] if failed else UserError(f"the device session ended: {device._ended}")

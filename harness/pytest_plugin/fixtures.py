@@ -8,6 +8,7 @@ autojumping MockClock unless the test asks for a clock of its own."""
 from __future__ import annotations
 
 import inspect
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,17 @@ from typing import Any
 import pytest
 import trio
 
-from harness.errors import UserError, found_in
+from harness.errors import UserError
 from harness.pytest_plugin.device import Device, open_device
-from harness.pytest_plugin.options import PowerhilOptions, options_of
+from harness.pytest_plugin.options import PowerhilOptions, options_of, problem_line
 from harness.pytest_plugin.properties import properties
 from harness.runner.record import RunRecord
 from harness.scenario.model import Scenario
 
 FIXTURES = ("run_scenario", "device")
 """The plugin's fixtures that need a trio test."""
+NOT_ASYNC = pytest.StashKey[str]()
+"""A test's line when it uses FIXTURES but is not async."""
 
 
 class ScenarioRunner:
@@ -49,16 +52,16 @@ class ScenarioRunner:
                 scenario = self._load(scenario)
             target, extensions = self._options.compose(scenario, run_options)
             result = await run_scenario(scenario, run_options, extensions, target)
-        except (UserError, BaseExceptionGroup) as exc:
-            error = found_in(exc, UserError)
-            if error is None:
+        except (UserError, sqlite3.DatabaseError, BaseExceptionGroup) as exc:
+            if (problem := problem_line(exc, self._options)) is None:
                 raise
-            problem = str(error)
         else:
             problem = None
         if problem is not None:  # outside the handler: the report is the line, nothing chained
             pytest.fail(problem, pytrace=False)
         self._node.user_properties.extend(properties(result.record))
+        if result.signal is not None:  # Ctrl-C or SIGTERM stopped the run: and the session
+            raise KeyboardInterrupt
         return result.record
 
     def _load(self, name: Path | str) -> Scenario:
@@ -103,8 +106,9 @@ async def device(
         target, extensions = powerhil_options.compose(device_scenario, run_options)
         async with open_device(device_scenario, run_options, target, extensions) as session:
             yield session
-    except UserError as exc:
-        problem = str(exc)
+    except (UserError, sqlite3.DatabaseError, BaseExceptionGroup) as exc:
+        if (problem := problem_line(exc, powerhil_options)) is None:
+            raise
     if problem is not None:
         pytest.fail(problem, pytrace=False)
 
@@ -112,8 +116,9 @@ async def device(
 def trio_runner(fast: bool) -> Callable[..., Any]:
     """pytest-trio's runner for a test that uses the plugin's fixtures: trio.run on the clock the
     test asked for (`autojump_clock`, say), else, under --powerhil-fast, on an autojumping
-    MockClock. A test that failed with one error (an assertion, a fixture's one line) raises it
-    alone, not in the exception group of the nursery pytest-trio runs the test in."""
+    MockClock. A test that failed with one error (an assertion, a fixture's one line, a
+    ValueError) raises it alone, not in the exception group of the nursery pytest-trio runs the
+    test in; a KeyboardInterrupt among them (a run stopped by Ctrl-C) stops the session."""
 
     def run(fn: Callable[..., Awaitable[Any]], *args: Any, clock: Any = None, **kw: Any) -> Any:
         __tracebackhide__ = True  # a failure's report starts in the test
@@ -125,7 +130,9 @@ def trio_runner(fast: bool) -> Callable[..., Any]:
             return trio.run(fn, *args, clock=clock, **kw)
         except BaseExceptionGroup as group:
             leaves = list(_leaves(group))
-            if len(leaves) == 1 and isinstance(leaves[0], AssertionError | pytest.fail.Exception):
+            if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+                raise KeyboardInterrupt from None
+            if len(leaves) == 1:
                 raise leaves[0] from None
             raise
 
@@ -143,7 +150,8 @@ def _leaves(exc: BaseException) -> Iterator[BaseException]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Each async test that uses a fixture of the plugin becomes a trio test, run by
     `trio_runner` (the marker goes first: pytest-trio takes the
-    runner of the first trio marker that names one)."""
+    runner of the first trio marker that names one); one that is not async fails in its setup,
+    before any fixture is made, with one line (`pytest_runtest_setup`)."""
     users = [
         item
         for item in items
@@ -160,3 +168,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in users:
         if inspect.iscoroutinefunction(item.obj):
             item.add_marker(pytest.mark.trio(run=run), append=False)
+        else:
+            used = " and ".join(f for f in FIXTURES if f in item.fixturenames)
+            item.stash[NOT_ASYNC] = (
+                f"{item.nodeid}: uses powerhil's {used} fixture, which runs under trio; make "
+                "the test `async def`"
+            )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test that is not async but uses the plugin's fixtures fails here, before pytest makes
+    any of its fixtures (a trio fixture a sync test began would break the next test's)."""
+    if (line := item.stash.get(NOT_ASYNC, None)) is not None:
+        pytest.fail(line, pytrace=False)

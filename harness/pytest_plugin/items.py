@@ -7,6 +7,7 @@ message; a run that fails shows the table lines of what did not hold."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness.errors import UserError
-from harness.pytest_plugin.options import options_of
+from harness.pytest_plugin.options import options_of, problem_line
 from harness.pytest_plugin.properties import failed_lines, properties
 
 if TYPE_CHECKING:
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 SCENARIO_TABLE = re.compile(r"^\s*\[\s*scenario\s*\]", re.MULTILINE)
 """A scenario's mandatory table, found in the text: a file that is not valid TOML but meant
 as a scenario is still collected, and reported."""
-INTERRUPTED = (130, 143)
-"""The exit codes of a run stopped by Ctrl-C or SIGTERM."""
 
 
 def is_scenario_file(path: Path) -> bool:
@@ -67,14 +66,15 @@ class ScenarioItem(pytest.Item):
         try:
             target, extensions = options.compose(self.scenario, run_options)
             result = run(self.scenario, run_options, extensions, target)
-        except UserError as exc:
-            error = str(exc)
+        except (UserError, sqlite3.DatabaseError, BaseExceptionGroup) as exc:
+            if (error := problem_line(exc, options)) is None:
+                raise
         else:
             error = None
         if error is not None:  # outside the handler: the report is the line, nothing chained
             pytest.fail(error, pytrace=False)
         self.user_properties.extend(properties(result.record))
-        if result.exit_code in INTERRUPTED:
+        if result.signal is not None:  # Ctrl-C or SIGTERM stopped the run: and the session
             raise KeyboardInterrupt
         if result.exit_code != 0:
             pytest.fail(failed_lines(result.record), pytrace=False)

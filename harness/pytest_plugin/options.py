@@ -5,13 +5,15 @@ anything is collected."""
 
 from __future__ import annotations
 
+import argparse
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.errors import UserError
+from harness.errors import UserError, found_in
 from harness.targets import TARGETS
 
 if TYPE_CHECKING:
@@ -48,7 +50,13 @@ class PowerhilOptions:
         from harness.cli import compose, supply_choice
 
         supply = supply_choice(scenario, self.target, self.supply, None, "--powerhil-supply")
-        return compose(scenario, options, self.db, supply=supply)
+        target, extensions = compose(scenario, options, self.db, supply=supply)
+        if options.fast and "virtual_time" not in target.capabilities:  # as the engine asks
+            raise UserError(
+                f"--powerhil-fast runs in virtual time, which the {target.name} target cannot; "
+                "add --no-powerhil-fast"
+            )
+        return target, extensions
 
 
 OPTIONS_KEY = pytest.StashKey[PowerhilOptions]()
@@ -72,9 +80,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--powerhil-fast",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="virtual time: a scenario's minutes in a second (the mock)",
+        help="virtual time: a scenario's minutes in a second (not on a board); "
+        "--no-powerhil-fast turns the ini's powerhil_fast = true off",
     )
     group.addoption(
         "--powerhil-db", metavar="PATH", help="log every run to this SQLite file (default: none)"
@@ -124,7 +133,13 @@ def read_options(config: pytest.Config) -> PowerhilOptions:
             parse_supply(supply, "--powerhil-supply")
         except UserError as exc:
             raise pytest.UsageError(str(exc)) from None
-    fast = config.getoption("--powerhil-fast")
+    fast_given = config.getoption("--powerhil-fast")
+    fast = bool(config.getini("powerhil_fast") if fast_given is None else fast_given)
+    if fast and target == "board":  # the engine asks each target (virtual_time); a board never
+        raise pytest.UsageError(
+            f"{'--powerhil-fast' if fast_given else 'powerhil_fast = true (the ini)'}: "
+            "a board runs in real time, not virtual; add --no-powerhil-fast"
+        )
     seed_text = value("seed")
     try:
         seed = None if seed_text is None else int(seed_text)
@@ -140,10 +155,22 @@ def read_options(config: pytest.Config) -> PowerhilOptions:
         target=target,
         serial=serial,
         supply=supply,
-        fast=bool(config.getini("powerhil_fast") if fast is None else fast),
+        fast=fast,
         db=db,
         seed=seed,
     )
+
+
+def problem_line(exc: BaseException, options: PowerhilOptions) -> str | None:
+    """The one line of an error a user can cause in `exc` or in the exception groups around it:
+    a UserError's, or the harness's line for a damaged `--powerhil-db` log; None: neither."""
+    from harness.cli import damaged_message
+
+    if (error := found_in(exc, UserError)) is not None:
+        return str(error)
+    if (damage := found_in(exc, sqlite3.DatabaseError)) is not None:
+        return damaged_message(options.db, damage, "--powerhil-db")
+    return None
 
 
 def pytest_configure(config: pytest.Config) -> None:

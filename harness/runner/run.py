@@ -6,7 +6,6 @@ then the verdict."""
 from __future__ import annotations
 
 import math
-import signal
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -54,6 +53,8 @@ END_SETTLE = 1e-6
 class RunResult:
     record: RunRecord
     exit_code: int
+    signal: int | None = None
+    """The signal (SIGINT, SIGTERM) the run caught and stopped on; None: no signal stopped it."""
 
 
 async def _steps(
@@ -284,7 +285,11 @@ async def run_scenario(
         totals = observer.finish(session.link, end, stopped_at)
         verdict = "error" if error else observer.verdict
         if stop.is_set():
-            verdict = "stopped" if scenario.duration == math.inf else "interrupted"
+            # A signal ends a scenario before its end: interrupted. A run with no end (`harness
+            # monitor`) stops so, and any run whose stop was asked for (RunContext.stop: the
+            # pytest plugin's device session, after its test) is stopped.
+            ended_early = bool(caught) and scenario.duration != math.inf
+            verdict = "interrupted" if ended_early else "stopped"
         observer.emit("run", end, state="ended", verdict=verdict)
         record = _record(ctx, target, totals, time.monotonic() - wall, verdict, error)
         ctx.record = record
@@ -297,8 +302,8 @@ async def run_scenario(
         raise UserError("\n".join(ctx.unwritten))
     codes = {"pass": 0, "marginal": 1 if options.strict else 0, "stopped": 0, "fail": 1, "error": 2}
     # interrupted: the shell's code for the signal that stopped it (130 Ctrl-C, 143 SIGTERM)
-    code = 128 + (caught[0] if caught else signal.SIGINT) if verdict == "interrupted" else None
-    return RunResult(record, codes[verdict] if code is None else code)
+    code = 128 + caught[0] if verdict == "interrupted" else codes[verdict]
+    return RunResult(record, code, caught[0] if caught else None)
 
 
 def _length(duration: float) -> str:
