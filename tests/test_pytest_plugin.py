@@ -125,6 +125,26 @@ def test_the_examples_run_without_trio_mode_in_virtual_time(pytester: pytest.Pyt
     result.assert_outcomes(passed=5)
 
 
+@pytest.mark.slow
+def test_the_examples_run_on_the_sim_in_its_virtual_time(pytester: pytest.Pytester) -> None:
+    """--powerhil-target sim --powerhil-fast: each fixture's run, one after another in the
+    test's trio loop, runs the firmware unthrottled on the simulator's clock (not on a
+    MockClock, which would leave the sim behind and fail every expectation)."""
+    shutil.copytree(ROOT / "examples", pytester.path / "examples")
+    pytester.path.joinpath("examples", "test_clock.py").write_text(
+        "import trio\n"
+        "from harness.targets.simclock import SimClock\n"
+        "async def test_virtual(run_scenario):\n"
+        "    record = await run_scenario('brownout')\n"
+        "    assert record.verdict == 'pass' and record.target == 'sim'\n"
+        "    assert isinstance(trio.lowlevel.current_clock(), SimClock)\n"
+    )
+    result = pytester.runpytest(
+        "--powerhil-fast", "--powerhil-target", "sim", "--import-mode=importlib", "examples"
+    )
+    result.assert_outcomes(passed=5)
+
+
 def test_a_device_the_session_cannot_open_is_one_line(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

@@ -22,6 +22,7 @@ from harness.pytest_plugin.options import PowerhilOptions, options_of, problem_l
 from harness.pytest_plugin.properties import properties
 from harness.runner.record import RunRecord
 from harness.scenario.model import Scenario
+from harness.targets import virtual_clock
 
 FIXTURES = ("run_scenario", "device")
 """The plugin's fixtures that need a trio test."""
@@ -113,19 +114,17 @@ async def device(
         pytest.fail(problem, pytrace=False)
 
 
-def trio_runner(fast: bool) -> Callable[..., Any]:
+def trio_runner(fast: bool, target: str) -> Callable[..., Any]:
     """pytest-trio's runner for a test that uses the plugin's fixtures: trio.run on the clock the
-    test asked for (`autojump_clock`, say), else, under --powerhil-fast, on an autojumping
-    MockClock. A test that failed with one error (an assertion, a fixture's one line, a
+    test asked for (`autojump_clock`, say), else, under --powerhil-fast, in the target's virtual
+    time (an autojumping MockClock on the mock, the simulator's time on the sim). A test that failed with one error (an assertion, a fixture's one line, a
     ValueError) raises it alone, not in the exception group of the nursery pytest-trio runs the
     test in; a KeyboardInterrupt among them (a run stopped by Ctrl-C) stops the session."""
 
     def run(fn: Callable[..., Awaitable[Any]], *args: Any, clock: Any = None, **kw: Any) -> Any:
         __tracebackhide__ = True  # a failure's report starts in the test
         if clock is None and fast:
-            from trio.testing import MockClock
-
-            clock = MockClock(autojump_threshold=0)
+            clock = virtual_clock(target)
         try:
             return trio.run(fn, *args, clock=clock, **kw)
         except BaseExceptionGroup as group:
@@ -164,7 +163,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             f"{users[0].nodeid}: powerhil's fixtures run under pytest-trio, which is not "
             "installed (pip install pytest-trio)"
         )
-    run = trio_runner(options_of(config).fast)
+    options = options_of(config)
+    run = trio_runner(options.fast, options.target)
     for item in users:
         if inspect.iscoroutinefunction(item.obj):
             item.add_marker(pytest.mark.trio(run=run), append=False)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import trio
+
 from harness.errors import UserError
 from harness.scenario.model import Scenario
 from harness.targets.base import (
@@ -40,6 +42,7 @@ __all__ = [
     "TargetEvent",
     "Truth",
     "make_target",
+    "virtual_clock",
 ]
 
 
@@ -71,3 +74,18 @@ def make_target(
 
         return SimTarget(scenario, seed, sim_eeprom)
     raise UserError(f"--target {name}: unknown target; choose one of {', '.join(TARGETS)}")
+
+
+def virtual_clock(name: str) -> trio.abc.Clock:
+    """A trio loop's clock for runs in virtual time on the target called `name`, one after
+    another (the pytest plugin's tests): the mock's MockClock; the sim's SimClock, which each
+    sim started under it takes in turn. A board has none: it runs in real time."""
+    if name == "mock":
+        from trio.testing import MockClock  # only here: it imports pytest when installed
+
+        return MockClock(autojump_threshold=0)
+    if name == "sim":
+        from harness.targets.simclock import SimClock
+
+        return SimClock()
+    raise UserError(f"--target {name}: runs in real time only, not in virtual time")
