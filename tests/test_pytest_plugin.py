@@ -327,3 +327,20 @@ def test_a_damaged_log_is_the_harness_s_one_line(
     line = "log.db: damaged database (database disk image is malformed); nothing was written*"
     result.stdout.fnmatch_lines([line] * 3)
     assert "DatabaseError" not in result.stdout.str()
+
+
+def test_a_project_s_own_device_fixture_or_parameter_is_left_alone(
+    pytester: pytest.Pytester,
+) -> None:
+    """Only the plugin's fixtures make a test a trio test: a `device` a conftest defines, or a
+    test parametrizes, is the project's, and its sync tests run as they always did."""
+    pytester.makeconftest("import pytest\n@pytest.fixture\ndef device():\n    return 'my board'\n")
+    pytester.makepyfile(
+        "import pytest\n"
+        "def test_mine(device):\n"
+        "    assert device == 'my board'\n"
+        "@pytest.mark.parametrize('device', ['a', 'b'])\n"
+        "def test_parametrized(device):\n"
+        "    assert device in 'ab'\n"
+    )
+    pytester.runpytest().assert_outcomes(passed=3)

@@ -146,16 +146,26 @@ def _leaves(exc: BaseException) -> Iterator[BaseException]:
         yield exc
 
 
+def ours(item: pytest.Function) -> list[str]:
+    """The plugin's fixtures `item` uses: a name of FIXTURES that the test's own conftest
+    defines again, or that it parametrizes, is not the plugin's (a project may have its own
+    `device`)."""
+    defs = item._fixtureinfo.name2fixturedefs
+    return [
+        name
+        for name in FIXTURES
+        if name in item.fixturenames
+        and (chosen := defs.get(name))
+        and getattr(chosen[-1].func, "__module__", None) == __name__
+    ]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Each async test that uses a fixture of the plugin becomes a trio test, run by
     `trio_runner` (the marker goes first: pytest-trio takes the
     runner of the first trio marker that names one); one that is not async fails in its setup,
     before any fixture is made, with one line (`pytest_runtest_setup`)."""
-    users = [
-        item
-        for item in items
-        if isinstance(item, pytest.Function) and set(FIXTURES) & set(item.fixturenames)
-    ]
+    users = [item for item in items if isinstance(item, pytest.Function) and ours(item)]
     if not users:
         return
     if not config.pluginmanager.hasplugin("trio"):
@@ -169,7 +179,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if inspect.iscoroutinefunction(item.obj):
             item.add_marker(pytest.mark.trio(run=run), append=False)
         else:
-            used = " and ".join(f for f in FIXTURES if f in item.fixturenames)
+            used = " and ".join(ours(item))
             item.stash[NOT_ASYNC] = (
                 f"{item.nodeid}: uses powerhil's {used} fixture, which runs under trio; make "
                 "the test `async def`"
