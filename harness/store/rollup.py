@@ -45,6 +45,11 @@ def partials(rows: Iterable[SampleRow]) -> dict[Key, list[float]]:
     out: dict[Key, list[float]] = {}
     inf = float("inf")
     key: Key | None = None
+    lo = hi = 0.0
+    """The open bucket's span [lo, hi): a row inside it, of the same run and device, is summed
+    without building a key."""
+    run_now: int | None = None
+    device_now: str | None = None
     cnt = nn = 0
     v_lo = a_lo = w_lo = inf
     v_hi = a_hi = w_hi = -inf
@@ -59,11 +64,11 @@ def partials(rows: Iterable[SampleRow]) -> dict[Key, list[float]]:
             out[key] = acc
 
     for run, device, _b, _s, t, _arr, _ts, dt, v, a, w, vmin, vmax, amax, n, _st in rows:
-        k = (run, device, int(t // 10) * 10)
-        if k != key:
+        if not lo <= t < hi or run != run_now or device != device_now:
             if key is not None:
                 store()
-            key = k
+            start = int(t // 10) * 10
+            key, lo, hi, run_now, device_now = (run, device, start), start, start + 10, run, device
             cnt = nn = 0
             v_lo = a_lo = w_lo = inf
             v_hi = a_hi = w_hi = -inf
