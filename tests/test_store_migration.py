@@ -171,7 +171,8 @@ def test_a_big_upgrade_says_so_on_stderr_and_a_small_one_does_not(
     assert capsys.readouterr().err == ""
     monkeypatch.setattr(store_db, "UPGRADE_SAID_ROWS", 3300)  # the log's sample rows
     open_for_writing(big).close()
-    assert capsys.readouterr().err == f"upgrading {big} to schema 3 (every row is kept) ...\n"
+    told = f"upgrading {big} to schema 3 (3,300 samples, every row kept) ...\n"
+    assert capsys.readouterr().err == told
 
 
 def test_an_upgrade_that_fails_changes_nothing(

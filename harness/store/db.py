@@ -231,9 +231,11 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = schema_version(conn)
-        if version and _rebuilds(conn, version) >= UPGRADE_SAID_ROWS:
+        rebuilt = _rebuilds(conn, version) if version else 0
+        if rebuilt >= UPGRADE_SAID_ROWS:
             print(
-                f"upgrading {path} to schema {SCHEMA_VERSION} (every row is kept) ...",
+                f"upgrading {path} to schema {SCHEMA_VERSION} ({rebuilt:,} samples, every row "
+                "kept) ...",
                 file=sys.stderr,
                 flush=True,
             )
@@ -247,7 +249,8 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
             )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+            conn.execute("ROLLBACK")
         raise
 
 

@@ -164,24 +164,14 @@ def run(conn: sqlite3.Connection, run_id: int) -> dict[str, Any] | None:
         "first": min(firsts) if firsts else None,
         "last": max(lasts) if lasts else None,
     }
-    found_devices = list(
-        rows_to_dicts(
-            conn.execute(
-                "SELECT name, target, port, firmware, boots FROM devices WHERE run = ? "
-                "ORDER BY name",
-                (run_id,),
-            )
-        )
+    cur = conn.execute(
+        "SELECT name, target, port, firmware, boots FROM devices WHERE run = ? ORDER BY name",
+        (run_id,),
     )
-    named = {d["name"] for d in found_devices}
-    found_devices += [  # rows of a device the table does not name (a log written by hand)
-        {"name": name, "target": None, "port": None, "firmware": None, "boots": None}
-        for name in sorted(by_device.keys() - named)
-    ]
-    for d in found_devices:
+    r["devices"] = list(rows_to_dicts(cur))
+    for d in r["devices"]:
         d["boots"] = json.loads(d["boots"]) if d["boots"] else []
         d["samples"] = by_device.get(d["name"], {"count": 0, "first": None, "last": None})
-    r["devices"] = found_devices
     return r
 
 
