@@ -242,9 +242,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from harness.store.db import open_for_reading
     from harness.store.export import export_daily, export_run, export_span
+    from harness.store.queries import unknown_device
 
     if args.until and args.since is None:
         raise UserError("--until goes with --since (a run's samples are all of them: --run ID)")
+    if args.device is not None and args.daily:
+        raise UserError("--device goes with --run or --since (--daily backs up every device)")
     conn = open_for_reading(args.db)
     if args.daily:
         try:
@@ -259,10 +262,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         and conn.execute("SELECT 1 FROM runs WHERE id = ?", (args.run,)).fetchone() is None
     ):
         raise UserError(f"--run {args.run}: no such run in {args.db} (harness view lists them)")
+    if args.device is not None:
+        problem = unknown_device(conn, args.device, args.run, str(args.db))
+        if problem is not None:
+            raise UserError(f"--device {args.device}: {problem}")
     out = _open_for_writing(args.csv) if args.csv else sys.stdout
     try:
         if args.run is not None:
-            count = export_run(conn, args.run, out)
+            count = export_run(conn, args.run, out, args.device)
         else:
             now = time.time()
             t_from = _when("--since", args.since, now)
@@ -272,7 +279,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                     f"--since {args.since} --until {args.until}: the span ends before it "
                     "starts (--since is the earlier time)"
                 )
-            count = export_span(conn, t_from, t_to, out)
+            count = export_span(conn, t_from, t_to, out, args.device)
     finally:
         if out is not sys.stdout:
             out.close()
@@ -539,6 +546,9 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--daily", type=Path, metavar="DIR", help="one CSV per day into DIR")
     ex.add_argument("--until", metavar="WHEN", help="with --since: up to this (default: now)")
     ex.add_argument("--csv", type=Path, metavar="PATH", help="file to write (default: stdout)")
+    ex.add_argument(
+        "--device", metavar="NAME", help="only this device's samples (default: every device)"
+    )
     ex.set_defaults(func=cmd_export)
 
     db = sub.add_parser("db", help="the log database")

@@ -127,5 +127,5 @@ def test_a_sample_keeps_its_fields_in_wire_order_where_it_is_read_by_position() 
 
     assert Sample._fields == f.SAMPLE_KEYS
     s = Sample(1, 2, 3, 4, 5.5, 0.25, 1.375, 5.25, 5.75, 0.5, 7, "ok")
-    row = dict(zip(SAMPLE_COLUMNS, sample_row(9, s, 100.0, 101.0), strict=True))
-    assert row == {"run": 9, "t": 100.0, "arrived": 101.0} | s._asdict()
+    row = dict(zip(SAMPLE_COLUMNS, sample_row(9, s, 100.0, 101.0, "b"), strict=True))
+    assert row == {"run": 9, "device": "b", "t": 100.0, "arrived": 101.0} | s._asdict()

@@ -299,9 +299,10 @@ def test_a_first_schema_log_gains_the_readbacks_table_and_keeps_its_rows(tmp_pat
         c.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
         c.execute("INSERT INTO runs (kind, target, started) VALUES ('run', 'mock', 0)")
     conn = open_for_writing(db)
-    assert schema_version(conn) == SCHEMA_VERSION == 2
+    assert schema_version(conn) == SCHEMA_VERSION == 3
     assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
     assert conn.execute("SELECT count(*) FROM readbacks").fetchone()[0] == 0
+    assert conn.execute("SELECT run, name, target FROM devices").fetchall() == [(1, "dut", "mock")]
 
 
 def test_a_first_schema_log_can_be_exported_and_read_after_an_upgrade(
@@ -669,7 +670,7 @@ def test_runs_an_older_log_left_running_are_closed_and_nothing_else_changes(
         )
     rows = [sample_row(1, sample(i), WALL0 + 10 * i + 5, WALL0 + 10 * i + 5) for i in range(30)]
     batch = Batch.of_rows(rows)
-    batch.events = [(1, WALL0 + 100, "log", "{}"), (2, WALL0 + 1500, "alert", "{}")]
+    batch.events = [(1, "dut", WALL0 + 100, "log", "{}"), (2, "dut", WALL0 + 1500, "alert", "{}")]
     write_batch(conn, batch)
     conn.close()
     before = {

@@ -385,6 +385,7 @@ async def test_a_big_csv_streams(tmp_path: Path) -> None:
     rows = [
         (
             run,
+            "dut",
             1,
             i,
             1800000000.0 + i / 10,

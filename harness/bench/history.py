@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.bench.goals import Group
 from harness.link import Sample
+from harness.scenario.model import DEFAULT_DEVICE
 from harness.store import queries
 from harness.store.db import (
     Batch,
@@ -31,7 +32,8 @@ REPEATS = 5
 
 def _row(run: int, i: int, t: float) -> tuple[Any, ...]:
     v = 5.0 + (i % 100) / 1000
-    return (run, 1, i, t, t, i * 100, 100, v, 0.25, v * 0.25, v - 0.002, v + 0.002, 0.26, 50, "ok")
+    vmin, vmax, dut = v - 0.002, v + 0.002, DEFAULT_DEVICE
+    return (run, dut, 1, i, t, t, i * 100, 100, v, 0.25, v * 0.25, vmin, vmax, 0.26, 50, "ok")
 
 
 def _fill(db: Path, count: int) -> float:

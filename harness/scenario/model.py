@@ -10,6 +10,10 @@ from typing import Any, Protocol
 from harness.faults import LinkFaults
 from harness.scenario.profile import Profile
 
+DEFAULT_DEVICE = "dut"
+"""The name of a scenario's one device when it names none: the store writes it on every row of
+a single-device run (docs/architecture.md, Store)."""
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceSpec:

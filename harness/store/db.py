@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.link import Sample
+from harness.scenario.model import DEFAULT_DEVICE
 from harness.store import runlocks
 from harness.store.rollup import rollup_rows
 from harness.store.schema import MIGRATIONS, ROLLUP_WIDTHS, SCHEMA_VERSION
@@ -34,6 +36,7 @@ batch's own pages and the paths to them are most of what it rereads; a page it n
 comes back from the OS's cache (docs/performance.md)."""
 SAMPLE_COLUMNS = (
     "run",
+    "device",
     "boot",
     "seq",
     "t",
@@ -50,10 +53,10 @@ SAMPLE_COLUMNS = (
     "status",
 )
 ROLLUP_MERGE = """
-INSERT INTO rollups (width, bucket, run, samples, n, v_min, v_max, v_sum, a_min, a_max, a_sum,
-                     w_min, w_max, w_sum, wh, mah)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (width, bucket, run) DO UPDATE SET
+INSERT INTO rollups (width, bucket, run, device, samples, n, v_min, v_max, v_sum, a_min, a_max,
+                     a_sum, w_min, w_max, w_sum, wh, mah)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (width, bucket, run, device) DO UPDATE SET
     samples = samples + excluded.samples,
     n = n + excluded.n,
     {extremes},
@@ -77,10 +80,13 @@ ON CONFLICT (width, bucket, run) DO UPDATE SET
 )
 
 
-def sample_row(run: int, s: Sample, t: float, arrived: float) -> tuple[Any, ...]:
-    """A sample as a `samples` row, in SAMPLE_COLUMNS order (t, arrived: unix seconds)."""
+def sample_row(
+    run: int, s: Sample, t: float, arrived: float, device: str = DEFAULT_DEVICE
+) -> tuple[Any, ...]:
+    """A sample of `device` as a `samples` row, in SAMPLE_COLUMNS order (t, arrived: unix
+    seconds)."""
     seq, boot, ts, dt, v, a, w, vmin, vmax, amax, n, status = s  # one unpack, not 12 lookups
-    return (run, boot, seq, t, arrived, ts, dt, v, a, w, vmin, vmax, amax, n, status)
+    return (run, device, boot, seq, t, arrived, ts, dt, v, a, w, vmin, vmax, amax, n, status)
 
 
 def _user_error(path: Path, exc: sqlite3.Error) -> UserError:
@@ -171,7 +177,7 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
 
 
 def _upgrade(path: Path, version: int) -> None:
-    """Migrate an older schema for a reader (the migrations only add tables and columns)."""
+    """Migrate an older schema for a reader, keeping every row."""
     if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
         raise UserError(
             f"{path}: schema version {version} is older than this powerhil's {SCHEMA_VERSION} and "
@@ -198,18 +204,70 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def statements(script: str) -> Iterator[str]:
+    """The SQL statements of a migration script, one at a time (a `;` in a comment or a string
+    ends none)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"unfinished SQL statement in a migration: {pending.strip()[:60]}")
+
+
 def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Run the missing migrations and record the version, all in one transaction: a log is
+    upgraded completely or not at all. The version is read again under the write lock, so a
+    process that waited for another one's upgrade finds it done."""
     version = schema_version(conn)
+    if version == SCHEMA_VERSION:
+        return
     if version > SCHEMA_VERSION:
         raise UserError(
             f"{path}: made by a newer powerhil (schema {version}, this one knows {SCHEMA_VERSION}); upgrade powerhil"
         )
-    for number in range(version + 1, SCHEMA_VERSION + 1):
-        conn.executescript(  # one transaction: the migration and its version, or neither
-            f"BEGIN; {MIGRATIONS[number - 1]}; "
-            f"INSERT INTO meta (key, value) VALUES ('schema_version', '{number}') "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value; COMMIT;"
-        )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = schema_version(conn)
+        rebuilt = _rebuilds(conn, version) if version else 0
+        if rebuilt >= UPGRADE_SAID_ROWS:
+            print(
+                f"upgrading {path} to schema {SCHEMA_VERSION} ({rebuilt:,} samples, every row "
+                "kept) ...",
+                file=sys.stderr,
+                flush=True,
+            )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in statements(MIGRATIONS[number - 1]):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(number),),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+            conn.execute("ROLLBACK")
+        raise
+
+
+UPGRADE_SAID_ROWS = 200_000
+"""An upgrade that rebuilds at least this many sample rows says so on stderr first: it takes
+seconds for a full log (docs/performance.md), a small one passes unnoticed."""
+
+
+def _rebuilds(conn: sqlite3.Connection, version: int) -> int:
+    """About how many sample rows the migrations from `version` rebuild: schema 3 rebuilds the
+    samples table. Read from the 10 s rollups (a row per bucket, not per sample)."""
+    if version >= 3:
+        return 0
+    (rows,) = conn.execute(
+        "SELECT coalesce(sum(samples), 0) FROM rollups WHERE width = ?", (ROLLUP_WIDTHS[0],)
+    ).fetchone()
+    return int(rows)
 
 
 # --- writes (one transaction each) -------------------------------------------------------
@@ -222,34 +280,60 @@ def create_run(
     target: str,
     seed: int | None,
     started: float,
+    device: str = DEFAULT_DEVICE,
+    port: str | None = None,
 ) -> int:
-    """The new run's id. This process holds the run (runlocks) until `finish_run` records its
-    end, or until the process dies."""
+    """The new run's id, with its device (`port`: the serial port it was given, if any). This
+    process holds the run (runlocks) until `finish_run` records its end, or until the process
+    dies."""
     with conn:  # the row and its hold in one transaction: no opener sees the row unheld
         cur = conn.execute(
             "INSERT INTO runs (kind, scenario, target, seed, started) VALUES (?, ?, ?, ?, ?)",
             (kind, scenario, target, seed, started),
         )
         assert cur.lastrowid is not None
+        _insert_device(conn, cur.lastrowid, device, target, port)
         runlocks.hold(conn, cur.lastrowid)
     return cur.lastrowid
 
 
-def finish_run(
-    conn: sqlite3.Connection, run: int, ended: float, verdict: str, record: dict[str, Any]
+def add_device(
+    conn: sqlite3.Connection, run: int, name: str, target: str, port: str | None = None
 ) -> None:
+    """Name one more device of a run (`create_run` names its first)."""
+    with conn:
+        _insert_device(conn, run, name, target, port)
+
+
+def _insert_device(
+    conn: sqlite3.Connection, run: int, name: str, target: str, port: str | None
+) -> None:
+    conn.execute(
+        "INSERT INTO devices (run, name, target, port) VALUES (?, ?, ?, ?)",
+        (run, name, target, port),
+    )
+
+
+def finish_run(
+    conn: sqlite3.Connection,
+    run: int,
+    ended: float,
+    verdict: str,
+    record: dict[str, Any],
+    device: str = DEFAULT_DEVICE,
+) -> None:
+    """Record the run's end, and its device's firmware and boots from the record."""
     hello = (record.get("device") or {}).get("hello") or {}
+    firmware = hello.get("fw")
+    boots = json.dumps(record.get("device", {}).get("boots", []))
     with conn:
         conn.execute(
             "UPDATE runs SET ended = ?, verdict = ?, firmware = ?, boots = ?, record = ? WHERE id = ?",
-            (
-                ended,
-                verdict,
-                hello.get("fw"),
-                json.dumps(record.get("device", {}).get("boots", [])),
-                json.dumps(record, default=str),
-                run,
-            ),
+            (ended, verdict, firmware, boots, json.dumps(record, default=str), run),
+        )
+        conn.execute(
+            "UPDATE devices SET firmware = ?, boots = ? WHERE run = ? AND name = ?",
+            (firmware, boots, run, device),
         )
     runlocks.release(conn, run)
 
@@ -321,9 +405,10 @@ class Batch:
     writer holds thousands while the link is busy; as a tuple each, every one is an object the
     garbage collector walks."""
     events: list[tuple[Any, ...]]
+    """(run, device, t, kind, data JSON)."""
     rollups: list[tuple[Any, ...]]
     readbacks: list[tuple[Any, ...]] = field(default_factory=list)
-    """(run, t, volts, amps): the bench supply's readback."""
+    """(run, device, t, volts, amps): the bench supply's readback."""
 
     @classmethod
     def of_rows(cls, rows: Sequence[Sequence[Any]]) -> Batch:
@@ -372,13 +457,15 @@ def write_batch(conn: sqlite3.Connection, batch: Batch) -> None:
             _insert_samples(conn, batch.samples)
         if batch.events:
             conn.executemany(
-                "INSERT INTO events (run, t, kind, data) VALUES (?, ?, ?, ?)", batch.events
+                "INSERT INTO events (run, device, t, kind, data) VALUES (?, ?, ?, ?, ?)",
+                batch.events,
             )
         if batch.rollups:
             conn.executemany(ROLLUP_MERGE, batch.rollups)
         if batch.readbacks:
             conn.executemany(
-                "INSERT OR IGNORE INTO readbacks (run, t, volts, amps) VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO readbacks (run, device, t, volts, amps) "
+                "VALUES (?, ?, ?, ?, ?)",
                 batch.readbacks,
             )
 
@@ -440,6 +527,10 @@ def info(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
         "bytes": size,
         "schema_version": schema_version(conn),
         "runs": one("SELECT count(*) FROM runs"),
+        "devices": ", ".join(
+            name for (name,) in conn.execute("SELECT DISTINCT name FROM devices ORDER BY name")
+        )
+        or "none",
         "samples": one("SELECT count(*) FROM samples"),
         "events": one("SELECT count(*) FROM events"),
         "readbacks": one("SELECT count(*) FROM readbacks"),

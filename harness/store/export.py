@@ -1,5 +1,5 @@
 """CSV export, streamed from a cursor so memory stays flat whatever the size: one run, a time
-span, or one file per day (the seeds' daily backup)."""
+span, or one file per day (the seeds' daily backup); of every device, or of one (`device`)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,23 @@ from typing import TextIO
 from harness.store.db import SAMPLE_COLUMNS
 
 HEADER = (
-    *SAMPLE_COLUMNS[:3],
+    *SAMPLE_COLUMNS[:4],
     "time_utc",
     "t",
     "arrived",
     "ts_ms",
     "dt_ms",
-    *SAMPLE_COLUMNS[7:],
+    *SAMPLE_COLUMNS[8:],
     "supply_v",
     "supply_a",
 )
-"""The stored columns, with the time also as ISO 8601 UTC and the device times' units named,
-then the bench supply's readback beside the sample: the mean of the run's readbacks taken
-within the sample's span (t - dt, t], empty when there is none (no supply, or none read in that
-span)."""
+"""The stored columns (run, device, boot, seq: what names a sample, first), with the time also
+as ISO 8601 UTC and the device times' units named, then the bench supply's readback beside the
+sample: the mean of the readbacks of the device's supply taken within the sample's span
+(t - dt, t], empty when there is none (no supply, or none read in that span)."""
 _READBACK = (
     "SELECT avg(r.{key}) FROM readbacks r WHERE r.t > s.t - s.dt / 1000.0 AND r.t <= s.t "
-    "AND r.run = s.run"
+    "AND r.run = s.run AND r.device = s.device"
 )
 _SELECT = (
     f"SELECT {', '.join(f's.{c}' for c in SAMPLE_COLUMNS)}, "
@@ -42,9 +42,9 @@ def iso(t: float) -> str:
 
 
 def _rows(cursor: sqlite3.Cursor) -> Iterator[tuple[object, ...]]:
-    for run, boot, seq, t, *rest, volts, amps in cursor:
+    for run, device, boot, seq, t, *rest, volts, amps in cursor:
         supply = ("" if volts is None else round(volts, 6), "" if amps is None else round(amps, 6))
-        yield (run, boot, seq, iso(t), t, *rest, *supply)
+        yield (run, device, boot, seq, iso(t), t, *rest, *supply)
 
 
 def write_csv(cursor: sqlite3.Cursor, out: TextIO) -> int:
@@ -65,16 +65,27 @@ def run_span(conn: sqlite3.Connection, run: int) -> tuple[float, float]:
     return (row[0], row[1] + 60.0) if row else (0.0, 0.0)
 
 
-def export_run(conn: sqlite3.Connection, run: int, out: TextIO) -> int:
+def _device(device: str | None) -> tuple[str, tuple[str, ...]]:
+    return ("", ()) if device is None else (" AND s.device = ?", (device,))
+
+
+def export_run(conn: sqlite3.Connection, run: int, out: TextIO, device: str | None = None) -> int:
     t_from, t_to = run_span(conn, run)
+    only, args = _device(device)
     cursor = conn.execute(
-        f"{_SELECT} WHERE s.t >= ? AND s.t < ? AND s.run = ? ORDER BY s.t", (t_from, t_to, run)
+        f"{_SELECT} WHERE s.t >= ? AND s.t < ? AND s.run = ?{only} ORDER BY s.t",
+        (t_from, t_to, run, *args),
     )
     return write_csv(cursor, out)
 
 
-def export_span(conn: sqlite3.Connection, t_from: float, t_to: float, out: TextIO) -> int:
-    cursor = conn.execute(f"{_SELECT} WHERE s.t >= ? AND s.t < ? ORDER BY s.t", (t_from, t_to))
+def export_span(
+    conn: sqlite3.Connection, t_from: float, t_to: float, out: TextIO, device: str | None = None
+) -> int:
+    only, args = _device(device)
+    cursor = conn.execute(
+        f"{_SELECT} WHERE s.t >= ? AND s.t < ?{only} ORDER BY s.t", (t_from, t_to, *args)
+    )
     return write_csv(cursor, out)
 
 

@@ -1,5 +1,6 @@
 """Reading the log: history at any zoom, runs, one run and its events. Each call takes its own
-(read-only) connection's cursor; nothing here writes."""
+(read-only) connection's cursor; nothing here writes. A `device` of None reads every device's
+rows (a single-device run has one, `dut`); a name, that device's only."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ SELECT CAST((t - :from) / :width AS INTEGER) AS k, sum(n),
        min(a), sum(a * n) / nullif(sum(n), 0), max(amax),
        min(w), sum(w * n) / nullif(sum(n), 0), max(w)
 FROM samples
-WHERE t >= :from AND t < :to AND n > 0 {run}
+WHERE t >= :from AND t < :to AND n > 0 {only}
 GROUP BY k ORDER BY k
 """
 _ROLLUP = """
@@ -65,24 +66,42 @@ SELECT CAST((bucket - :from) / :width AS INTEGER) AS k, sum(n),
        min(a_min), sum(a_sum) / nullif(sum(n), 0), max(a_max),
        min(w_min), sum(w_sum) / nullif(sum(n), 0), max(w_max)
 FROM rollups
-WHERE width = :rollup AND bucket >= :from AND bucket < :to AND n > 0 {run}
+WHERE width = :rollup AND bucket >= :from AND bucket < :to AND n > 0 {only}
 GROUP BY k ORDER BY k
 """
 
 
+def _only(run: int | None, device: str | None) -> str:
+    """The filter of a run and a device (None: any) on a table with `run` and `device`."""
+    return ("AND run = :run " if run is not None else "") + (
+        "AND device = :device" if device is not None else ""
+    )
+
+
 def history(
-    conn: sqlite3.Connection, t_from: float, t_to: float, points: int, run: int | None = None
+    conn: sqlite3.Connection,
+    t_from: float,
+    t_to: float,
+    points: int,
+    run: int | None = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
-    """Min/avg/max of v, a, w per bucket, column-wise (as charts want them). A bucket's `t` is
-    its start; empty buckets are left out."""
+    """Min/avg/max of v, a, w per bucket, column-wise (as charts want them), of one run's or
+    every run's samples, of one device's or every device's. A bucket's `t` is its start; empty
+    buckets are left out."""
     p = plan(t_from, t_to, points)
-    args: dict[str, Any] = {"from": t_from, "to": t_to, "width": p.width, "run": run}
-    run_filter = "AND run = :run" if run is not None else ""
+    args: dict[str, Any] = {
+        "from": t_from,
+        "to": t_to,
+        "width": p.width,
+        "run": run,
+        "device": device,
+    }
     if p.source == "raw":
-        sql = _RAW.format(run=run_filter)
+        sql = _RAW.format(only=_only(run, device))
     else:
         args["rollup"] = 60 if p.source == "rollup_60" else 10
-        sql = _ROLLUP.format(run=run_filter)
+        sql = _ROLLUP.format(only=_only(run, device))
     out: dict[str, Any] = {name: [] for name in COLUMNS}
     for k, *values in conn.execute(sql, args):
         out["t"].append(round(t_from + k * p.width, 3))
@@ -130,12 +149,51 @@ def run(conn: sqlite3.Connection, run_id: int) -> dict[str, Any] | None:
     r["record"] = json.loads(r["record"]) if r["record"] else None
     _unheld_is_killed(conn, r)
     t_from, t_to = run_span(conn, run_id)
-    first, last, count = conn.execute(
-        "SELECT min(t), max(t), count(*) FROM samples WHERE t >= ? AND t < ? AND run = ?",
-        (t_from, t_to, run_id),
-    ).fetchone()
-    r["samples"] = {"count": count, "first": first, "last": last}
+    by_device = {
+        name: {"count": count, "first": first, "last": last}
+        for name, first, last, count in conn.execute(
+            "SELECT device, min(t), max(t), count(*) FROM samples "
+            "WHERE t >= ? AND t < ? AND run = ? GROUP BY device",
+            (t_from, t_to, run_id),
+        )
+    }
+    firsts = [s["first"] for s in by_device.values()]
+    lasts = [s["last"] for s in by_device.values()]
+    r["samples"] = {
+        "count": sum(s["count"] for s in by_device.values()),
+        "first": min(firsts) if firsts else None,
+        "last": max(lasts) if lasts else None,
+    }
+    cur = conn.execute(
+        "SELECT name, target, port, firmware, boots FROM devices WHERE run = ? ORDER BY name",
+        (run_id,),
+    )
+    r["devices"] = list(rows_to_dicts(cur))
+    for d in r["devices"]:
+        d["boots"] = json.loads(d["boots"]) if d["boots"] else []
+        d["samples"] = by_device.get(d["name"], {"count": 0, "first": None, "last": None})
     return r
+
+
+def device_names(conn: sqlite3.Connection, run: int | None = None) -> list[str]:
+    """The names of one run's devices, or of every device in the log, sorted."""
+    if run is None:
+        cur = conn.execute("SELECT DISTINCT name FROM devices ORDER BY name")
+    else:
+        cur = conn.execute("SELECT name FROM devices WHERE run = ? ORDER BY name", (run,))
+    return [name for (name,) in cur]
+
+
+def unknown_device(
+    conn: sqlite3.Connection, device: str, run: int | None = None, log: str = "the log"
+) -> str | None:
+    """None if the log (or the run) has `device`, else what to tell: which devices it has."""
+    names = device_names(conn, run)
+    if device in names:
+        return None
+    where = log if run is None else f"run {run} of {log}"
+    has = ", ".join(names) if names else "none"
+    return f"{where} has no such device (it has: {has})"
 
 
 def events(
@@ -144,10 +202,14 @@ def events(
     kinds: tuple[str, ...] = (),
     limit: int = 1000,
     after: int = 0,
+    device: str | None = None,
 ) -> list[dict[str, Any]]:
     """A run's events in time order; `after` is the last id already seen (for paging)."""
-    sql = "SELECT id, t, kind, data FROM events WHERE run = ? AND id > ?"
+    sql = "SELECT id, device, t, kind, data FROM events WHERE run = ? AND id > ?"
     args: list[Any] = [run_id, after]
+    if device is not None:
+        sql += " AND device = ?"
+        args.append(device)
     if kinds:
         sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
         args.extend(kinds)
@@ -177,16 +239,22 @@ def verdict_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def readbacks(
-    conn: sqlite3.Connection, run_id: int, t_from: float, t_to: float, points: int
+    conn: sqlite3.Connection,
+    run_id: int,
+    t_from: float,
+    t_to: float,
+    points: int,
+    device: str | None = None,
 ) -> dict[str, list[float]]:
-    """The bench supply's readbacks of a run, as the means of buckets of (to - from) / points
-    seconds (`t` a bucket's start), column-wise; empty buckets are left out."""
+    """The bench supply's readbacks of a run (of one device's supply, or of all), as the means
+    of buckets of (to - from) / points seconds (`t` a bucket's start), column-wise; empty
+    buckets are left out."""
     width = plan(t_from, t_to, points).width
     out: dict[str, list[float]] = {"t": [], "volts": [], "amps": []}
     cur = conn.execute(
         "SELECT CAST((t - :from) / :width AS INTEGER) AS k, avg(volts), avg(amps) FROM readbacks "
-        "WHERE t >= :from AND t < :to AND run = :run GROUP BY k ORDER BY k",
-        {"from": t_from, "to": t_to, "width": width, "run": run_id},
+        f"WHERE t >= :from AND t < :to {_only(run_id, device)} GROUP BY k ORDER BY k",
+        {"from": t_from, "to": t_to, "width": width, "run": run_id, "device": device},
     )
     for k, volts, amps in cur:
         out["t"].append(round(t_from + k * width, 3))

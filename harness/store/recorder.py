@@ -14,12 +14,16 @@ import trio
 
 from harness.runner.bus import RunEvent
 from harness.runner.context import Extension, RunContext
+from harness.scenario.model import DEFAULT_DEVICE
 from harness.store.db import create_run, finish_run, open_for_writing
 from harness.store.writer import Retention, StoreWriter
 
 
-def recorder(path: Path, retention: Retention = Retention()) -> Extension:
-    """An extension for run_scenario that logs the run to the database at `path`."""
+def recorder(
+    path: Path, retention: Retention = Retention(), device: str = DEFAULT_DEVICE
+) -> Extension:
+    """An extension for run_scenario that logs the run to the database at `path`, every row as
+    `device`'s (a run's one device)."""
 
     @asynccontextmanager
     async def extension(ctx: RunContext) -> AsyncIterator[None]:
@@ -27,7 +31,9 @@ def recorder(path: Path, retention: Retention = Retention()) -> Extension:
         wall0 = ctx.wall0
         kind = "monitor" if ctx.scenario.duration == math.inf else "run"
         target = ctx.target.name if ctx.target is not None else ctx.options.target
-        run_id = create_run(conn, kind, ctx.scenario.name, target, ctx.seed, wall0)
+        run_id = create_run(
+            conn, kind, ctx.scenario.name, target, ctx.seed, wall0, device, ctx.options.serial
+        )
 
         def report(message: str) -> None:
             print(message, file=sys.stderr, flush=True)
@@ -35,7 +41,7 @@ def recorder(path: Path, retention: Retention = Retention()) -> Extension:
                 RunEvent("store", trio.current_time() - ctx.origin, {"message": message})
             )
 
-        writer = StoreWriter(conn, run_id, wall0, ctx.origin, retention, report)
+        writer = StoreWriter(conn, run_id, wall0, ctx.origin, retention, report, device)
         ctx.store = writer
         unsubscribe = ctx.bus.subscribe(writer.take)
         try:
@@ -52,7 +58,9 @@ def recorder(path: Path, retention: Retention = Retention()) -> Extension:
             verdict = "error" if record is None else record.verdict
             stored = {} if record is None else record.as_dict()
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(finish_run, conn, run_id, ended, verdict, stored)
+                await trio.to_thread.run_sync(
+                    finish_run, conn, run_id, ended, verdict, stored, device
+                )
             conn.close()
 
     return extension

@@ -20,7 +20,7 @@ WH_PER_W_MS = 1 / 3_600_000
 MAH_PER_A_MS = 1 / 3600
 
 SampleRow = Sequence[Any]
-"""(run, boot, seq, t, arrived, ts, dt, v, a, w, vmin, vmax, amax, n, status)"""
+"""(run, device, boot, seq, t, arrived, ts, dt, v, a, w, vmin, vmax, amax, n, status)"""
 
 
 def _merge(into: list[float], other: list[float]) -> None:
@@ -34,13 +34,22 @@ def _merge(into: list[float], other: list[float]) -> None:
             into[i] = other[i]
 
 
-def partials(rows: Iterable[SampleRow]) -> dict[tuple[int, int], list[float]]:
-    """10-second partials by (run, bucket start). Samples of failed reads (n = 0) count as
+Key = tuple[int, str, int]
+"""(run, device, bucket start)"""
+
+
+def partials(rows: Iterable[SampleRow]) -> dict[Key, list[float]]:
+    """10-second partials by (run, device, bucket start). Samples of failed reads (n = 0) count as
     samples and add no values. Rows come in time order, so a bucket's rows are mostly
     consecutive: they are summed in locals and stored when the bucket changes."""
-    out: dict[tuple[int, int], list[float]] = {}
+    out: dict[Key, list[float]] = {}
     inf = float("inf")
-    key: tuple[int, int] | None = None
+    key: Key | None = None
+    lo = hi = 0.0
+    """The open bucket's span [lo, hi): a row inside it, of the same run and device, is summed
+    without building a key."""
+    run_now: int | None = None
+    device_now: str | None = None
     cnt = nn = 0
     v_lo = a_lo = w_lo = inf
     v_hi = a_hi = w_hi = -inf
@@ -54,12 +63,12 @@ def partials(rows: Iterable[SampleRow]) -> dict[tuple[int, int], list[float]]:
         else:
             out[key] = acc
 
-    for run, _boot, _seq, t, _arrived, _ts, dt, v, a, w, vmin, vmax, amax, n, _status in rows:
-        k = (run, int(t // 10) * 10)
-        if k != key:
+    for run, device, _b, _s, t, _arr, _ts, dt, v, a, w, vmin, vmax, amax, n, _st in rows:
+        if not lo <= t < hi or run != run_now or device != device_now:
             if key is not None:
                 store()
-            key = k
+            start = int(t // 10) * 10
+            key, lo, hi, run_now, device_now = (run, device, start), start, start + 10, run, device
             cnt = nn = 0
             v_lo = a_lo = w_lo = inf
             v_hi = a_hi = w_hi = -inf
@@ -91,25 +100,26 @@ def partials(rows: Iterable[SampleRow]) -> dict[tuple[int, int], list[float]]:
 
 
 def rollup_rows(rows: Iterable[SampleRow]) -> list[tuple[Any, ...]]:
-    """Rows (width, bucket, run, samples, n, v_min, v_max, v_sum, a_min, a_max, a_sum, w_min,
-    w_max, w_sum, wh, mah) to merge into `rollups`, for the 10 s and 1 min widths."""
+    """Rows (width, bucket, run, device, samples, n, v_min, v_max, v_sum, a_min, a_max, a_sum,
+    w_min, w_max, w_sum, wh, mah) to merge into `rollups`, for the 10 s and 1 min widths."""
     tens = partials(rows)
-    minutes: dict[tuple[int, int], list[float]] = {}
-    for (run, bucket), acc in tens.items():
-        key = (run, bucket // 60 * 60)
+    minutes: dict[Key, list[float]] = {}
+    for (run, device, bucket), acc in tens.items():
+        key = (run, device, bucket // 60 * 60)
         if key in minutes:
             _merge(minutes[key], acc)
         else:
             minutes[key] = list(acc)
     out = []
     for width, table in ((10, tens), (60, minutes)):
-        for (run, bucket), acc in table.items():
+        for (run, device, bucket), acc in table.items():
             finite = [x if x not in (float("inf"), float("-inf")) else None for x in acc[2:11]]
             out.append(
                 (
                     width,
                     bucket,
                     run,
+                    device,
                     int(acc[0]),
                     int(acc[1]),
                     *finite,

@@ -29,6 +29,7 @@ import trio
 
 from harness.link import seqnum
 from harness.runner.bus import Published, RunEvent, SampleEvent
+from harness.scenario.model import DEFAULT_DEVICE
 from harness.store.db import ROW_VALUES, Batch, delete_older, rows_of, sample_row, write_batch
 from harness.store.rollup import rollup_rows
 
@@ -132,9 +133,12 @@ class StoreWriter:
         origin: float,
         retention: Retention = Retention(),
         on_problem: Callable[[str], None] = lambda message: None,
+        device: str = DEFAULT_DEVICE,
     ) -> None:
         self.conn = conn
         self.run_id = run
+        self.device = device
+        """The device every row taken is written for."""
         self.wall0 = wall0
         self.origin = origin
         self.retention = retention
@@ -187,14 +191,17 @@ class StoreWriter:
                 return
             self._last_seq[s.boot] = s.seq
             w0 = self.wall0
-            self._samples.extend(sample_row(self.run_id, s, w0 + item.end, w0 + item.arrived))
+            self._samples.extend(
+                sample_row(self.run_id, s, w0 + item.end, w0 + item.arrived, self.device)
+            )
         elif isinstance(item, RunEvent) and item.kind == "readback":
             d = item.data
-            self._readbacks.append((self.run_id, self.wall0 + item.at, d["volts"], d["amps"]))
-        elif isinstance(item, RunEvent):
-            self._events.append(
-                (self.run_id, self.wall0 + item.at, item.kind, json.dumps(item.data, default=str))
+            self._readbacks.append(
+                (self.run_id, self.device, self.wall0 + item.at, d["volts"], d["amps"])
             )
+        elif isinstance(item, RunEvent):
+            data = json.dumps(item.data, default=str)
+            self._events.append((self.run_id, self.device, self.wall0 + item.at, item.kind, data))
         else:
             return
         if self._first is None:

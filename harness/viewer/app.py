@@ -163,8 +163,22 @@ def _kinds() -> tuple[str, ...]:
     return kinds
 
 
+def _device() -> str | None:
+    """The `device` parameter: a device's name, or None (every device)."""
+    return request.args.get("device") or None
+
+
 def _no_such_run(run_id: int) -> tuple[dict[str, str], int]:
     return {"error": f"run {run_id}: no such run"}, 404
+
+
+def _no_such_device(device: str, problem: str) -> tuple[dict[str, str], int]:
+    return {"error": f"device={device}: {problem}"}, 404
+
+
+def _file_safe(name: str) -> str:
+    """A device's name as part of a download's file name (letters, digits, `-`, `_`, `.`)."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)
 
 
 class FiniteJSON(DefaultJSONProvider):
@@ -303,8 +317,12 @@ def create_app(
         t_from, t_to = _span()
         points = _int("points", HISTORY_DEFAULT_POINTS, 1, MAX_POINTS)
         run = _int("run", None, 1, MAX_ID)
+        device = _device()
         assert points is not None
-        return await need_archive().history(t_from, t_to, points, run)
+        archive = need_archive()
+        if device is not None and (problem := await archive.unknown_device(device, run)):
+            return _no_such_device(device, problem)
+        return await archive.history(t_from, t_to, points, run, device)
 
     @app.get("/api/runs")
     async def runs() -> dict[str, Any]:
@@ -326,11 +344,14 @@ def create_app(
         kinds = _kinds()
         limit = _int("limit", 1000, 1, 10_000)
         after = _int("after", 0, 0, MAX_ID)
+        device = _device()
         assert limit is not None and after is not None
         archive = need_archive()
         if run_id > MAX_ID or await archive.run(run_id) is None:
             return _no_such_run(run_id)
-        return {"run": run_id, "events": await archive.events(run_id, kinds, limit, after)}
+        if device is not None and (problem := await archive.unknown_device(device, run_id)):
+            return _no_such_device(device, problem)
+        return {"run": run_id, "events": await archive.events(run_id, kinds, limit, after, device)}
 
     @app.get("/api/runs/<int:run_id>/report.html")
     async def run_report(run_id: int) -> Any:
@@ -349,6 +370,7 @@ def create_app(
     async def export_csv() -> Any:
         archive = need_archive()
         run_id = _int("run", None, 1, MAX_ID)
+        device = _device()
         if run_id is not None:
             if "from" in request.args or "to" in request.args:
                 raise BadParameter("give run, or from and to, not both")
@@ -362,7 +384,11 @@ def create_app(
             t_from, t_to = _span()
             stamp = datetime.fromtimestamp(t_from, UTC).strftime("%Y%m%dT%H%M%SZ")
             name = f"powerhil-{stamp}-{round(t_to - t_from)}s.csv"
-        response = Response(archive.csv(run_id, t_from, t_to), mimetype="text/csv")
+        if device is not None:
+            if problem := await archive.unknown_device(device, run_id):
+                return _no_such_device(device, problem)
+            name = name.replace("powerhil-", f"powerhil-{_file_safe(device)}-", 1)
+        response = Response(archive.csv(run_id, t_from, t_to, device), mimetype="text/csv")
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         response.timeout = None  # a big export takes as long as it takes
         return response

@@ -44,9 +44,13 @@ class Archive:
         return await trio.to_thread.run_sync(work)
 
     async def history(
-        self, t_from: float, t_to: float, points: int, run: int | None
+        self, t_from: float, t_to: float, points: int, run: int | None, device: str | None
     ) -> dict[str, Any]:
-        return await self.call(queries.history, t_from, t_to, points, run)
+        return await self.call(queries.history, t_from, t_to, points, run, device)
+
+    async def unknown_device(self, device: str, run: int | None) -> str | None:
+        """None if the log (or the run) has the device, else which devices it has."""
+        return await self.call(queries.unknown_device, device, run)
 
     async def runs(self, limit: int, offset: int) -> list[dict[str, Any]]:
         return await self.call(queries.runs, limit, offset)
@@ -55,17 +59,19 @@ class Archive:
         return await self.call(queries.run, run_id)
 
     async def events(
-        self, run_id: int, kinds: tuple[str, ...], limit: int, after: int
+        self, run_id: int, kinds: tuple[str, ...], limit: int, after: int, device: str | None
     ) -> list[dict[str, Any]]:
-        return await self.call(queries.events, run_id, kinds, limit, after)
+        return await self.call(queries.events, run_id, kinds, limit, after, device)
 
     async def report(self, run_id: int, uplot: UPlot) -> str | None:
         """The run's HTML report (None: no such run)."""
         return await self.call(report_html, run_id, uplot)
 
-    def csv(self, run: int | None, t_from: float, t_to: float) -> AsyncIterator[bytes]:
-        """The CSV of one run, or of a span, as it is read."""
-        return _stream(self.path, run, t_from, t_to)
+    def csv(
+        self, run: int | None, t_from: float, t_to: float, device: str | None
+    ) -> AsyncIterator[bytes]:
+        """The CSV of one run, or of a span (of one device, or of all), as it is read."""
+        return _stream(self.path, run, t_from, t_to, device)
 
 
 class _Chunks:
@@ -103,7 +109,9 @@ class _Abandoned(Exception):
     """The client went away: the export stops."""
 
 
-async def _stream(path: Path, run: int | None, t_from: float, t_to: float) -> AsyncIterator[bytes]:
+async def _stream(
+    path: Path, run: int | None, t_from: float, t_to: float, device: str | None
+) -> AsyncIterator[bytes]:
     chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=AHEAD)
     stop = threading.Event()
 
@@ -113,9 +121,9 @@ async def _stream(path: Path, run: int | None, t_from: float, t_to: float) -> As
             conn = open_for_reading(path)
             try:
                 if run is not None:
-                    export_run(conn, run, sink)  # type: ignore[arg-type]
+                    export_run(conn, run, sink, device)  # type: ignore[arg-type]
                 else:
-                    export_span(conn, t_from, t_to, sink)  # type: ignore[arg-type]
+                    export_span(conn, t_from, t_to, sink, device)  # type: ignore[arg-type]
                 sink.flush()
             finally:
                 conn.close()

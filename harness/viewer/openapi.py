@@ -35,6 +35,10 @@ def _error(description: str) -> dict[str, Any]:
 
 BAD = _error("A parameter the API cannot use; `error` says which and why.")
 NOT_FOUND = _error("No such run, or no database (a run without --db).")
+NO_DEVICE = _error(
+    "No such run, no such device (`error` names the devices there are), or no database (a run "
+    "without --db)."
+)
 UNUSABLE = _error("The database cannot be read.")
 
 
@@ -59,6 +63,11 @@ TIME = {
 FROM = _query("from", "Start: unix seconds or ISO 8601 (default: `to` - 1 h).", TIME)
 TO = _query("to", "End: unix seconds or ISO 8601 (default: now); after `from`.", TIME)
 RUN_QUERY = _int("run", "Only this run's samples.", 1, MAX_ID, None)
+DEVICE = _query(
+    "device",
+    "Only this device's rows (a name the log has; none: every device).",
+    {"type": "string"},
+)
 RUN_PATH = {
     "name": "run_id",
     "in": "path",
@@ -68,6 +77,15 @@ RUN_PATH = {
 }
 
 NUMBERS = {"type": "array", "items": {"type": ["number", "null"]}}
+SPAN = {
+    "type": "object",
+    "required": ["count", "first", "last"],
+    "properties": {
+        "count": {"type": "integer"},
+        "first": {"type": ["number", "null"]},
+        "last": {"type": ["number", "null"]},
+    },
+}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -131,16 +149,23 @@ SCHEMAS: dict[str, Any] = {
             _ref("RunRow"),
             {
                 "type": "object",
-                "required": ["record", "samples"],
+                "required": ["record", "samples", "devices"],
                 "properties": {
                     "record": {"type": ["object", "null"]},
-                    "samples": {
-                        "type": "object",
-                        "required": ["count", "first", "last"],
-                        "properties": {
-                            "count": {"type": "integer"},
-                            "first": {"type": ["number", "null"]},
-                            "last": {"type": ["number", "null"]},
+                    "samples": SPAN,
+                    "devices": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "target", "port", "firmware", "boots", "samples"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "target": {"type": ["string", "null"]},
+                                "port": {"type": ["string", "null"]},
+                                "firmware": {"type": ["string", "null"]},
+                                "boots": {"type": "array", "items": {"type": "integer"}},
+                                "samples": SPAN,
+                            },
                         },
                     },
                 },
@@ -156,9 +181,10 @@ SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["id", "t", "kind", "data"],
+                    "required": ["id", "device", "t", "kind", "data"],
                     "properties": {
                         "id": {"type": "integer"},
+                        "device": {"type": "string"},
                         "t": {"type": "number"},
                         "kind": {"enum": list(KINDS)},
                         "data": {},
@@ -187,13 +213,14 @@ PATHS: dict[str, Any] = {
         {
             "200": _json("The buckets that hold samples.", _ref("History")),
             "400": BAD,
-            "404": NOT_FOUND,
+            "404": NO_DEVICE,
             "503": UNUSABLE,
         },
         FROM,
         TO,
         _int("points", "Buckets.", 1, MAX_POINTS, 1000),
         RUN_QUERY,
+        DEVICE,
     ),
     "/api/runs": _get(
         "The runs in the log, newest first.",
@@ -216,7 +243,7 @@ PATHS: dict[str, Any] = {
         {
             "200": _json("A page of events.", _ref("Events")),
             "400": BAD,
-            "404": NOT_FOUND,
+            "404": NO_DEVICE,
             "503": UNUSABLE,
         },
         RUN_PATH,
@@ -229,6 +256,7 @@ PATHS: dict[str, Any] = {
         ),
         _int("limit", "Events per page.", 1, 10_000, 1000),
         _int("after", "The last event id already seen.", 0, MAX_ID, 0),
+        DEVICE,
     ),
     "/api/runs/{run_id}/report.html": _get(
         "A run's self-contained HTML report (docs/report.md), as an attachment.",
@@ -251,12 +279,13 @@ PATHS: dict[str, Any] = {
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             },
             "400": BAD,
-            "404": NOT_FOUND,
+            "404": NO_DEVICE,
             "503": UNUSABLE,
         },
         _int("run", "The run to export (not with from/to).", 1, MAX_ID, None),
         FROM,
         TO,
+        DEVICE,
     ),
     "/api/openapi.json": _get(
         "This description.", {"200": _json("OpenAPI 3.1.", {"type": "object"})}
