@@ -22,7 +22,6 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from harness.errors import UserError
-from harness.report.render import UPlot, load_uplot
 from harness.runner import bus
 from harness.store.queries import MAX_POINTS
 from harness.viewer import assets
@@ -38,6 +37,7 @@ from harness.viewer.transport import (
 )
 
 if TYPE_CHECKING:
+    from harness.report.render import UPlot
     from harness.viewer.metrics import Exporter
 
 HISTORY_DEFAULT_SPAN = 3600.0
@@ -357,6 +357,8 @@ def create_app(
     async def run_report(run_id: int) -> Any:
         archive = need_archive()
         if not uplots:
+            from harness.report.render import load_uplot  # the report's modules: at first use
+
             uplots.append(load_uplot(assets.VENDOR))  # once; missing: the 503 names the fix
         html = await archive.report(run_id, uplots[0]) if run_id <= MAX_ID else None
         if html is None:

@@ -8,15 +8,16 @@ import queue
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from harness.report.render import UPlot
 from harness.store import queries
 from harness.store.db import open_for_reading
 from harness.store.export import export_run, export_span
-from harness.viewer.runreport import report_html
+
+if TYPE_CHECKING:
+    from harness.report.render import UPlot
 
 T = TypeVar("T")
 CHUNK = 64 * 1024
@@ -64,7 +65,9 @@ class Archive:
         return await self.call(queries.events, run_id, kinds, limit, after, device)
 
     async def report(self, run_id: int, uplot: UPlot) -> str | None:
-        """The run's HTML report (None: no such run)."""
+        """The run's HTML report (None: no such run); the report's modules load at the first."""
+        from harness.viewer.runreport import report_html
+
         return await self.call(report_html, run_id, uplot)
 
     def csv(
