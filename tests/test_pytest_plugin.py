@@ -13,26 +13,13 @@ import pytest
 import harness.runner.run
 import harness.scenario.load  # with harness.runner.run: see below
 import harness.store.recorder
+from tests.scenario_texts import FAILING
 
 pytest_plugins = ["pytester"]
 """An in-process run forgets the modules it imported when it ends; the harness's are imported
 here, before any, so every run shares one registry of expectation kinds."""
 
 ROOT = Path(__file__).resolve().parent.parent
-
-DOOMED = """\
-[scenario]
-name = "doomed"
-duration = "10s"
-[[expect]]
-name = "rail sags below 4 V"
-measure = "v"
-stat = "min"
-below = 4.0
-[[expect]]
-alert = "uv"
-absent = true
-"""
 
 
 def properties(xml: Path, test: str) -> dict[str, str]:
@@ -61,7 +48,7 @@ def test_a_folder_holding_only_brownout_passes_and_its_junit_xml_carries_the_mea
 def test_a_scenario_built_to_fail_is_one_failure_whose_message_is_its_table_line(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.path.joinpath("doomed.toml").write_text(DOOMED)
+    pytester.path.joinpath("doomed.toml").write_text(FAILING)
     result = pytester.runpytest("--powerhil-fast", "--junitxml", "j.xml")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["FAILED doomed.toml::doomed - *FAIL  rail sags below 4 V*"])

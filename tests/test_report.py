@@ -44,23 +44,9 @@ from harness.targets.board import BoardTarget
 from harness.viewer import assets
 from harness.viewer.app import create_app
 from harness.viewer.runreport import report_html
+from tests.scenario_texts import FAILING
 from tests.test_run_supplied import board, dip
 from tests.test_viewer_browser import CHROMIUM, CHROMIUM_ARGS
-
-FAILING = """\
-[scenario]
-name = "doomed"
-duration = "6s"
-[[supply]]
-at = "0s"
-volts = 5.0
-amps = 0.25
-[[expect]]
-name = "rail sags below 4 V"
-measure = "v"
-stat = "min"
-below = 4.0
-"""
 
 EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:|//)""", re.I)
 """An attribute that would make the page load (or leave for) something by a URL."""

@@ -25,24 +25,7 @@ from harness.runner.record import junit_xml
 from harness.runner.run import run_scenario
 from harness.scenario.load import load, parse
 from harness.targets import make_target
-
-FAILING = """\
-[scenario]
-name = "doomed"
-duration = "10s"
-[[supply]]
-at = "0s"
-volts = 5.0
-amps = 0.25
-[[expect]]
-name = "rail sags below 4 V"
-measure = "v"
-stat = "min"
-below = 4.0
-[[expect]]
-alert = "uv"
-absent = true
-"""
+from tests.scenario_texts import FAILING
 
 
 def options(**kw: object) -> RunOptions:
