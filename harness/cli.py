@@ -8,7 +8,7 @@ import math
 import os
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -57,11 +57,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         if path is not None:
             _check_writable(flag, path, REPORT_SUFFIXES[flag])
     # the limits are checked before anything opens
-    supply = supply_choice(scenario, args.target, args.supply, args.bench)
+    supplies = supply_choices(scenario, args.target, args.supply, args.bench)
     options = _run_options(
-        args, seed=args.seed, json=args.json, junit=args.junit, fast=args.fast, strict=args.strict
+        args,
+        scenario.names,
+        seed=args.seed,
+        json=args.json,
+        junit=args.junit,
+        fast=args.fast,
+        strict=args.strict,
     )
-    return _compose_and_run(args, scenario, options, supply, _html_report(args.html))
+    return _compose_and_run(args, scenario, options, supplies, _html_report(args.html))
 
 
 def _html_report(path: Path | None) -> list[Extension]:
@@ -99,6 +105,37 @@ def supply_choice(
     return choose_limits(scenario, parse_supply(supply, flag), None, None)
 
 
+def supply_choices(
+    scenario: Scenario,
+    target: str,
+    supplies: Sequence[str] | None,
+    bench: Path | None,
+    flag: str = "--supply",
+) -> dict[str, SupplyChoice]:
+    """Each device's bench supply by name: `--supply NAME=DRIVER:RESOURCE` (a plain one, or
+    `--bench`, for a scenario's only device), each checked against the profile."""
+    from harness.device_flags import split_named
+
+    plain, named = split_named(supplies, scenario.names, flag, "DRIVER:RESOURCE")
+    if bench is not None and len(scenario.devices) > 1:
+        raise UserError(
+            f"--bench {bench}: names one supply; a scenario of several devices gives each its "
+            f"own with {flag} NAME=DRIVER:RESOURCE"
+        )
+    out: dict[str, SupplyChoice] = {}
+    for d in scenario.devices:
+        value = named.get(d.name, plain if len(scenario.devices) == 1 else None)
+        if value is None and bench is None:
+            continue
+        where = f"{d.name}=" if d.name in named else ""
+        choice = supply_choice(
+            scenario, d.target or target, value, bench, f"{flag} {where}".rstrip()
+        )
+        if choice is not None:
+            out[d.name] = choice
+    return out
+
+
 REPORT_SUFFIXES = {"--json": ".json", "--junit": ".xml", "--html": ".html"}
 """The file each report flag writes, by its usual suffix: the file a folder's refusal suggests."""
 
@@ -116,18 +153,23 @@ def _check_writable(flag: str, path: Path, suffix: str) -> None:
         raise UserError(f"{flag} {path}: cannot write in {folder}")
 
 
-def _run_options(args: argparse.Namespace, **more: Any) -> RunOptions:
-    """The engine's options that run and monitor share (their _device_args), plus `more`."""
+def _run_options(args: argparse.Namespace, names: Sequence[str] | None, **more: Any) -> RunOptions:
+    """The engine's options that run and monitor share (their _device_args), plus `more`;
+    `names`: the scenario's devices, which `--serial NAME=PATH` may name."""
+    from harness.device_flags import split_named
     from harness.runner.context import RunOptions
 
-    return RunOptions(target=args.target, serial=args.serial, status=sys.stdout.isatty(), **more)
+    serial, serials = split_named(args.serial, names, "--serial", "PATH")
+    return RunOptions(
+        target=args.target, serial=serial, serials=serials, status=sys.stdout.isatty(), **more
+    )
 
 
 def _compose_and_run(
     args: argparse.Namespace,
     scenario: Scenario,
     options: RunOptions,
-    supply: SupplyChoice | None = None,
+    supplies: dict[str, SupplyChoice] | None = None,
     reports: list[Extension] | None = None,
 ) -> int:
     """The composition root of a run: its target (fed by the bench `supply`, if one is
@@ -145,10 +187,10 @@ def _compose_and_run(
 
         extensions.append(viewer(args.bind, args.db))
     retention = _retention(args) if args.db is not None else Retention()
-    target, logged = compose(
-        scenario, options, args.db, retention, hello_timeout=args.hello_timeout, supply=supply
+    targets, logged = compose(
+        scenario, options, args.db, retention, hello_timeout=args.hello_timeout, supply=supplies
     )
-    return run(scenario, options, (*extensions, *logged, *(reports or [])), target).exit_code
+    return run(scenario, options, (*extensions, *logged, *(reports or [])), targets).exit_code
 
 
 def compose(
@@ -158,12 +200,14 @@ def compose(
     retention: Retention = Retention(),
     *,
     hello_timeout: float | None = None,
-    supply: SupplyChoice | None = None,
-) -> tuple[Target, tuple[Extension, ...]]:
-    """What `harness run` and the pytest plugin compose alike: the target `options` names (fed
-    by the bench `supply`, if one is named) and, when `db` names a log, the store's extension.
-    The sim keeps its EEPROM (its boot counter) beside the log, so boots count on across runs as
-    a board's do."""
+    supply: SupplyChoice | Mapping[str, SupplyChoice] | None = None,
+) -> tuple[dict[str, Target], tuple[Extension, ...]]:
+    """What `harness run` and the pytest plugin compose alike: each device's target by name,
+    the one its [[device]] entry or `options` names (fed by its bench supply, if one is named:
+    `supply` by device, or the only device's), and, when `db` names a log, the store's
+    extension. The sim keeps its EEPROM (its boot counter) beside the log, so boots count on
+    across runs as a board's do."""
+    from harness.runner.run import device_seed
     from harness.targets import make_target
 
     extensions: list[Extension] = []
@@ -171,20 +215,29 @@ def compose(
         from harness.store.recorder import recorder
 
         extensions.append(recorder(db, retention))
-    eeprom = db.with_name(db.stem + "-sim.eeprom") if db is not None else None
-    target = make_target(
-        options.target,
-        scenario,
-        options.seed_for(scenario),
-        options.serial,
-        eeprom,
-        hello_timeout=hello_timeout,
-    )
-    if supply is not None:
-        from harness.runner.supplied import SuppliedTarget
+    supplies = supply if isinstance(supply, Mapping) or supply is None else None
+    targets: dict[str, Target] = {}
+    for i, device in enumerate(scenario.devices):
+        view = scenario.for_device(device.name)
+        eeprom = None
+        if db is not None:
+            own = "" if i == 0 else f"-{device.name}"
+            eeprom = db.with_name(f"{db.stem}{own}-sim.eeprom")
+        target = make_target(
+            device.target or options.target,
+            view,
+            device_seed(options.seed_for(scenario), i),
+            options.serial_for(device),
+            eeprom,
+            hello_timeout=hello_timeout,
+        )
+        choice = supply if supplies is None else supplies.get(device.name)
+        if choice is not None:
+            from harness.runner.supplied import SuppliedTarget
 
-        target = SuppliedTarget(target, scenario, supply)
-    return target, tuple(extensions)
+            target = SuppliedTarget(target, view, choice)
+        targets[device.name] = target
+    return targets, tuple(extensions)
 
 
 def _open_for_writing(path: Path) -> TextIO:
@@ -216,9 +269,12 @@ def _retention(args: argparse.Namespace) -> Retention:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
+    from harness.device_flags import split_named
     from harness.runner.monitor import monitor_scenario
 
-    return _compose_and_run(args, monitor_scenario(), _run_options(args))
+    _, named = split_named(args.serial, None, "--serial", "PATH")
+    scenario = monitor_scenario(tuple(named))
+    return _compose_and_run(args, scenario, _run_options(args, scenario.names))
 
 
 def _when(flag: str, text: str, now: float) -> float:
@@ -401,7 +457,11 @@ def _device_args(p: argparse.ArgumentParser, default_target: str) -> None:
         help=f"what runs the device (default: {default_target})",
     )
     p.add_argument(
-        "--serial", metavar="PATH", help="the board's port (default: find an Arduino by USB id)"
+        "--serial",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="the board's port (default: find an Arduino by USB id); NAME=PATH, once for each "
+        "device, for several",
     )
     from harness.targets.board import HELLO_TIMEOUT
 
@@ -506,9 +566,11 @@ def parser() -> argparse.ArgumentParser:
     feed = r.add_mutually_exclusive_group()
     feed.add_argument(
         "--supply",
-        metavar="DRIVER:RESOURCE",
+        action="append",
+        metavar="[NAME=]DRIVER:RESOURCE",
         help="drive this bench supply along the profile (board only): "
-        "scpi:TCPIP::HOST::5025::SOCKET, korad:/dev/ttyUSB0, manual; limits: the profile's own",
+        "scpi:TCPIP::HOST::5025::SOCKET, korad:/dev/ttyUSB0, manual; limits: the profile's own; "
+        "NAME=DRIVER:RESOURCE, once for each device, for several",
     )
     feed.add_argument(
         "--bench",

@@ -269,6 +269,7 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "injected_by_direction",
         "commands",
         "supply",
+        "devices",
     ]
     assert rec["supply"] is None  # the mock drives its rail itself: no bench supply
     assert list(rec["scenario"]) == ["name", "file", "description", "duration"]

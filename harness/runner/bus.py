@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from harness.link import Sample
+from harness.scenario.model import DEFAULT_DEVICE
 
 
 class SampleEvent(NamedTuple):
@@ -20,6 +21,8 @@ class SampleEvent(NamedTuple):
     end: float
     arrived: float
     """Scenario seconds when the host delivered it."""
+    device: str = DEFAULT_DEVICE
+    """The scenario's device that sent it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,8 @@ class RunEvent:
     kind: str
     at: float
     data: dict[str, Any] = field(default_factory=dict)
+    device: str = DEFAULT_DEVICE
+    """The device it concerns (a run's own events, e.g. the store's: the first device's)."""
 
 
 KINDS = (

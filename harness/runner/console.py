@@ -11,6 +11,7 @@ from typing import Any, TextIO
 import trio
 
 from harness.runner.bus import Published, RunEvent
+from harness.runner.context import DeviceRun
 from harness.runner.observer import Observer
 from harness.runner.record import ExpectationResult, RunRecord
 from harness.runner.session import HostSession
@@ -27,10 +28,16 @@ class Console:
     by erasing the status line, writing the line with its newline, and drawing the status line
     again below it, so the two never share a line."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, several: bool = False) -> None:
         self.out = out
+        self.several = several
+        """The run has several devices: each line about one names it."""
         self._status: str | None = None
         """The status line as last drawn, while one is on the screen."""
+
+    def named(self, device: str) -> str:
+        """ "left: " before a line about one of several devices ("" in a run of one)."""
+        return f"{device}: " if self.several else ""
 
     def say(self, line: str) -> None:
         if self._status is None:
@@ -61,7 +68,13 @@ class Console:
     def take(self, item: Published) -> None:
         """A bus subscriber: the events a person at the console needs to hear of at once."""
         if isinstance(item, RunEvent) and (line := event_line(item)) is not None:
+            if self.several and item.kind != "run":  # after its time, as "   1.0 s  "
+                line = line[:TIME_WIDTH] + self.named(item.device) + line[TIME_WIDTH:]
             self.say(line)
+
+
+TIME_WIDTH = 12
+"""The time an event's line starts with (`event_line`)."""
 
 
 def event_line(e: RunEvent) -> str | None:
@@ -136,16 +149,21 @@ def status_line(obs: Observer, session: HostSession, t: float, duration: float) 
 
 
 async def show_status(
-    console: Console, obs: Observer, session: HostSession, origin: float, duration: float
+    console: Console, first: DeviceRun, origin: float, duration: float, devices: int = 1
 ) -> None:
-    """Redraw the status line on a terminal, at most 5 times a second of wall time."""
+    """Redraw the status line on a terminal, at most 5 times a second of wall time: the first
+    device's (named, in a run of several)."""
     last_draw = 0.0
     try:
         while True:
             await trio.sleep(0.1)
-            if time.monotonic() - last_draw >= 0.2:
+            if first.session is not None and time.monotonic() - last_draw >= 0.2:
                 last_draw = time.monotonic()
-                console.draw(status_line(obs, session, trio.current_time() - origin, duration))
+                t = trio.current_time() - origin
+                line = status_line(first.observer, first.session, t, duration)
+                if devices > 1:
+                    line = f"{first.name} (1 of {devices}) {line}"
+                console.draw(line)
     finally:
         console.clear()
 
@@ -186,6 +204,14 @@ def verdict_table(record: RunRecord) -> str:
     )
     shown = "  ".join(f"{k} {v}" for k, v in record.injected.items() if v) or "none"
     lines.append(f"  injected  {shown}")
+    if len(record.devices) > 1:
+        for d in record.devices:
+            t = d.link
+            lines.append(
+                f"  {d.name:<9} {d.verdict.upper():<8} {d.target}  delivered {t.delivered}  "
+                f"lost {t.lost}  duplicated {t.duplicated}  "
+                f"commands {t.commands_done}/{t.commands_sent}"
+            )
     if record.error:
         lines.append(f"  error     {record.error}")
     return "\n".join(lines)

@@ -20,10 +20,11 @@ from harness.errors import UserError
 from harness.runner.bus import Bus, Published
 from harness.runner.observer import Observer
 from harness.runner.session import HostSession
-from harness.scenario.model import Scenario
+from harness.scenario.model import Device, Scenario
 from harness.targets import Target
 
 if TYPE_CHECKING:
+    from harness.relay import FaultRelay
     from harness.runner.record import RunRecord
 
 DRAIN_MAX = 5.0
@@ -37,6 +38,9 @@ class RunOptions:
 
     target: str = "mock"
     serial: str | None = None
+    """The board's port (a scenario of one device)."""
+    serials: dict[str, str] = field(default_factory=dict)
+    """Each board's port by device name (`--serial NAME=PATH`)."""
     seed: int | None = None
     json: Path | None = None
     junit: Path | None = None
@@ -50,6 +54,11 @@ class RunOptions:
 
     def seed_for(self, scenario: Scenario) -> int:
         return scenario.seed if self.seed is None else self.seed
+
+    def serial_for(self, device: Device) -> str | None:
+        """The device's port: named on the command line, else in the scenario, else the one
+        --serial PATH (None: found by its USB id)."""
+        return self.serials.get(device.name) or device.serial or self.serial
 
 
 class StoreView(Protocol):
@@ -74,6 +83,24 @@ class StoreView(Protocol):
 
 
 @dataclass
+class DeviceRun:
+    """One device of a run: its view of the scenario (its steps, expectations, link and setup),
+    its target, its observer and, once its stream is open, its host session. Each runs in a
+    nursery of its own, a child of the run's: one whose link ends stops alone."""
+
+    name: str
+    scenario: Scenario
+    seed: int
+    """Its own: the run's seed for the first device, the next ones for the others."""
+    target: Target | None
+    observer: Observer
+    session: HostSession | None = None
+    relay: FaultRelay | None = None
+    error: str | None = None
+    """Why it stopped before the run did (its stream ended, a reset did not take)."""
+
+
+@dataclass
 class RunContext:
     """What extensions (the store, the viewer) get to see of a run."""
 
@@ -95,10 +122,20 @@ class RunContext:
     stop: trio.Event = field(default_factory=trio.Event)
     """Set to end the run before its time, as Ctrl-C does (the pytest plugin's device
     session ends so: drained, with its record)."""
+    devices: dict[str, DeviceRun] = field(default_factory=dict)
+    """Every device of the run by name, in the scenario's order; `observer`, `target` and
+    `session` are the first one's (a run of one device: its only one)."""
 
     unwritten: list[str] = field(default_factory=list)
     """The reports (`--json`, `--junit`, `--html`) the run could not write when it ended, a
     line each: said after the verdict table, and the run then exits 2 (`write_at_end`)."""
+
+    def __post_init__(self) -> None:
+        if not self.devices:
+            name = self.observer.device
+            self.devices = {
+                name: DeviceRun(name, self.scenario, self.seed, self.target, self.observer)
+            }
 
     def write_at_end(self, write: Callable[[], None]) -> None:
         """Write a report of the ended run. One that cannot be written (a UserError: its

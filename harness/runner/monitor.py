@@ -7,11 +7,13 @@ import math
 from pathlib import Path
 
 from harness.faults import LinkFaults
-from harness.scenario.model import DeviceSpec, Scenario
+from harness.scenario.model import Device, DeviceSpec, Scenario
 from harness.scenario.profile import Profile
 
 
-def monitor_scenario() -> Scenario:
+def monitor_scenario(names: tuple[str, ...] = ()) -> Scenario:
+    """Logging with no end, of the devices called `names` (none: one device, `dut`)."""
+    devices = tuple(Device(name) for name in names)
     return Scenario(
         path=Path("monitor"),
         name="monitor",
@@ -23,4 +25,5 @@ def monitor_scenario() -> Scenario:
         device=DeviceSpec(),
         steps=(),
         expects=(),
+        devices=devices,
     )

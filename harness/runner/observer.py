@@ -131,8 +131,17 @@ class _BootTally:
 
 class Observer:
     def __init__(
-        self, scenario: Scenario, origin: float, bus: Bus, truth: Truth | None = None
+        self,
+        scenario: Scenario,
+        origin: float,
+        bus: Bus,
+        truth: Truth | None = None,
+        device: str | None = None,
     ) -> None:
+        """Observes `device` (default: the scenario's first), as `scenario` (that device's
+        view of it) says."""
+        self.device = scenario.devices[0].name if device is None else device
+        """The device it observes: on everything it publishes."""
         self.scenario = scenario
         self.origin = origin
         self.bus = bus
@@ -200,7 +209,7 @@ class Observer:
         return at - self.origin
 
     def emit(self, kind: str, at: float, **data: Any) -> None:
-        self.bus.publish(RunEvent(kind, at, data))
+        self.bus.publish(RunEvent(kind, at, data, self.device))
         if kind in EVENT_KINDS:
             for ev in self.evaluators:
                 was = ev.resolved
@@ -468,7 +477,7 @@ class Observer:
             for r in self.reset_log:
                 if r.new_boot == s.boot and r.time_lost is None and r.old_end is not None:
                     r.time_lost = max(0.0, start - r.old_end)
-        event = SampleEvent(s, start, end, arrived)
+        event = SampleEvent(s, start, end, arrived, self.device)
         self.last_sample = event
         if notices := self.watch.sample(arrived, s.boot):
             self._notices(notices)

@@ -109,6 +109,8 @@ class ExpectationResult:
     margin: float | None = None
     """How far `measured` is inside its nearest limit, in `unit` (negative: outside by that
     much); None for a kind without limits, a `value` limit, or nothing measured."""
+    device: str | None = None
+    """The device it judged, in a run of several (its label then starts with the name)."""
 
 
 @dataclass(slots=True)
@@ -150,6 +152,8 @@ class CommandRecord:
     reapplied: bool = False
     """Sent by the run itself after a new boot, to restore a setting the scenario had sent
     (then `step` is None)."""
+    device: str | None = None
+    """The device it went to, in a run of several."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +207,27 @@ class SupplyInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """One device's section of the record: what it did and how it was judged."""
+
+    name: str
+    target: str
+    verdict: str
+    """pass, marginal, fail or error (its link ended before the run did)."""
+    error: str | None
+    device: DeviceInfo
+    expectations: list[ExpectationResult]
+    checks: list[ExpectationResult]
+    link: LinkTotals
+    injected: dict[str, int] = field(default_factory=dict)
+    injected_by_direction: dict[str, dict[str, int]] = field(default_factory=dict)
+    commands: list[CommandRecord] = field(default_factory=list)
+    supply: SupplyInfo | None = None
+    port: str | None = None
+    """A board's serial port."""
+
+
+@dataclass(frozen=True, slots=True)
 class RunRecord:
     scenario: ScenarioInfo
     target: str
@@ -227,6 +252,11 @@ class RunRecord:
     commands: list[CommandRecord] = field(default_factory=list)
     supply: SupplyInfo | None = None
     """The bench supply the run drove; None when it drove none."""
+    devices: list[DeviceRecord] = field(default_factory=list)
+    """A section per device, in the scenario's order. With one device the fields above are
+    its own; with several, `expectations`, `checks` and `commands` hold every device's (each
+    labelled with its name), `link` and `injected` their sums, `device` and `supply` the first
+    device's."""
 
     def as_dict(self) -> dict[str, Any]:
         """The record as JSON holds it."""

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import trio
@@ -19,11 +21,12 @@ from harness.link import DeviceReset, HostEvent, SampleReceived
 from harness.relay import FaultRelay
 from harness.runner.bus import Bus
 from harness.runner.console import Console, show_status, verdict_table
-from harness.runner.context import DRAIN_MAX, Extension, RunContext, RunOptions
+from harness.runner.context import DRAIN_MAX, DeviceRun, Extension, RunContext, RunOptions
 from harness.runner.observer import Observer
 from harness.runner.record import (
     CommandRecord,
     DeviceInfo,
+    DeviceRecord,
     ExpectationResult,
     LinkTotals,
     LogInfo,
@@ -58,19 +61,14 @@ class RunResult:
 
 
 async def _steps(
-    scenario: Scenario,
-    ctx: RunContext,
-    target: Target,
-    relay: FaultRelay,
-    sent: SentSettings,
-    console: Console,
+    dev: DeviceRun, origin: float, relay: FaultRelay, sent: SentSettings, console: Console
 ) -> None:
-    """Each step at its time; one that waits for a log line holds the ones after it until the
-    line came or its timeout passed (its expectation says which)."""
-    obs, session = ctx.observer, ctx.session
-    assert session is not None
-    for step in scenario.steps:
-        await trio.sleep_until(ctx.origin + step.at)
+    """Each of the device's steps at its time; one that waits for a log line holds the ones
+    after it until the line came or its timeout passed (its expectation says which)."""
+    obs, session, target = dev.observer, dev.session, dev.target
+    assert session is not None and target is not None
+    for step in dev.scenario.steps:
+        await trio.sleep_until(origin + step.at)
         now = trio.current_time()
         if isinstance(step.action, WaitLog):
             # From its time in the file (a step the file fixes) or from now (one held by an
@@ -78,12 +76,13 @@ async def _steps(
             since = obs.now(now) if step.after_wait else step.at
             arrived = obs.wait_for_log(step.action, since)
             obs.on_step(step, now)
-            with trio.move_on_at(ctx.origin + since + step.action.timeout):
+            with trio.move_on_at(origin + since + step.action.timeout):
                 await arrived.wait()
             if not arrived.is_set():
                 console.say(
-                    f"{obs.now(trio.current_time()):8.1f} s  {step.label}: no log line matching "
-                    f"/{step.action.pattern.pattern}/ within {format_duration(step.action.timeout)}"
+                    f"{obs.now(trio.current_time()):8.1f} s  {console.named(dev.name)}"
+                    f"{step.label}: no log line matching /{step.action.pattern.pattern}/ within "
+                    f"{format_duration(step.action.timeout)}"
                 )
             continue
         obs.on_step(step, now)
@@ -117,7 +116,11 @@ def _do(
 
 
 def _reapply(
-    sent: SentSettings, obs: Observer, session: HostSession, console: Console, e: DeviceReset
+    sent: SentSettings,
+    obs: Observer,
+    session: HostSession,
+    console: Console,
+    e: DeviceReset,
 ) -> None:
     """The device booted anew with its defaults: send the scenario's settings again."""
     commands = sent.to_reapply()
@@ -128,7 +131,10 @@ def _reapply(
         shown = ", ".join(
             f"{name} " + " ".join(f"{k}={v:g}" for k, v in args.items()) for name, args in commands
         )
-        console.say(f"{obs.now(e.at):8.1f} s  boot {e.new_boot}: re-applying {shown}")
+        console.say(
+            f"{obs.now(e.at):8.1f} s  {console.named(obs.device)}boot {e.new_boot}: "
+            f"re-applying {shown}"
+        )
 
 
 async def _watch_device(obs: Observer, waker: Wakeable) -> None:
@@ -139,7 +145,10 @@ async def _watch_device(obs: Observer, waker: Wakeable) -> None:
         obs.check_device(trio.current_time())
 
 
-def _drained(obs: Observer, session: HostSession, target: Target, delivered_at_start: int) -> bool:
+def _drained(dev: DeviceRun, delivered_at_start: int) -> bool:
+    obs, session, target = dev.observer, dev.session, dev.target
+    if dev.error is not None or session is None or target is None:
+        return True  # its link ended: nothing more comes
     if obs.watch.silent is not None:
         return True  # a silent device has nothing in flight to wait for
     link = session.link
@@ -162,136 +171,221 @@ def _clean(faults: LinkFaults) -> LinkFaults:
     )
 
 
+def device_seed(seed: int, index: int) -> int:
+    """The seed of a run's device number `index` (from 0): the run's for the first, so a
+    scenario of one device runs as it always did, and the next ones for the others (their
+    noise and faults differ)."""
+    return (seed + index) % 2**63
+
+
+def _targets(
+    scenario: Scenario, options: RunOptions, target: Target | Mapping[str, Target] | None
+) -> dict[str, Target]:
+    """Each device's target by name: the ones given, else the one `options` names for it."""
+    seed = options.seed_for(scenario)
+    if target is None:
+        return {
+            d.name: make_target(
+                d.target or options.target,
+                scenario.for_device(d.name),
+                device_seed(seed, i),
+                options.serial_for(d),
+            )
+            for i, d in enumerate(scenario.devices)
+        }
+    if not isinstance(target, Mapping):
+        (only,) = scenario.names
+        return {only: target}
+    return {name: target[name] for name in scenario.names}
+
+
+class _Devices:
+    """The run's devices and when they are all gone (each one's link ended)."""
+
+    def __init__(self, devices: dict[str, DeviceRun]) -> None:
+        self.devices = devices
+        self.all_ended = trio.Event()
+
+    def ended(self, dev: DeviceRun, why: str) -> None:
+        dev.error = dev.error or why
+        if all(d.error is not None for d in self.devices.values()):
+            self.all_ended.set()
+
+
+async def _run_device(
+    dev: DeviceRun,
+    ctx: RunContext,
+    console: Console,
+    devices: _Devices,
+    *,
+    task_status: trio.TaskStatus[trio.abc.Stream] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """One device's part of the run, in its own nursery: its target, fault relay, host
+    session, steps and watch. Its stream, once open, is handed to the run (which closes it
+    after the run); its link ending stops this device alone."""
+    obs, target, origin = dev.observer, dev.target, ctx.origin
+    assert target is not None
+    sent = SentSettings()
+    waker = Wakeable()
+    obs.on_watch_change = waker.wake
+
+    def on_target(e: TargetEvent) -> None:
+        obs.on_target(e)
+        if isinstance(e, PortChange) and e.state == "replugged" and dev.session is not None:
+            # Whatever is on the port now must say who it is (docs/scenarios.md).
+            dev.session.send_command("hello")
+
+    async with trio.open_nursery() as nursery:
+        device_stream = await target.start(nursery, origin, on_target)
+        obs.device_opened(trio.current_time())
+        host_end, relay_end = memory_stream_pair()
+        relay = FaultRelay(dev.scenario.link, dev.seed, obs.on_fault)
+        dev.relay = relay
+
+        def on_host(e: HostEvent) -> None:
+            obs.on_host(e)
+            if isinstance(e, SampleReceived):
+                obs.check_recovery(session.link, obs.now(e.at))
+            elif isinstance(e, DeviceReset):
+                _reapply(sent, obs, session, console, e)
+
+        session = HostSession(host_end, on_host)
+        dev.session = session
+        if dev.observer is ctx.observer:
+            ctx.session = session
+
+        async def relay_then_stop() -> None:
+            await relay.run(device_stream, relay_end)
+            reason = await target.why_it_ended()
+            ended = f"the device's stream ended at {trio.current_time() - origin:.1f} s"
+            devices.ended(dev, reason or ended)
+            nursery.cancel_scope.cancel()
+
+        async def steps_or_error() -> None:
+            try:
+                await _steps(dev, origin, relay, sent, console)
+            except TargetError as exc:  # a reset that did not take: what came is kept
+                devices.ended(dev, str(exc))
+                nursery.cancel_scope.cancel()
+
+        nursery.start_soon(relay_then_stop)
+        nursery.start_soon(session.run)
+        nursery.start_soon(steps_or_error)
+        nursery.start_soon(_watch_device, obs, waker)
+        task_status.started(device_stream)
+
+
 async def run_scenario(
     scenario: Scenario,
     options: RunOptions,
     extensions: tuple[Extension, ...] = (),
-    target: Target | None = None,
+    target: Target | Mapping[str, Target] | None = None,
 ) -> RunResult:
-    """Run `scenario` on `target` (default: the one `options.target` names, with no extra
-    settings), with `extensions` entered in order around it."""
+    """Run `scenario` on its devices' targets (`target`: the one device's, or each device's by
+    name; default: the ones `options` names, with no extra settings), with `extensions`
+    entered in order around it."""
     seed = options.seed_for(scenario)
-    if target is None:
-        target = make_target(options.target, scenario, seed, options.serial)
-    undriven = "supply" in scenario.needs and "supply" not in target.capabilities
-    for need in scenario.needs:
-        if need not in target.capabilities and not (need == "supply" and target.name == "board"):
-            raise UserError(
-                f"{scenario.file}: needs {need}, which the {target.name} target cannot do"
-            )
-    if options.fast and "virtual_time" not in target.capabilities:
-        raise UserError(
-            f"--fast runs in virtual time, which needs the mock or the sim target (not {target.name})"
-        )
+    targets = _targets(scenario, options, target)
+    for name, t in targets.items():
+        _refuse_unfit(scenario, name, t, options)
     origin = trio.current_time()
     bus = Bus()
-    observer = Observer(scenario, origin, bus, target.truth)
-    ctx = RunContext(scenario, options, seed, origin, bus, observer, target)
+    devices: dict[str, DeviceRun] = {}
+    for i, (name, t) in enumerate(targets.items()):
+        view = scenario.for_device(name)
+        obs = Observer(view, origin, bus, t.truth, name)
+        devices[name] = DeviceRun(name, view, device_seed(seed, i), t, obs)
+    first = next(iter(devices.values()))
+    ctx = RunContext(
+        scenario, options, seed, origin, bus, first.observer, first.target, devices=devices
+    )
+    gone = _Devices(devices)
     stop = ctx.stop
     stopped_at: float | None = None
     """Scenario seconds when Ctrl-C or SIGTERM stopped the run."""
     caught: list[int] = []
     wall = time.monotonic()
-    error: str | None = None
-    console = Console(options.out)
+    console = Console(options.out, several=len(devices) > 1)
+    fast = " (virtual time)" if options.fast else ""
     console.say(
         f"running {scenario.file}: {scenario.name}, {_length(scenario.duration)}, seed {seed}, "
-        f"{target.describe()}{' (virtual time)' if options.fast else ''}"
+        f"{_describe(targets)}{fast}"
     )
-    if undriven:
-        console.say(
-            f"{scenario.file}: its [[supply]] profile is not driven on the {target.name}: the "
-            "bench must follow it (give --supply DRIVER:RESOURCE or --bench FILE, or "
-            "--supply manual to be told when to set it)"
-        )
+    for name, t in targets.items():
+        if "supply" in scenario.needs and "supply" not in t.capabilities:
+            console.say(
+                f"{scenario.file}: {console.named(name)}its [[supply]] profile is not driven on "
+                f"the {t.name}: the bench must follow it (give --supply DRIVER:RESOURCE or "
+                "--bench FILE, or --supply manual to be told when to set it)"
+            )
     unsubscribe = bus.subscribe(console.take)
-    sent = SentSettings()
-    waker = Wakeable()
-    observer.on_watch_change = waker.wake
-
-    def on_target(e: TargetEvent) -> None:
-        observer.on_target(e)
-        if isinstance(e, PortChange) and e.state == "replugged" and ctx.session is not None:
-            # Whatever is on the port now must say who it is (docs/scenarios.md).
-            ctx.session.send_command("hello")
 
     async with AsyncExitStack() as stack:
         stack.callback(unsubscribe)
         for ext in extensions:
             await stack.enter_async_context(ext(ctx))
         async with trio.open_nursery() as nursery:
-            device_stream = await target.start(nursery, origin, on_target)
-            stack.push_async_callback(device_stream.aclose)  # a board's port is unlocked
-            observer.device_opened(trio.current_time())
-            host_end, relay_end = memory_stream_pair()
-            relay = FaultRelay(scenario.link, seed, observer.on_fault)
-
-            def on_host(e: HostEvent) -> None:
-                observer.on_host(e)
-                if isinstance(e, SampleReceived):
-                    observer.check_recovery(session.link, observer.now(e.at))
-                elif isinstance(e, DeviceReset):
-                    _reapply(sent, observer, session, console, e)
-
-            session = HostSession(host_end, on_host)
-            ctx.session = session
-
-            async def relay_then_stop() -> None:
-                nonlocal error
-                await relay.run(device_stream, relay_end)
-                reason = await target.why_it_ended()
-                ended = f"the device's stream ended at {trio.current_time() - origin:.1f} s"
-                error = error or reason or ended
-                nursery.cancel_scope.cancel()
-
-            async def steps_or_error() -> None:
-                nonlocal error
-                try:
-                    await _steps(scenario, ctx, target, relay, sent, console)
-                except TargetError as exc:  # a reset that did not take: what came is kept
-                    error = error or str(exc)
-                    nursery.cancel_scope.cancel()
-
-            nursery.start_soon(relay_then_stop)
-            nursery.start_soon(session.run)
-            nursery.start_soon(steps_or_error)
-            nursery.start_soon(_watch_device, observer, waker)
+            for dev in devices.values():
+                device_stream = await nursery.start(_run_device, dev, ctx, console, gone)
+                stack.push_async_callback(device_stream.aclose)  # a board's port is unlocked
             if options.status:
                 nursery.start_soon(
-                    show_status, console, observer, session, origin, scenario.duration
+                    show_status, console, first, origin, scenario.duration, len(devices)
                 )
-            observer.emit(
-                "run", 0.0, state="started", scenario=scenario.name, target=target.name, seed=seed
+            first.observer.emit(
+                "run",
+                0.0,
+                state="started",
+                scenario=scenario.name,
+                target=first.target.name if len(devices) == 1 else _kinds(targets),
+                seed=seed,
             )
             nursery.start_soon(partial(stop_on_signal, stop, on_signal=caught.append))
             with trio.move_on_at(origin + scenario.duration):
-                await stop.wait()
+                async with trio.open_nursery() as until:  # the end, a stop, or no device left
+
+                    async def first_of(event: trio.Event) -> None:
+                        await event.wait()
+                        until.cancel_scope.cancel()
+
+                    until.start_soon(first_of, stop)
+                    until.start_soon(first_of, gone.all_ended)
             stopped_at = trio.current_time() - origin if stop.is_set() else None
             # A stopped bench's output goes off now, before the drain.
-            unpowered = stop.is_set() and target.stop()
+            unpowered = stop.is_set() and all([t.stop() for t in targets.values()])
             # What falls due at the end's very instant (a sample closing at it) is the
             # scenario's, on the faults then in force: trio runs tasks due at one instant in
             # no fixed order, so the end is taken just after it.
             await trio.sleep(END_SETTLE)
-            relay.set_faults(_clean(relay.faults))
-            relay.stop_outage()
-            observer.end_of_time(trio.current_time(), relay.faults)
-            start = session.link.stats.samples
+            starts: dict[str, int] = {}
+            for dev in devices.values():
+                if dev.relay is not None and dev.session is not None:
+                    dev.relay.set_faults(_clean(dev.relay.faults))
+                    dev.relay.stop_outage()
+                    dev.observer.end_of_time(trio.current_time(), dev.relay.faults)
+                    starts[dev.name] = dev.session.link.stats.samples
             with trio.move_on_after(0 if unpowered else DRAIN_MAX):
-                while not _drained(observer, session, target, start):
+                while not all(_drained(d, starts.get(d.name, 0)) for d in devices.values()):
                     await trio.sleep(0.02)
             nursery.cancel_scope.cancel()
         end = trio.current_time() - origin
-        totals = observer.finish(session.link, end, stopped_at)
-        verdict = "error" if error else observer.verdict
+        sections = []
+        for dev in devices.values():
+            assert dev.session is not None
+            totals = dev.observer.finish(dev.session.link, end, stopped_at)
+            state = "error" if dev.error else dev.observer.verdict
+            port = options.serial_for(dev.scenario.devices[0])
+            sections.append(_section(dev, totals, state, port))
+        verdict = _worst([d.verdict for d in sections])
+        error = _errors(sections)
         if stop.is_set():
             # A signal ends a scenario before its end: interrupted. A run with no end (`harness
             # monitor`) stops so, and any run whose stop was asked for (RunContext.stop: the
             # pytest plugin's device session, after its test) is stopped.
             ended_early = bool(caught) and scenario.duration != math.inf
             verdict = "interrupted" if ended_early else "stopped"
-        observer.emit("run", end, state="ended", verdict=verdict)
-        record = _record(ctx, target, totals, time.monotonic() - wall, verdict, error)
+        first.observer.emit("run", end, state="ended", verdict=verdict)
+        record = _record(ctx, sections, _kinds(targets), time.monotonic() - wall, verdict, error)
         ctx.record = record
         if options.json:
             ctx.write_at_end(partial(write_json, record, options.json))
@@ -306,34 +400,62 @@ async def run_scenario(
     return RunResult(record, code, caught[0] if caught else None)
 
 
+def _refuse_unfit(scenario: Scenario, name: str, target: Target, options: RunOptions) -> None:
+    """One line before anything starts if the device's target cannot run what it needs."""
+    who = f"{name}'s " if len(scenario.devices) > 1 else ""
+    for need in scenario.needs:
+        if need not in target.capabilities and not (need == "supply" and target.name == "board"):
+            raise UserError(
+                f"{scenario.file}: needs {need}, which {who or 'the '}{target.name} target "
+                "cannot do"
+            )
+    if options.fast and "virtual_time" not in target.capabilities:
+        raise UserError(
+            f"--fast runs in virtual time, which needs the mock or the sim target "
+            f"(not {who}{target.name})"
+        )
+
+
+def _describe(targets: dict[str, Target]) -> str:
+    if len(targets) == 1:
+        return next(iter(targets.values())).describe()
+    return f"{len(targets)} devices: " + ", ".join(
+        f"{name} on {t.describe()}" for name, t in targets.items()
+    )
+
+
+def _kinds(targets: dict[str, Target]) -> str:
+    """The target kinds the run's devices are on ("mock"; "mock, board")."""
+    return ", ".join(dict.fromkeys(t.name for t in targets.values()))
+
+
+VERDICT_ORDER = ("pass", "marginal", "fail", "error")
+
+
+def _worst(verdicts: list[str]) -> str:
+    return max(verdicts, key=VERDICT_ORDER.index)
+
+
+def _errors(sections: list[DeviceRecord]) -> str | None:
+    """The run's error line: the one device's error, or each failed device's, by name."""
+    if len(sections) == 1:
+        return sections[0].error
+    failed = [f"{d.name}: {d.error}" for d in sections if d.error]
+    return "; ".join(failed) or None
+
+
 def _length(duration: float) -> str:
     return f"{duration:g} s" if math.isfinite(duration) else "until stopped"
 
 
-def _record(
-    ctx: RunContext,
-    target: Target,
-    link: LinkTotals,
-    wall_seconds: float,
-    verdict: str,
-    error: str | None,
-) -> RunRecord:
-    scenario, obs = ctx.scenario, ctx.observer
-    return RunRecord(
-        scenario=ScenarioInfo(
-            scenario.name,
-            str(scenario.path),
-            scenario.description,
-            scenario.duration if math.isfinite(scenario.duration) else None,
-        ),
+def _section(dev: DeviceRun, link: LinkTotals, verdict: str, port: str | None) -> DeviceRecord:
+    obs, target = dev.observer, dev.target
+    assert target is not None
+    return DeviceRecord(
+        name=dev.name,
         target=target.name,
-        seed=ctx.seed,
-        started=ctx.started.isoformat(timespec="seconds"),
-        wall_seconds=round(wall_seconds, 3),
-        virtual_time=ctx.options.fast,
         verdict=verdict,
-        strict=ctx.options.strict,
-        error=error,
+        error=dev.error,
         device=DeviceInfo(
             hello=obs.hello,
             boots=sorted(obs.boots),
@@ -381,28 +503,98 @@ def _record(
             for h, c in obs.commands.items()
         ],
         supply=obs.supply.record() if obs.supply.opened else None,
+        port=port if target.name == "board" else None,
     )
+
+
+def _record(
+    ctx: RunContext,
+    sections: list[DeviceRecord],
+    target: str,
+    wall_seconds: float,
+    verdict: str,
+    error: str | None,
+) -> RunRecord:
+    """The run's record: with one device, its section's fields at the top as well; with
+    several, every device's expectations, checks and commands by name, and the link's sums."""
+    scenario = ctx.scenario
+    first = sections[0]
+    if len(sections) == 1:
+        expectations, checks, commands = first.expectations, first.checks, first.commands
+        link, injected, by_direction = first.link, first.injected, first.injected_by_direction
+    else:
+        expectations = [_named(e, d.name) for d in sections for e in d.expectations]
+        checks = [_named(e, d.name) for d in sections for e in d.checks]
+        commands = [replace(c, device=d.name) for d in sections for c in d.commands]
+        link = _summed([d.link for d in sections])
+        injected = dict(sum((Counter(d.injected) for d in sections), Counter()))
+        by_direction = {}
+        for d in sections:
+            for direction, counts in d.injected_by_direction.items():
+                merged = Counter(by_direction.get(direction, {})) + Counter(counts)
+                by_direction[direction] = dict(merged)
+    return RunRecord(
+        scenario=ScenarioInfo(
+            scenario.name,
+            str(scenario.path),
+            scenario.description,
+            scenario.duration if math.isfinite(scenario.duration) else None,
+        ),
+        target=target,
+        seed=ctx.seed,
+        started=ctx.started.isoformat(timespec="seconds"),
+        wall_seconds=round(wall_seconds, 3),
+        virtual_time=ctx.options.fast,
+        verdict=verdict,
+        strict=ctx.options.strict,
+        error=error,
+        device=first.device,
+        expectations=expectations,
+        checks=checks,
+        link=link,
+        injected={k: injected[k] for k in sorted(injected)},
+        injected_by_direction=by_direction,
+        commands=commands,
+        supply=first.supply,
+        devices=sections,
+    )
+
+
+def _named(e: ExpectationResult, device: str) -> ExpectationResult:
+    return replace(e, label=f"{device}: {e.label}", device=device)
+
+
+def _summed(totals: list[LinkTotals]) -> LinkTotals:
+    out = LinkTotals()
+    for t in totals:
+        for key, value in t.as_dict().items():
+            setattr(out, key, getattr(out, key) + value)
+    return out
 
 
 def run(
     scenario: Scenario,
     options: RunOptions,
     extensions: tuple[Extension, ...] = (),
-    target: Target | None = None,
+    target: Target | Mapping[str, Target] | None = None,
 ) -> RunResult:
-    """Run in a fresh trio loop: in virtual time on the target's own clock when `options.fast`
+    """Run in a fresh trio loop: in virtual time on the targets' own clock when `options.fast`
     (the mock's jumps ahead whenever every task waits, the sim's is the simulator's time), else
     in real time."""
     clock = None
+    targets = _targets(scenario, options, target)
     if options.fast:
-        if target is None:
-            target = make_target(
-                options.target, scenario, options.seed_for(scenario), options.serial
+        kinds = {t.name for t in targets.values()}
+        if len(kinds) > 1 or (kinds == {"sim"} and len(targets) > 1):
+            raise UserError(
+                f"--fast runs one clock: several mocks, or one sim, not {_kinds(targets)} "
+                f"for {len(targets)} devices"
             )
-        if isinstance(target, VirtualTime):
-            clock = target.virtual_clock()  # else run_scenario refuses --fast
+        first = next(iter(targets.values()))
+        if isinstance(first, VirtualTime):
+            clock = first.virtual_clock()  # else run_scenario refuses --fast
     try:
-        return trio.run(run_scenario, scenario, options, extensions, target, clock=clock)
+        return trio.run(run_scenario, scenario, options, extensions, targets, clock=clock)
     except BaseExceptionGroup as group:
         if (error := found_in(group, UserError)) is not None:
             raise error from None

@@ -19,8 +19,12 @@ from harness.scenario.expect import Context, entry_keys, kinds
 from harness.scenario.expect.acked import AckExpect
 from harness.scenario.expect.log import regex, waited_for
 from harness.scenario.model import (
+    DEFAULT_DEVICE,
+    NAME_PATTERN,
+    TARGETS,
     Action,
     Check,
+    Device,
     DeviceSpec,
     Expect,
     Outage,
@@ -42,13 +46,15 @@ DURATION_MAX = 31 * 86400.0  # 31d
 """The longest scenario: the raw log keeps 48 h by default and the minute rollups 30 days, so a
 longer run could not be looked at whole afterwards."""
 DEVICE_KEYS = ("shunt", "noise_v", "noise_a", "shared_rail", "brownout")
+DEVICE_ENTRY_KEYS = ("name", "target", "serial", "link", *DEVICE_KEYS)
+"""A [[device]] entry's keys: one of several devices."""
 PROBABILITIES = ("drop", "corrupt", "duplicate", "reorder", "garbage")
 LINK_KEYS = (*PROBABILITIES, "reorder_gap", "delay", "jitter", "baud", "burst")
 DIRECTIONS = ("to_host", "to_device")
 BURST_KEYS = ("p", "r", "bad_loss", "good_loss")
 SUPPLY_KEYS = ("at", "volts", "amps")
 ACTIONS = ("send", "link", "outage", "reset", "wait", "wait_log")
-STEP_KEYS = ("at", "name", *ACTIONS, "ack_within", "timeout", "repeat", "every")
+STEP_KEYS = ("at", "name", *ACTIONS, "ack_within", "timeout", "repeat", "every", "device")
 
 
 # --- sections -----------------------------------------------------------------------------
@@ -212,7 +218,22 @@ def _step_action(r: Reader, t: dict[str, Any], path: Path_, link: LinkFaults) ->
     return Wait(r.duration(t["wait"], kp))
 
 
-def _steps(r: Reader, raw: Any, base_link: LinkFaults, duration: float) -> tuple[Step, ...]:
+def _device_key(r: Reader, t: dict[str, Any], path: Path_, names: tuple[str, ...]) -> str | None:
+    """The device an entry names (`device = "left"`), None if it names none (each)."""
+    if "device" not in t:
+        return None
+    name = r.string(t["device"], (*path, "device"))
+    if name not in names:
+        listed = ", ".join(names)
+        raise r.fail(
+            (*path, "device"), f'no [[device]] is called "{name}"{suggest(name, names)} ({listed})'
+        )
+    return name
+
+
+def _steps(
+    r: Reader, raw: Any, base_link: LinkFaults, duration: float, names: tuple[str, ...]
+) -> tuple[Step, ...]:
     if raw is None:
         return ()
     steps: list[Step] = []
@@ -222,6 +243,7 @@ def _steps(r: Reader, raw: Any, base_link: LinkFaults, duration: float) -> tuple
         path: Path_ = ("step", i)
         t = r.table(entry, path, STEP_KEYS)
         action = _step_action(r, t, path, link)
+        device = _device_key(r, t, path, names)
         if isinstance(action, SetLink):
             link = action.faults
         at = r.duration(t["at"], (*path, "at")) if "at" in t else cursor
@@ -242,14 +264,25 @@ def _steps(r: Reader, raw: Any, base_link: LinkFaults, duration: float) -> tuple
         if isinstance(action, WaitLog) and repeat > 1:
             raise r.fail((*path, "repeat"), "a step that waits runs once")
         for k in range(repeat):
-            steps.append(Step(i, name, at + every * k, action))
+            steps.append(Step(i, name, at + every * k, action, device=device))
         cursor = last + (action.duration if isinstance(action, Wait) else 0.0)
     ordered = sorted(steps, key=lambda s: s.at)
-    first_wait = next((n for n, s in enumerate(ordered) if isinstance(s.action, WaitLog)), None)
-    if first_wait is not None:  # the steps after one that waits run when it is done
-        ordered[first_wait + 1 :] = [
-            dataclasses.replace(s, after_wait=True) for s in ordered[first_wait + 1 :]
-        ]
+    held: dict[int, set[str]] = {}  # by index: the devices whose wait_log holds the step
+    for name in names:
+        mine = [n for n, s in enumerate(ordered) if s.device in (None, name)]
+        first = next(
+            (k for k, n in enumerate(mine) if isinstance(ordered[n].action, WaitLog)), None
+        )
+        for n in mine[first + 1 :] if first is not None else ():
+            held.setdefault(n, set()).add(name)
+    for n, by in held.items():  # the steps after one that waits run when it is done
+        if ordered[n].device is None and len(by) < len(names):
+            raise r.fail(
+                ("step", ordered[n].number),
+                f"comes after a wait_log of {', '.join(sorted(by))} alone: name the device "
+                'it acts on (device = "...")',
+            )
+        ordered[n] = dataclasses.replace(ordered[n], after_wait=True)
     return tuple(ordered)
 
 
@@ -291,25 +324,31 @@ def _expect(cx: Context, t: dict[str, Any], path: Path_) -> Check:
     return kind.parse(cx, t, path)
 
 
-def _expects(r: Reader, raw: Any, duration: float, steps: tuple[Step, ...]) -> tuple[Expect, ...]:
-    cx = Context(r, duration, steps)
-    allowed = entry_keys()
+def _expects(
+    r: Reader, raw: Any, duration: float, steps: tuple[Step, ...], names: tuple[str, ...]
+) -> tuple[Expect, ...]:
+    allowed = (*entry_keys(), "device")
     out: list[Expect] = []
     for i, entry in enumerate(r.array(raw, ("expect",)) if raw is not None else [], 1):
         path: Path_ = ("expect", i)
         t = r.table(entry, path, allowed)
         name = r.string(t["name"], (*path, "name")) if "name" in t else ""
-        out.append(Expect(i, _expect(cx, t, path), name))
+        device = _device_key(r, t, path, names)
+        t = {k: v for k, v in t.items() if k != "device"}
+        # its anchors name the steps of the device it judges (of each: any step)
+        mine = steps if device is None else tuple(s for s in steps if s.device in (None, device))
+        out.append(Expect(i, _expect(Context(r, duration, mine), t, path), name, device))
     n = len(out)
     seen: set[int] = set()
     for s in steps:
         if isinstance(s.action, Send) and s.action.ack_within is not None and s.number not in seen:
             seen.add(s.number)
             n += 1
-            out.append(Expect(n, AckExpect(s.action.ack_within, s.action.command, s.number)))
+            ack = AckExpect(s.action.ack_within, s.action.command, s.number)
+            out.append(Expect(n, ack, device=s.device))
         elif isinstance(s.action, WaitLog):
             n += 1
-            out.append(waited_for(s, n, duration))
+            out.append(dataclasses.replace(waited_for(s, n, duration), device=s.device))
     return tuple(out)
 
 
@@ -331,25 +370,25 @@ def parse(text: str, path: Path) -> Scenario:
         )
     seed = r.integer(sc.get("seed", 0), ("scenario", "seed"), 0, 2**63 - 1)
     description = r.string(sc.get("description", ""), ("scenario", "description"))
-    dev = r.table(data.get("device", {}), ("device",), DEVICE_KEYS)
-    device = DeviceSpec(
-        shunt=r.number(dev.get("shunt", 0.1), ("device", "shunt"), 0.001, 100.0, " ohm"),
-        noise_v=r.number(dev.get("noise_v", 0.002), ("device", "noise_v"), 0.0, 1.0, " V"),
-        noise_a=r.number(dev.get("noise_a", 0.0005), ("device", "noise_a"), 0.0, 1.0, " A"),
-        shared_rail=r.boolean(dev.get("shared_rail", False), ("device", "shared_rail")),
-        brownout=r.number(dev.get("brownout", 2.7), ("device", "brownout"), 0.0, 32.0, " V"),
-    )
     link = _link(r, data.get("link", {}), ("link",), LinkFaults())
+    raw_devices = data.get("device", {})
+    if isinstance(raw_devices, list):  # [[device]]: several
+        devices = _devices(r, raw_devices, link)
+        device = devices[0].spec
+    else:  # [device] (or none): the one device, `dut`
+        device = _spec(r, r.table(raw_devices, ("device",), DEVICE_KEYS), ("device",))
+        devices = (Device(DEFAULT_DEVICE, device, link),)
+    names = tuple(d.name for d in devices)
     supply = _supply(r, data.get("supply"), duration)
-    steps = _steps(r, data.get("step"), link, duration)
-    expects = _expects(r, data.get("expect"), duration, steps)
+    steps = _steps(r, data.get("step"), link, duration, names)
+    expects = _expects(r, data.get("expect"), duration, steps, names)
     parity = _parity(r, sc.get("parity", {}), expects)
     needs = []
     if len(supply.points) > 1:
         needs.append("supply")
     if any(isinstance(s.action, Reset) for s in steps):
         needs.append("reset")
-    if device.shared_rail:
+    if any(d.spec.shared_rail for d in devices):
         needs.append("brownout")
     return Scenario(
         path=path,
@@ -364,7 +403,47 @@ def parse(text: str, path: Path) -> Scenario:
         expects=expects,
         needs=tuple(needs),
         parity=parity,
+        devices=devices,
     )
+
+
+def _spec(r: Reader, dev: dict[str, Any], path: Path_) -> DeviceSpec:
+    return DeviceSpec(
+        shunt=r.number(dev.get("shunt", 0.1), (*path, "shunt"), 0.001, 100.0, " ohm"),
+        noise_v=r.number(dev.get("noise_v", 0.002), (*path, "noise_v"), 0.0, 1.0, " V"),
+        noise_a=r.number(dev.get("noise_a", 0.0005), (*path, "noise_a"), 0.0, 1.0, " A"),
+        shared_rail=r.boolean(dev.get("shared_rail", False), (*path, "shared_rail")),
+        brownout=r.number(dev.get("brownout", 2.7), (*path, "brownout"), 0.0, 32.0, " V"),
+    )
+
+
+def _devices(r: Reader, raw: list[Any], link: LinkFaults) -> tuple[Device, ...]:
+    """[[device]] entries: each names itself, and may give its target, its port, its link's
+    own faults (on top of [link]) and its mock's setup."""
+    out: list[Device] = []
+    for i, entry in enumerate(raw, 1):
+        path: Path_ = ("device", i)
+        t = r.table(entry, path, DEVICE_ENTRY_KEYS)
+        if "name" not in t:
+            raise r.fail(path, 'missing "name" (what --serial NAME=PATH and the log call it)')
+        name = r.string(t["name"], (*path, "name"))
+        if not NAME_PATTERN.fullmatch(name):
+            raise r.fail(
+                (*path, "name"),
+                f"{show(name)}: up to 32 letters, digits, _ . - (starting with a letter or digit)",
+            )
+        if name in (d.name for d in out):
+            raise r.fail((*path, "name"), f'another [[device]] is called "{name}" already')
+        target = r.string(t["target"], (*path, "target"), TARGETS) if "target" in t else None
+        serial = r.string(t["serial"], (*path, "serial")) if "serial" in t else None
+        if serial is not None and target not in (None, "board"):
+            raise r.fail((*path, "serial"), f"only a board has a port (this is the {target})")
+        own = _link(r, t["link"], (*path, "link"), link) if "link" in t else link
+        spec = _spec(r, {k: v for k, v in t.items() if k in DEVICE_KEYS}, path)
+        out.append(Device(name, spec, own, target, serial))
+    if not out:
+        raise r.fail(("device",), "needs at least one [[device]] entry")
+    return tuple(out)
 
 
 def _parity(r: Reader, raw: Any, expects: tuple[Expect, ...]) -> dict[str, str]:

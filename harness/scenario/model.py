@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +27,26 @@ class DeviceSpec:
     shared_rail: bool = False
     """The MCU runs from the monitored rail: below brownout volts it resets."""
     brownout: float = 2.7
+
+
+TARGETS = ("mock", "sim", "board")
+"""Where a device runs (harness.targets)."""
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+"""A device's name: what `--serial NAME=PATH`, the store's rows and the viewer's pages use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One device a scenario runs: its name, where it is, and its mock's (and sim's) setup."""
+
+    name: str = DEFAULT_DEVICE
+    spec: DeviceSpec = field(default_factory=DeviceSpec)
+    link: LinkFaults = field(default_factory=LinkFaults)
+    """Its link's faults at the start: the scenario's [link], with the entry's own changes."""
+    target: str | None = None
+    """mock, sim or board; None: the run's (--target)."""
+    serial: str | None = None
+    """A board's port; None: `--serial NAME=PATH`, else found by its USB id."""
 
 
 # --- steps --------------------------------------------------------------------------------
@@ -87,6 +107,8 @@ class Step:
     action: Action
     after_wait: bool = False
     """A step before it waits for something the run sees: its time is known only then."""
+    device: str | None = None
+    """The device it acts on; None: each of the scenario's devices."""
 
     @property
     def label(self) -> str:
@@ -109,6 +131,8 @@ class Expect:
     number: int
     check: Check
     name: str = ""
+    device: str | None = None
+    """The device it judges; None: each of the scenario's devices, each on its own."""
 
     @property
     def label(self) -> str:
@@ -132,7 +156,33 @@ class Scenario:
     parity: dict[str, str] = field(default_factory=dict)
     """By expectation label: why its verdict on the mock and on the sim may differ (the
     parity test holds every other expectation equal on both)."""
+    devices: tuple[Device, ...] = ()
+    """The devices it runs, in the file's order; none given: one called `dut`, with the
+    scenario's [device] setup and [link]."""
+
+    def __post_init__(self) -> None:
+        if not self.devices:
+            object.__setattr__(self, "devices", (Device(DEFAULT_DEVICE, self.device, self.link),))
 
     @property
     def file(self) -> str:
         return self.path.name
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.devices)
+
+    def for_device(self, name: str) -> Scenario:
+        """The scenario as one device runs it: that device's setup and link, the steps and
+        expectations that name it or none. A scenario of one device is its own."""
+        if len(self.devices) == 1 and self.devices[0].name == name:
+            return self
+        (device,) = (d for d in self.devices if d.name == name)
+        return replace(
+            self,
+            device=device.spec,
+            link=device.link,
+            steps=tuple(s for s in self.steps if s.device in (None, name)),
+            expects=tuple(e for e in self.expects if e.device in (None, name)),
+            devices=(device,),
+        )

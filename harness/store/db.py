@@ -322,20 +322,27 @@ def finish_run(
     record: dict[str, Any],
     device: str = DEFAULT_DEVICE,
 ) -> None:
-    """Record the run's end, and its device's firmware and boots from the record."""
-    hello = (record.get("device") or {}).get("hello") or {}
-    firmware = hello.get("fw")
-    boots = json.dumps(record.get("device", {}).get("boots", []))
+    """Record the run's end, and each device's firmware and boots from the record (its
+    `devices` sections; a record without them: `device`'s, from its `device`)."""
+    sections = record.get("devices") or [{"name": device, "device": record.get("device")}]
+    found = [(s["name"], *_firmware_and_boots(s.get("device"))) for s in sections]
+    _, firmware, boots = found[0]
     with conn:
         conn.execute(
             "UPDATE runs SET ended = ?, verdict = ?, firmware = ?, boots = ?, record = ? WHERE id = ?",
             (ended, verdict, firmware, boots, json.dumps(record, default=str), run),
         )
-        conn.execute(
+        conn.executemany(
             "UPDATE devices SET firmware = ?, boots = ? WHERE run = ? AND name = ?",
-            (firmware, boots, run, device),
+            [(fw, b, run, name) for name, fw, b in found],
         )
     runlocks.release(conn, run)
+
+
+def _firmware_and_boots(info: dict[str, Any] | None) -> tuple[str | None, str]:
+    """A record's device section: its firmware (from its hello) and its boots, as JSON."""
+    hello = (info or {}).get("hello") or {}
+    return hello.get("fw"), json.dumps((info or {}).get("boots", []))
 
 
 def last_seen(conn: sqlite3.Connection, run: int, started: float) -> float:

@@ -29,7 +29,6 @@ import trio
 
 from harness.link import seqnum
 from harness.runner.bus import Published, RunEvent, SampleEvent
-from harness.scenario.model import DEFAULT_DEVICE
 from harness.store.db import ROW_VALUES, Batch, delete_older, rows_of, sample_row, write_batch
 from harness.store.rollup import rollup_rows
 
@@ -133,12 +132,12 @@ class StoreWriter:
         origin: float,
         retention: Retention = Retention(),
         on_problem: Callable[[str], None] = lambda message: None,
-        device: str = DEFAULT_DEVICE,
+        device: str | None = None,
     ) -> None:
         self.conn = conn
         self.run_id = run
         self.device = device
-        """The device every row taken is written for."""
+        """The device every row taken is written for; None: each item's own."""
         self.wall0 = wall0
         self.origin = origin
         self.retention = retention
@@ -148,8 +147,8 @@ class StoreWriter:
         """When the oldest row held arrived (trio time); None while nothing is held."""
         self._wake = trio.Event()
         """Set by `take` when a batch starts or fills, and by `close`."""
-        self._last_seq: dict[int, int] = {}
-        """The last seq written, by boot."""
+        self._last_seq: dict[tuple[str, int], int] = {}
+        """The last seq written, by device and boot."""
         self.duplicates_dropped = 0
         self._samples: list[object] = []
         """Rows held for the next batch, flat (see Batch)."""
@@ -183,25 +182,27 @@ class StoreWriter:
         link's call chain). The task is woken only when a batch starts or fills."""
         if self._closed:
             return  # late events are not the run's
+        device = self.device or item.device
         if type(item) is SampleEvent:
             s = item.sample
-            last = self._last_seq.get(s.boot)
+            key = (device, s.boot)
+            last = self._last_seq.get(key)
             if last is not None and seqnum.diff(s.seq, last) <= 0:
-                self.duplicates_dropped += 1  # (run, boot, seq) is written once, whatever comes
+                self.duplicates_dropped += 1  # (run, device, boot, seq) is written once
                 return
-            self._last_seq[s.boot] = s.seq
+            self._last_seq[key] = s.seq
             w0 = self.wall0
             self._samples.extend(
-                sample_row(self.run_id, s, w0 + item.end, w0 + item.arrived, self.device)
+                sample_row(self.run_id, s, w0 + item.end, w0 + item.arrived, device)
             )
         elif isinstance(item, RunEvent) and item.kind == "readback":
             d = item.data
             self._readbacks.append(
-                (self.run_id, self.device, self.wall0 + item.at, d["volts"], d["amps"])
+                (self.run_id, device, self.wall0 + item.at, d["volts"], d["amps"])
             )
         elif isinstance(item, RunEvent):
             data = json.dumps(item.data, default=str)
-            self._events.append((self.run_id, self.device, self.wall0 + item.at, item.kind, data))
+            self._events.append((self.run_id, device, self.wall0 + item.at, item.kind, data))
         else:
             return
         if self._first is None:

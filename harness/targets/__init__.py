@@ -9,7 +9,7 @@ from pathlib import Path
 import trio
 
 from harness.errors import UserError
-from harness.scenario.model import Scenario
+from harness.scenario.model import TARGETS, Scenario
 from harness.targets.base import (
     OnTargetEvent,
     PortChange,
@@ -24,8 +24,6 @@ from harness.targets.base import (
     TargetEvent,
     Truth,
 )
-
-TARGETS = ("mock", "sim", "board")
 
 __all__ = [
     "TARGETS",
