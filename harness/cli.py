@@ -114,7 +114,7 @@ def supply_choices(
 ) -> dict[str, SupplyChoice]:
     """Each device's bench supply by name: `--supply NAME=DRIVER:RESOURCE` (a plain one, or
     `--bench`, for a scenario's only device), each checked against the profile."""
-    from harness.device_flags import split_named
+    from harness.scenario.device_flags import split_named
 
     plain, named = split_named(supplies, scenario.names, flag, "DRIVER:RESOURCE")
     if bench is not None and len(scenario.devices) > 1:
@@ -156,8 +156,8 @@ def _check_writable(flag: str, path: Path, suffix: str) -> None:
 def _run_options(args: argparse.Namespace, names: Sequence[str] | None, **more: Any) -> RunOptions:
     """The engine's options that run and monitor share (their _device_args), plus `more`;
     `names`: the scenario's devices, which `--serial NAME=PATH` may name."""
-    from harness.device_flags import split_named
     from harness.runner.context import RunOptions
+    from harness.scenario.device_flags import split_named
 
     serial, serials = split_named(args.serial, names, "--serial", "PATH")
     return RunOptions(
@@ -269,8 +269,8 @@ def _retention(args: argparse.Namespace) -> Retention:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from harness.device_flags import split_named
     from harness.runner.monitor import monitor_scenario
+    from harness.scenario.device_flags import split_named
 
     _, named = split_named(args.serial, None, "--serial", "PATH")
     scenario = monitor_scenario(tuple(named))
