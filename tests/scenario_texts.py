@@ -18,3 +18,38 @@ alert = "uv"
 absent = true
 """
 """A scenario built to fail: its rail never sags below 4 V; its uv alert stays absent (it holds)."""
+
+TWO_DEVICES = """\
+[scenario]
+name = "two boards"
+duration = "20s"
+seed = 3
+
+[[device]]
+name = "left"
+
+[[device]]
+name = "right"
+link = { drop = 0.2 }
+
+[[supply]]
+at = "0s"
+volts = 5.0
+amps = 0.25
+
+[[step]]
+at = "1s"
+send = { cmd = "set_interval", value = 200 }
+ack_within = "2s"
+
+[[expect]]
+link = { lost = 0, duplicated = 0, commands_failed = 0 }
+
+[[expect]]
+name = "rail holds"
+measure = "v"
+stat = "min"
+above = 4.9
+"""
+"""Two devices, one on a clean link and one losing a fifth of its frames: each must lose
+nothing, get its command once, and see its rail hold."""

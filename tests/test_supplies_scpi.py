@@ -213,6 +213,23 @@ async def test_through_a_real_socket_to_the_emulator(
         await supply.set_volts(1.0)
 
 
+async def test_two_supplies_closing_one_leaves_the_other_working(
+    nursery: trio.Nursery,
+) -> None:
+    """A bench of several devices has a supply each: pyvisa shares one resource manager among
+    them, so one supply's end must close its own instrument alone."""
+    ports = [
+        await nursery.start(serve_scpi, ScpiInstrument(EmulatedOutput(load=10.0))) for _ in range(2)
+    ]
+    first, second = (ScpiSupply(f"TCPIP::127.0.0.1::{port}::SOCKET") for port in ports)
+    await first.identify()
+    await second.set_volts(3.0)
+    await first.aclose()
+    await second.set_volts(4.0)  # its session is still open
+    assert (await second.measure()).volts == 0.0  # (its output is off)
+    await second.aclose()
+
+
 async def test_a_named_dialect_overrides_the_identity(
     emulator: tuple[ScpiInstrument, int],
 ) -> None:

@@ -190,3 +190,88 @@ async def test_brownout_passes_on_the_virtual_bench_with_the_scpi_supply(tmp_pat
     assert len(readbacks) >= 80  # 5 a second over 20 s
     assert min(r["volts"] for r in readbacks) == 3.0
     assert after is not None and after.volts == 0.0  # switched off when the run ended
+
+
+TWO_BOARDS = """\
+[scenario]
+name = "two boards on the bench"
+duration = "8s"
+
+[[device]]
+name = "left"
+
+[[device]]
+name = "right"
+link = { drop = 0.2 }
+
+[[supply]]
+at = "0s"
+volts = 5.0
+amps = 0.25
+[[supply]]
+at = "3s"
+volts = 3.5
+[[supply]]
+at = "5s"
+volts = 5.0
+
+[[expect]]
+name = "sags"
+measure = "v"
+stat = "min"
+over = ["2s", "6s"]
+below = 4.0
+
+[[expect]]
+link = { lost = 0, duplicated = 0, commands_failed = 0 }
+"""
+
+
+async def test_two_boards_each_on_its_own_supply_pass_one_scenario(tmp_path: Path) -> None:
+    """The real path twice over: two firmware boards on their ptys, each fed by its own SCPI
+    supply, named on the command line (`--serial NAME=PATH`, `--supply NAME=...`); one link
+    loses a fifth of its frames. Each device sags, loses nothing, and the log holds each
+    one's samples once."""
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(TWO_BOARDS)
+    benches = [await start_bench(), await start_bench()]
+    record, db = tmp_path / "two.json", tmp_path / "log.db"
+    try:
+        flags: list[str] = []
+        for name, (_, (board_line, supply_line)) in zip(("left", "right"), benches, strict=True):
+            flags += ["--serial", f"{name}={board_line.split()[1]}"]
+            flags += ["--supply", f"{name}={supply_line.split()[1]}"]
+        run = await trio.run_process(
+            [
+                *(sys.executable, "-m", "harness", "run", str(scenario), "--target", "board"),
+                *flags,
+                *("--no-view", "--db", str(db), "--json", str(record)),
+            ],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    finally:
+        for bench, _ in benches:
+            bench.send_signal(signal.SIGINT)
+        for bench, _ in benches:
+            await trio.to_thread.run_sync(bench.wait, 10)
+    out = run.stdout.decode()
+    assert run.returncode == 0, out + run.stderr.decode()
+    assert "PASS  left: sags" in out and "PASS  right: sags" in out
+    rec = json.loads(record.read_text())
+    sections = {d["name"]: d for d in rec["devices"]}
+    assert [d["target"] for d in sections.values()] == ["board", "board"]
+    assert sections["right"]["injected"]["drop"] > 0 and not sections["left"]["injected"]
+    assert all(d["supply"]["settings"] for d in sections.values())  # each drove its own
+    import sqlite3
+
+    rows = sqlite3.connect(db).execute(
+        "SELECT device, count(*), count(DISTINCT boot || '-' || seq) FROM samples GROUP BY device"
+    )
+    stored = {device: (n, distinct) for device, n, distinct in rows}
+    for name, d in sections.items():
+        assert (
+            stored[name] == (d["link"]["delivered"],) * 2 and d["link"]["delivered"] >= 7
+        )  # 1 a second

@@ -77,7 +77,6 @@ class ScpiSupply:
         self.dialect: Dialect | None = self._forced
         self._backend = backend
         self._lock = trio.Lock()
-        self._rm: Any = None
         self._inst: Any = None
         self._idn: str | None = None
         self._closed = False
@@ -114,7 +113,10 @@ class ScpiSupply:
 
     def _open(self) -> None:
         ms = max(1, round(self.timeout * 1000))
+        # pyvisa gives every caller of one backend the same ResourceManager, and closing it
+        # closes every instrument it opened: each supply closes only its own instrument.
         rm = pyvisa.ResourceManager(self._backend)
+        inst = None
         try:
             inst = rm.open_resource(self.resource, open_timeout=ms)
             inst.timeout = ms
@@ -127,9 +129,11 @@ class ScpiSupply:
             dialect = self._forced or dialect_for(idn)
             self._terminate(inst, dialect)
         except BaseException:
-            rm.close()
+            if inst is not None:
+                with contextlib.suppress(Exception):
+                    inst.close()
             raise
-        self._rm, self._inst, self._idn, self.dialect = rm, inst, idn, dialect
+        self._inst, self._idn, self.dialect = inst, idn, dialect
         try:
             if inst.resource_class == "SOCKET":
                 _no_delay(inst)
@@ -159,12 +163,11 @@ class ScpiSupply:
         inst.read_termination = dialect.read_termination
 
     def _drop(self) -> None:
-        inst, rm = self._inst, self._rm
-        self._inst = self._rm = None
-        for closing in (inst, rm):
-            if closing is not None:
-                with contextlib.suppress(Exception):  # a broken session has nothing to close
-                    closing.close()
+        inst = self._inst
+        self._inst = None
+        if inst is not None:
+            with contextlib.suppress(Exception):  # a broken session has nothing to close
+                inst.close()
 
     def _dialect(self) -> Dialect:
         assert self.dialect is not None  # set by _open, which every exchange runs first

@@ -1,0 +1,226 @@
+"""Several devices in one run (`[[device]]`): each has its own link, relay, observer and
+steps, the store keeps each one's samples once, the record has a section per device, and one
+device whose link ends does not stop the others."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from harness.cli import main
+from harness.errors import UserError
+from harness.runner.context import RunOptions
+from harness.runner.run import run_scenario
+from harness.scenario.device_flags import split_named
+from harness.scenario.load import parse
+from harness.targets.base import OnTargetEvent
+from harness.targets.mock import MockTarget
+from harness.transports.memory import memory_stream_pair
+from tests.scenario_texts import TWO_DEVICES
+
+
+def write(tmp_path: Path, text: str, name: str = "two.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_two_devices_one_at_20_percent_drop_pass_with_each_device_in_the_store_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's bar: one healthy link, one at 20 % drop, on the mock with --fast."""
+    path, db, out = write(tmp_path, TWO_DEVICES), tmp_path / "log.db", tmp_path / "r.json"
+    code = main(["run", str(path), "--fast", "--no-view", "--db", str(db), "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "two boards: PASS" in printed
+    assert "PASS  right: rail holds" in printed and "PASS  left: rail holds" in printed
+    rec = json.loads(out.read_text())
+    sections = {d["name"]: d for d in rec["devices"]}
+    assert list(sections) == ["left", "right"]
+    assert sections["left"]["injected"] == {}  # the clean link's relay injected nothing
+    assert sections["right"]["injected"]["drop"] > 0
+    assert all(d["verdict"] == "pass" and d["link"]["lost"] == 0 for d in sections.values())
+    assert all(d["link"]["duplicated"] == 0 for d in sections.values())
+    conn = sqlite3.connect(db)
+    stored = {
+        device: (rows, distinct)
+        for device, rows, distinct in conn.execute(
+            "SELECT device, count(*), count(DISTINCT boot || '-' || seq) FROM samples "
+            "GROUP BY device"
+        )
+    }
+    for name, section in sections.items():
+        assert stored[name] == (section["link"]["delivered"], section["link"]["delivered"])
+    assert {n for (n,) in conn.execute("SELECT name FROM devices WHERE run = 1")} == {
+        "left",
+        "right",
+    }
+    # each got its command once: the step went to each device
+    assert [c["device"] for c in rec["commands"]] == ["left", "right"]
+    assert rec["link"]["delivered"] == sum(d["link"]["delivered"] for d in sections.values())
+
+
+FAILS_ON_RIGHT = TWO_DEVICES.replace(
+    'name = "rail holds"', 'name = "rail holds"\ndevice = "right"'
+).replace("above = 4.9", "above = 5.5")
+
+
+async def test_an_expectation_for_one_device_judges_it_alone_and_the_verdict_names_it(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    out = io.StringIO()
+    sc = parse(FAILS_ON_RIGHT, tmp_path / "f.toml")
+    result = await run_scenario(sc, RunOptions(fast=True, out=out))
+    rec = result.record
+    assert result.exit_code == 1 and rec.verdict == "fail"
+    assert [d.verdict for d in rec.devices] == ["pass", "fail"]
+    assert [e.label for e in rec.devices[0].expectations if "rail" in e.label] == []
+    assert "FAIL  right: rail holds" in out.getvalue()
+
+
+class EndsAt:
+    """A mock whose stream ends at `at` scenario seconds, as a board pulled out would."""
+
+    def __init__(self, inner: MockTarget, at: float) -> None:
+        self.inner, self.at = inner, at
+        self.name, self.capabilities, self.truth = inner.name, inner.capabilities, inner.truth
+
+    async def start(
+        self, nursery: trio.Nursery, origin: float, on_event: OnTargetEvent
+    ) -> trio.abc.Stream:
+        inner = await self.inner.start(nursery, origin, on_event)
+        device_end, harness_end = memory_stream_pair()
+
+        async def pump(source: trio.abc.Stream, sink: trio.abc.Stream) -> None:
+            while data := await source.receive_some():
+                await sink.send_all(data)
+
+        async def carry_then_pull_out() -> None:
+            with trio.move_on_at(origin + self.at):
+                async with trio.open_nursery() as both:
+                    both.start_soon(pump, inner, device_end)
+                    both.start_soon(pump, device_end, inner)
+            await device_end.aclose()  # the harness reads the end of its stream
+
+        nursery.start_soon(carry_then_pull_out)
+        return harness_end
+
+    async def reset(self) -> None:
+        await self.inner.reset()
+
+    def set_line_rate(self, rate: float | None) -> None:
+        self.inner.set_line_rate(rate)
+
+    def describe(self) -> str:
+        return "mock that is pulled out"
+
+    def stop(self) -> bool:
+        return False
+
+    async def why_it_ended(self) -> str | None:
+        return f"pulled out at {self.at:g} s"
+
+
+async def test_one_device_whose_link_ends_does_not_stop_the_others(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    sc = parse(TWO_DEVICES, tmp_path / "two.toml")
+    left, right = (sc.for_device(n) for n in sc.names)
+    targets = {
+        "left": MockTarget(left, 3),
+        "right": EndsAt(MockTarget(right, 4), at=5.0),
+    }
+    samples: dict[str, list[float]] = {"left": [], "right": []}
+
+    def take(item: object) -> None:
+        from harness.runner.bus import SampleEvent
+
+        if isinstance(item, SampleEvent):
+            samples[item.device].append(item.end)
+
+    from harness.runner.context import tap
+
+    result = await run_scenario(sc, RunOptions(fast=True, out=io.StringIO()), (tap(take),), targets)
+    rec = result.record
+    assert rec.verdict == "error" and result.exit_code == 2
+    assert rec.error == "right: pulled out at 5 s"
+    assert [(d.name, d.verdict) for d in rec.devices] == [("left", "pass"), ("right", "error")]
+    assert max(samples["right"]) < 5.5
+    assert max(samples["left"]) > 19.0  # logged to the scenario's end
+
+
+async def test_a_step_naming_a_device_acts_on_it_alone(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    text = TWO_DEVICES.replace(
+        'send = { cmd = "set_interval", value = 200 }',
+        'send = { cmd = "set_interval", value = 200 }\ndevice = "left"',
+    )
+    rec = (await run_scenario(parse(text, tmp_path / "s.toml"), RunOptions(fast=True))).record
+    left, right = rec.devices
+    assert [c.name for c in left.commands] == ["set_interval"] and right.commands == []
+    assert left.link.delivered > 3 * right.link.delivered  # 5 a second against 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ('name = "right"', 'name = "left"'),
+            'two.toml:10: device[2].name: another [[device]] is called "left" already',
+        ),
+        (('name = "right"\n', ""), 'two.toml:9: device[2]: missing "name"'),
+        (('name = "right"', 'name = "r ight"'), "device[2].name"),
+        (
+            ('ack_within = "2s"', 'ack_within = "2s"\ndevice = "rihgt"'),
+            'step[1].device: no [[device]] is called "rihgt" (did you mean "right"?)',
+        ),
+        (
+            ("above = 4.9", 'above = 4.9\ndevice = "middle"'),
+            'expect[2].device: no [[device]] is called "middle"',
+        ),
+        (('name = "right"', 'name = "right"\nserial = "/dev/ttyACM0"\ntarget = "mock"'), "serial"),
+    ],
+)
+def test_a_bad_device_entry_is_one_line_naming_its_key(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    with pytest.raises(UserError) as err:
+        parse(TWO_DEVICES.replace(*change), tmp_path / "two.toml")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_serial_and_supply_flags_name_their_device() -> None:
+    names = ("left", "right")
+    assert split_named(["left=/dev/a", "right=/dev/b"], names, "--serial", "PATH") == (
+        None,
+        {"left": "/dev/a", "right": "/dev/b"},
+    )
+    assert split_named(["/dev/a"], ("dut",), "--serial", "PATH") == ("/dev/a", {})
+    for values, said in (
+        (["/dev/a"], "the scenario has 2 devices; name the one it is for"),
+        (["middle=/dev/a"], "no device is called middle"),
+        (["left=/dev/a", "left=/dev/b"], "left has --serial /dev/a already"),
+    ):
+        with pytest.raises(UserError, match=said):
+            split_named(values, names, "--serial", "PATH")
+
+
+def test_a_plain_serial_for_a_scenario_of_two_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, TWO_DEVICES)
+    code = main(["run", str(path), "--target", "board", "--serial", "/dev/ttyACM0", "--no-view"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err == (
+        "--serial /dev/ttyACM0: the scenario has 2 devices; name the one it is for: "
+        "--serial NAME=PATH (left, right)"
+    )
