@@ -587,8 +587,8 @@ def run(
         kinds = {t.name for t in targets.values()}
         if len(kinds) > 1 or (kinds == {"sim"} and len(targets) > 1):
             raise UserError(
-                f"--fast runs one clock: several mocks, or one sim, not {_kinds(targets)} "
-                f"for {len(targets)} devices"
+                "--fast runs on one virtual clock: several mocks or a single sim (this run: "
+                f"{len(targets)} devices on {_kinds(targets)}); run it without --fast"
             )
         first = next(iter(targets.values()))
         if isinstance(first, VirtualTime):
