@@ -271,6 +271,8 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "supply",
         "devices",
     ]
+    (section,) = rec["devices"]  # one device: its section holds what the record's fields do
+    assert section["name"] == "dut" and section["expectations"] == rec["expectations"]
     assert rec["supply"] is None  # the mock drives its rail itself: no bench supply
     assert list(rec["scenario"]) == ["name", "file", "description", "duration"]
     assert list(rec["device"]) == [
@@ -300,6 +302,7 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
         "limit",
         "unit",
         "margin",
+        "device",
     ]
     assert rec["checks"] == [
         {
@@ -311,6 +314,7 @@ def test_the_json_record_keeps_its_documented_keys(tmp_path: Path) -> None:
             "limit": "",
             "unit": "",
             "margin": None,
+            "device": None,
         }
     ]
     assert list(rec["link"])[:3] == ["delivered", "lost", "lost_to_resets"]

@@ -325,6 +325,14 @@ async def run_scenario(
         for ext in extensions:
             await stack.enter_async_context(ext(ctx))
         async with trio.open_nursery() as nursery:
+            first.observer.emit(  # the run's first event, before any of its devices'
+                "run",
+                0.0,
+                state="started",
+                scenario=scenario.name,
+                target=_kinds(targets),
+                seed=seed,
+            )
             for dev in devices.values():
                 device_stream = await nursery.start(_run_device, dev, ctx, console, gone)
                 stack.push_async_callback(device_stream.aclose)  # a board's port is unlocked
@@ -332,14 +340,6 @@ async def run_scenario(
                 nursery.start_soon(
                     show_status, console, first, origin, scenario.duration, len(devices)
                 )
-            first.observer.emit(
-                "run",
-                0.0,
-                state="started",
-                scenario=scenario.name,
-                target=first.target.name if len(devices) == 1 else _kinds(targets),
-                seed=seed,
-            )
             nursery.start_soon(partial(stop_on_signal, stop, on_signal=caught.append))
             with trio.move_on_at(origin + scenario.duration):
                 async with trio.open_nursery() as until:  # the end, a stop, or no device left
