@@ -127,10 +127,14 @@ def supply_choices(
         value = named.get(d.name, plain if len(scenario.devices) == 1 else None)
         if value is None and bench is None:
             continue
-        where = f"{d.name}=" if d.name in named else ""
-        choice = supply_choice(
-            scenario, d.target or target, value, bench, f"{flag} {where}".rstrip()
-        )
+        where = flag
+        if d.name in named:  # its lines show the value as given: "--supply left=korad:..."
+            where = f"{flag} {d.name}="
+            if (d.target or target) != "board":
+                from harness.runner.supplied import refuse_rail_driver
+
+                raise refuse_rail_driver(d.target or target, f"{where}{value}")
+        choice = supply_choice(scenario, d.target or target, value, bench, where)
         if choice is not None:
             out[d.name] = choice
     return out

@@ -60,7 +60,8 @@ def parse_supply(text: str, where: str = "--supply") -> SupplySpec:
     driver = driver.strip().lower()
     resource = resource.strip()
     if problem := driver_problem(driver, resource):
-        raise UserError(f"{where} {text}: {problem}")
+        gap = "" if where.endswith("=") else " "  # "--supply left=" names a device's
+        raise UserError(f"{where}{gap}{text}: {problem}")
     return SupplySpec(driver, resource)
 
 
