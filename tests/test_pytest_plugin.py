@@ -7,8 +7,10 @@ import shutil
 import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import trio
 
 import harness.runner.run
 import harness.scenario.load  # with harness.runner.run: see below
@@ -433,3 +435,31 @@ def test_a_project_s_own_device_fixture_or_parameter_is_left_alone(
         "    assert device in 'ab'\n"
     )
     pytester.runpytest().assert_outcomes(passed=3)
+
+
+async def test_a_device_whose_link_ended_ends_its_own_waits_while_the_run_goes_on() -> None:
+    """One device of a session's several: its link ended (the run's `DeviceRun.error`), the
+    other's goes on publishing; what the test awaits of the ended one fails with why."""
+    from harness.pytest_plugin.device import Device, SessionEnded
+    from harness.runner.bus import RunEvent
+
+    right = Device("right")
+    run = SimpleNamespace(error=None, session=object())
+    right._ctx = SimpleNamespace(devices={"right": run})  # type: ignore[assignment]
+    failed: list[str] = []
+
+    async def wait() -> None:
+        with pytest.raises(SessionEnded) as raised:
+            await right.samples(1)
+        failed.append(str(raised.value))
+
+    with trio.fail_after(5):  # a wait the ended link does not end fails here, not hangs
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait)
+            await trio.sleep(0.1)
+            right._take(RunEvent("hello", 0.1, device="left"))  # the other's: no sample
+            await trio.sleep(0.1)
+            assert failed == []  # still waiting
+            run.error = "the device's stream ended at 0.2 s"
+            right._take(RunEvent("hello", 0.3, device="left"))
+    assert failed == ["1 samples: right's link ended first (the device's stream ended at 0.2 s)"]
