@@ -248,7 +248,7 @@ def report_data(
     duration = sc.get("duration")
     parts: list[dict[str, Any]] = record.get("devices") or []
     several = len(parts) > 1
-    sections = []
+    sections: list[dict[str, Any]] = []
     if several:
         for part in parts:
             own = (charts or {}).get(part["name"])
