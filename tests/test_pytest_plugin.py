@@ -7,8 +7,10 @@ import shutil
 import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import trio
 
 import harness.runner.run
 import harness.scenario.load  # with harness.runner.run: see below
@@ -63,6 +65,92 @@ def test_a_scenario_built_to_fail_is_one_failure_whose_message_is_its_table_line
     assert float(props["powerhil.rail sags below 4 V.margin"]) < 0  # outside its limit
 
 
+PAIR = """\
+[scenario]
+name = "pair"
+duration = "10s"
+[[device]]
+name = "left"
+[[device]]
+name = "right"
+link = { drop = 0.2 }
+[[supply]]
+at = "0s"
+volts = 5.0
+amps = 0.25
+[[expect]]
+name = "rail near 5 V"
+measure = "v"
+stat = "mean"
+between = ["4.9 V", "5.1 V"]
+[[expect]]
+device = "right"
+link = { lost = 0 }
+"""
+"""Two devices on a steady 5 V rail, the right one's link lossy: each holds."""
+
+
+def test_a_scenario_of_two_devices_passes_with_properties_for_each(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.path.joinpath("pair.toml").write_text(PAIR)
+    result = pytester.runpytest("--powerhil-fast", "--junitxml", "j.xml")
+    result.assert_outcomes(passed=1)
+    props = properties(pytester.path / "j.xml", "pair")
+    assert props["powerhil.verdict"] == "pass"
+    for name in ("left", "right"):
+        assert props[f"powerhil.{name}.verdict"] == "pass"
+        assert props[f"powerhil.{name}.target"] == "mock"
+        assert int(props[f"powerhil.{name}.samples"]) > 0
+        assert props[f"powerhil.{name}: rail near 5 V.state"] == "pass"
+        assert 4.9 < float(props[f"powerhil.{name}: rail near 5 V.measured"]) < 5.1
+        assert props[f"powerhil.{name}: device kept reporting.state"] == "pass"
+    samples = int(props["powerhil.left.samples"]) + int(props["powerhil.right.samples"])
+    assert int(props["powerhil.samples"]) == samples  # the run's: the devices' sum
+    assert props["powerhil.right: link: lost <= 0.state"] == "pass"
+    assert "powerhil.left: link: lost <= 0.state" not in props  # it judges the right alone
+
+
+def test_a_device_that_fails_is_named_in_the_failure(pytester: pytest.Pytester) -> None:
+    doomed = PAIR.replace('name = "pair"', 'name = "pair-doomed"') + (
+        '[[expect]]\ndevice = "right"\nname = "sags"\nmeasure = "v"\nstat = "min"\nbelow = 4.0\n'
+    )
+    pytester.path.joinpath("doomed.toml").write_text(doomed)
+    result = pytester.runpytest("--powerhil-fast", "--junitxml", "j.xml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["FAILED doomed.toml::pair-doomed - *right: fail (left: pass)"])
+    (failure,) = ET.parse(pytester.path / "j.xml").getroot().iter("failure")
+    lines = failure.get("message", "").splitlines()
+    assert lines[0].endswith("right: fail (left: pass)")
+    assert len(lines) == 2 and "FAIL  right: sags" in lines[1] and "(limit < 4 V)" in lines[1]
+    props = properties(pytester.path / "j.xml", "pair-doomed")
+    assert (props["powerhil.left.verdict"], props["powerhil.right.verdict"]) == ("pass", "fail")
+    assert props["powerhil.right: sags.state"] == "fail"
+
+
+def test_each_board_of_several_gets_the_port_its_name_is_given(
+    pytester: pytest.Pytester,
+) -> None:
+    """`--powerhil-serial NAME=PATH` once for each device, as `harness run --serial` takes
+    it: the left board's port is opened (and, missing, is the item's one line); a plain port
+    for a scenario of two is refused in one line naming the devices."""
+    pytester.path.joinpath("pair.toml").write_text(PAIR)
+    left, right = pytester.path / "tty-left", pytester.path / "tty-right"
+    board = ["--no-powerhil-fast", "--powerhil-target", "board"]
+    named = [f"--powerhil-serial=left={left}", f"--powerhil-serial=right={right}"]
+    result = pytester.runpytest(*board, *named)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [f"{left}: no such serial port*", f"running pair.toml: *right on board on {right} *"]
+    )
+    plain = pytester.runpytest(*board, f"--powerhil-serial={left}")
+    plain.assert_outcomes(failed=1)
+    plain.stdout.fnmatch_lines(
+        [f"--powerhil-serial {left}: the scenario has 2 devices; name the one it is for: *"]
+    )
+    assert "Traceback" not in result.stdout.str() + plain.stdout.str()
+
+
 def test_a_bad_scenario_is_one_collection_error_and_other_toml_files_are_not_collected(
     pytester: pytest.Pytester,
 ) -> None:
@@ -85,8 +173,23 @@ def test_a_bad_scenario_is_one_collection_error_and_other_toml_files_are_not_col
         (["--powerhil-serial", "/dev/ttyACM0"], "ERROR: --powerhil-serial /dev/ttyACM0: *board"),
         (["--powerhil-supply", "manual"], "ERROR: --powerhil-supply: the mock target drives*"),
         (["--powerhil-seed", "seven"], "ERROR: --powerhil-seed seven: expected a whole number*"),
+        (
+            ["--powerhil-target", "board", "--powerhil-serial", "/a", "--powerhil-serial", "/b"],
+            "ERROR: --powerhil-serial /b: with more than one --powerhil-serial, name the device*",
+        ),
+        (
+            ["--powerhil-target", "board", "--powerhil-serial", "/a", "--powerhil-supply", "x=y"],
+            'ERROR: --powerhil-supply x= y: unknown supply driver "y"*',
+        ),
     ],
-    ids=["board-without-serial", "serial-without-board", "supply-on-the-mock", "seed"],
+    ids=[
+        "board-without-serial",
+        "serial-without-board",
+        "supply-on-the-mock",
+        "seed",
+        "two-plain-ports",
+        "bad-named-supply",
+    ],
 )
 def test_options_that_cannot_go_together_are_one_usage_line(
     pytester: pytest.Pytester, args: list[str], line: str
@@ -109,7 +212,7 @@ def test_the_examples_run_without_trio_mode_in_virtual_time(pytester: pytest.Pyt
     )
     # importlib: this process may have imported the examples' own test module by its name
     result = pytester.runpytest("--powerhil-fast", "--import-mode=importlib", "examples")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=9)
 
 
 @pytest.mark.slow
@@ -129,7 +232,8 @@ def test_the_examples_run_on_the_sim_in_its_virtual_time(pytester: pytest.Pytest
     result = pytester.runpytest(
         "--powerhil-fast", "--powerhil-target", "sim", "--import-mode=importlib", "examples"
     )
-    result.assert_outcomes(passed=5)
+    # two-rails.toml's devices are mocks: it runs on theirs; the tests of its session skip
+    result.assert_outcomes(passed=6, skipped=3)
 
 
 def test_a_device_the_session_cannot_open_is_one_line(pytester: pytest.Pytester) -> None:
@@ -331,3 +435,31 @@ def test_a_project_s_own_device_fixture_or_parameter_is_left_alone(
         "    assert device in 'ab'\n"
     )
     pytester.runpytest().assert_outcomes(passed=3)
+
+
+async def test_a_device_whose_link_ended_ends_its_own_waits_while_the_run_goes_on() -> None:
+    """One device of a session's several: its link ended (the run's `DeviceRun.error`), the
+    other's goes on publishing; what the test awaits of the ended one fails with why."""
+    from harness.pytest_plugin.device import Device, SessionEnded
+    from harness.runner.bus import RunEvent
+
+    right = Device("right")
+    run = SimpleNamespace(error=None, session=object())
+    right._ctx = SimpleNamespace(devices={"right": run})  # type: ignore[assignment]
+    failed: list[str] = []
+
+    async def wait() -> None:
+        with pytest.raises(SessionEnded) as raised:
+            await right.samples(1)
+        failed.append(str(raised.value))
+
+    with trio.fail_after(5):  # a wait the ended link does not end fails here, not hangs
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait)
+            await trio.sleep(0.1)
+            right._take(RunEvent("hello", 0.1, device="left"))  # the other's: no sample
+            await trio.sleep(0.1)
+            assert failed == []  # still waiting
+            run.error = "the device's stream ended at 0.2 s"
+            right._take(RunEvent("hello", 0.3, device="left"))
+    assert failed == ["1 samples: right's link ended first (the device's stream ended at 0.2 s)"]

@@ -78,8 +78,9 @@ def self_contained(text: str) -> None:
     assert "@import" not in text and "url(" not in text
 
 
-def chart_data(text: str) -> dict[str, Any]:
-    found = re.search(r'id="chart-data">(.*?)</script>', text, re.S)
+def chart_data(text: str, key: str = "") -> dict[str, Any]:
+    """The JSON block of the chart (of a run of several devices: `key` "-left", the left's)."""
+    found = re.search(rf'id="chart-data{key}">(.*?)</script>', text, re.S)
     assert found is not None
     return json.loads(found.group(1))
 
@@ -230,6 +231,13 @@ def listed_kinds(text: str) -> list[str]:
     found = re.search(r'<table id="events">.*?</table>', text, re.S)
     assert found is not None
     return re.findall(r'<tr><td class="num">[^<]*</td><td>([^<]*)</td>', found.group(0))
+
+
+def listed_times(text: str) -> list[str]:
+    """The time of each row of the report's events table."""
+    found = re.search(r'<table id="events">.*?</table>', text, re.S)
+    assert found is not None
+    return re.findall(r'<tr><td class="num">([^<]*)</td>', found.group(0))
 
 
 def every_kind() -> list[tuple[str, dict[str, Any]]]:
@@ -431,7 +439,11 @@ def test_a_killed_runs_report_shows_what_the_log_holds_and_no_more(tmp_path: Pat
         assert f'<table id="{table}"' not in text, table
     envelope = chart_data(text)["envelope"]
     assert sum(envelope["n"]) > 0 and max(envelope["t"]) < 10
-    assert listed_kinds(text)[0] == "run"  # the run's start, first of its events
+    # the run's start is among its first events: at second 0, with the devices' own (a mock's
+    # boot), in no fixed order among them
+    times = listed_times(text)
+    first = listed_kinds(text).index("run")
+    assert times[first] == "0.000" and set(times[: first + 1]) == {"0.000"}
 
 
 def test_the_envelope_stays_bounded_and_keeps_the_extremes() -> None:
@@ -487,6 +499,135 @@ def test_the_report_never_holds_nan_or_a_closing_script_tag(tmp_path: Path) -> N
     data = chart_data(text)
     assert data["envelope"]["v_min"] == [None, 1.0] and "NaN" not in json.dumps(data)
     assert text.count("</script>") == 3  # the JSON block, uPlot, the chart's code
+
+
+TWO_RAILS = Path(__file__).resolve().parent.parent / "examples" / "scenarios" / "two-rails.toml"
+"""Two devices, the right one's link lossy (the pytest plugin's example)."""
+
+
+def two_rails(tmp_path: Path, *more: str) -> tuple[Path, dict[str, Any]]:
+    report, record = tmp_path / "two.html", tmp_path / "two.json"
+    args = ["run", str(TWO_RAILS), "--fast", "--no-view", "--html", str(report)]
+    assert main([*args, "--json", str(record), *more]) == 0
+    return report, json.loads(record.read_text())
+
+
+def table(text: str, name: str) -> str:
+    found = re.search(rf'<table id="{name}".*?</table>', text, re.S)
+    assert found is not None, name
+    return found.group(0)
+
+
+def test_a_run_of_two_devices_shows_each_with_its_verdict_expectations_link_and_chart(
+    tmp_path: Path,
+) -> None:
+    report, record = two_rails(tmp_path)
+    text = report.read_text()
+    self_contained(text)
+    assert '<span id="verdict" class="badge pass">pass</span>' in text
+    assert 'id="chart"' not in text and 'id="expectations"' not in text  # no one-device layout
+    durations = set()
+    for section in record["devices"]:
+        key = f"-{section['name']}"
+        assert f'<section class="device" id="section{key}">' in text
+        assert f'<span id="verdict{key}" class="badge pass">pass</span>' in text
+        expectations = table(text, f"expectations{key}")
+        for e in [*section["expectations"], *section["checks"]]:
+            assert f"<td>{escape(e['label'])}</td>" in expectations  # its own, unprefixed
+        others = [d for d in record["devices"] if d is not section]
+        for e in others[0]["expectations"]:
+            if e["label"] not in {x["label"] for x in section["expectations"]}:
+                assert escape(e["label"]) not in expectations
+        delivered = section["link"]["delivered"]
+        assert f'<tr><th>delivered</th><td class="num">{delivered}</td></tr>' in table(
+            text, f"link{key}"
+        )
+        chart = chart_data(text, key)
+        assert chart["device"] == section["name"]
+        assert len(chart["envelope"]["t"]) == delivered and sum(chart["envelope"]["n"]) > 0
+        assert 3.9 < min(chart["envelope"]["v_min"]) < 4.1  # its own dip
+        durations.add(chart["duration"])
+    assert durations == {10.0}  # the shared axis's end
+    right = record["devices"][1]
+    assert right["injected"]["drop"] > 0
+    injected = table(text, "injected-right")
+    assert f'<td class="num">{right["injected"]["drop"]}</td></tr>' in injected
+    assert '<td colspan="4" class="muted">none</td>' in table(text, "injected-left")
+    devices = table(text, "devices")
+    assert devices.count('<span class="badge pass">pass</span>') == 2
+    events = table(text, "events")
+    assert "<th>device</th>" in events and "<td>right</td><td>hello</td>" in events
+
+
+def test_a_device_that_failed_is_the_one_its_section_says_failed(tmp_path: Path) -> None:
+    scenario, report = tmp_path / "sags.toml", tmp_path / "sags.html"
+    scenario.write_text(
+        TWO_RAILS.read_text()
+        + '[[expect]]\ndevice = "right"\nname = "sags below 3 V"\nmeasure = "v"\n'
+        'stat = "min"\nbelow = 3.0\n'
+    )
+    assert main(["run", str(scenario), "--fast", "--no-view", "--html", str(report)]) == 1
+    text = report.read_text()
+    assert '<span id="verdict" class="badge fail">fail</span>' in text
+    assert '<span id="verdict-left" class="badge pass">pass</span>' in text
+    assert '<span id="verdict-right" class="badge fail">fail</span>' in text
+    (row,) = re.findall(r'<tr data-state="fail">.*?</tr>', text)
+    assert "sags below 3 V" in row and row in table(text, "expectations-right")
+
+
+def test_chromium_draws_each_devices_chart_on_one_time_axis(
+    browser: Browser, tmp_path: Path
+) -> None:
+    report, _ = two_rails(tmp_path)
+    page, requests, errors = open_offline(browser, report)
+    drawn = "(id) => Number(document.getElementById(id).dataset.drawn || 0) > 0"
+    for name in ("left", "right"):
+        page.wait_for_function(drawn, arg=f"chart-{name}")
+    assert requests == [report.as_uri()] and errors == []
+
+    def axes() -> list[str]:
+        return [page.get_attribute(f"#chart-{n}", "data-x") or "" for n in ("left", "right")]
+
+    assert axes() == ["0 10", "0 10"]  # from 0 to the scenario's end, both
+    for name in ("left", "right"):
+        inked = page.evaluate(INKED.replace("#chart ", f"#chart-{name} "))
+        assert inked > 5000, (name, inked)
+    over = page.locator("#chart-left .u-over").bounding_box()
+    assert over is not None
+    y = over["y"] + over["height"] / 2
+    page.mouse.move(over["x"] + over["width"] * 0.25, y)
+    page.mouse.down()
+    page.mouse.move(over["x"] + over["width"] * 0.5, y, steps=5)
+    page.mouse.up()
+    left, right = axes()
+    assert left == right and left != "0 10"  # zoomed together
+    low, high = map(float, left.split())
+    assert 2 < low < high < 5.5
+    page.locator("#chart-right .u-over").dblclick()
+    assert axes() == ["0 10", "0 10"]  # and zoomed out together
+    assert page.inner_text("#verdict-right") == "PASS"
+    page.screenshot(path=tmp_path / "two.png", full_page=True)
+    page.context.close()
+
+
+def test_a_logged_run_of_two_devices_has_their_sections_and_one_chart_of_both(
+    tmp_path: Path,
+) -> None:
+    """The viewer's report of it: the log's history is every device's samples, drawn once
+    and said so; each device's section has its verdict, expectations and link all the same."""
+    db = tmp_path / "log" / "h.db"
+    _, record = two_rails(tmp_path, "--db", str(db))
+    text = report_html(open_for_reading(db), 1, load_uplot(assets.VENDOR))
+    assert text is not None
+    self_contained(text)
+    assert "Voltage, current and power (every device's samples together)" in text
+    assert 'id="chart-left"' not in text
+    assert sum(chart_data(text)["envelope"]["n"]) > 0
+    for section in record["devices"]:
+        key = f"-{section['name']}"
+        assert f'<span id="verdict{key}" class="badge pass">pass</span>' in text
+        delivered = section["link"]["delivered"]
+        assert f'<td class="num">{delivered}</td>' in table(text, f"link{key}")
 
 
 async def supplied_run(tmp_path: Path, report: Path, db: Path) -> int:

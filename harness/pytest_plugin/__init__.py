@@ -7,7 +7,9 @@ the live device session they wrap: `device.py`). It composes runs as `harness ru
 from harness.pytest_plugin.fixtures import (
     device,
     device_scenario,
+    devices,
     powerhil_options,
+    powerhil_session,
     pytest_collection_modifyitems,
     pytest_runtest_setup,
     run_scenario,
@@ -18,7 +20,9 @@ from harness.pytest_plugin.options import pytest_addoption, pytest_configure
 __all__ = [
     "device",
     "device_scenario",
+    "devices",
     "powerhil_options",
+    "powerhil_session",
     "pytest_addoption",
     "pytest_collect_file",
     "pytest_collection_modifyitems",

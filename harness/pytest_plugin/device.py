@@ -1,15 +1,15 @@
-"""A live session with the device under test, for tests written in Python: a run of a scenario
+"""A live session with the devices under test, for tests written in Python: a run of a scenario
 (by default `harness monitor`'s endless one: a clean link, a steady 5 V rail) in the caller's
-trio loop, with a handle to send commands and await their acks, await samples and log lines,
-and read the link totals as they stand. The session ends, drained and with its record, when
-its `async with` is left."""
+trio loop, with a handle on each of its devices to send commands and await their acks, await
+samples and log lines, and read the link totals as they stand. The session ends, drained and
+with its record, when its `async with` is left."""
 
 from __future__ import annotations
 
 import math
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -18,7 +18,7 @@ import trio
 from harness.errors import UserError, found_in
 from harness.link import Sample
 from harness.runner.bus import Published, RunEvent, SampleEvent
-from harness.runner.context import Extension, RunContext, RunOptions, tap
+from harness.runner.context import DeviceRun, Extension, RunContext, RunOptions, tap
 from harness.runner.record import HelloInfo, LinkTotals, RunRecord
 from harness.scenario.model import Scenario
 from harness.scenario.units import format_duration
@@ -45,10 +45,13 @@ class SessionEnded(AssertionError):
 
 
 class Device:
-    """The test's handle on the session. Times are the session's seconds (0: when it started),
-    in virtual time under `--powerhil-fast`."""
+    """The test's handle on one device of the session: what it sends goes to that device, what
+    it awaits is that device's. Times are the session's seconds (0: when it started), in
+    virtual time under `--powerhil-fast`."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        """The device's name in the session's scenario (`dut` for a scenario that names none)."""
         self._ctx: RunContext | None = None
         self._waits: list[list[Sample]] = []
         """The samples each pending `samples()` has taken so far: a sample is kept only while a
@@ -63,12 +66,14 @@ class Device:
     # --- what the run publishes ------------------------------------------------------------
 
     def _take(self, item: Published) -> None:
-        """A bus subscriber: keeps what the test may await, and wakes its waits."""
+        """A bus subscriber: keeps what the test may await of this device, and wakes its waits
+        (the run's own events, its start, are every device's)."""
         if isinstance(item, SampleEvent):
-            for taken in self._waits:
-                taken.append(item.sample)
+            if item.device == self.name:
+                for taken in self._waits:
+                    taken.append(item.sample)
         elif isinstance(item, RunEvent):
-            if item.kind == "log":
+            if item.kind == "log" and item.device == self.name:
                 self._log.append((item.at, item.data["text"]))
             elif item.kind == "run" and item.data.get("state") == "started":
                 self._started = True
@@ -84,9 +89,12 @@ class Device:
         self._wake()
 
     @property
-    def _run(self) -> RunContext:
-        assert self._ctx is not None and self._ctx.session is not None
-        return self._ctx
+    def _run(self) -> DeviceRun:
+        """This device's part of the run: its observer and, once the run started, its session."""
+        assert self._ctx is not None
+        dev = self._ctx.devices[self.name]
+        assert dev.session is not None
+        return dev
 
     async def _until(self, found: Callable[[], T | None], timeout: float | None, what: str) -> T:
         """`found()`'s first value that is not None, waiting as the run publishes."""
@@ -98,6 +106,8 @@ class Device:
                     return value
                 if self._ended is not None:
                     raise SessionEnded(f"{what}: the session ended first ({self._ended})")
+                if (gone := self._run.error) is not None:  # this one's link ended, not the run
+                    raise SessionEnded(f"{what}: {self.name}'s link ended first ({gone})")
                 await self._news.wait()
         assert timeout is not None
         raise DeviceTimeout(f"{what}: not within {format_duration(timeout)}")
@@ -113,12 +123,12 @@ class Device:
         answer after the link's resends (about 10 s), raises CommandRefused; an argument the
         device would refuse raises ValueError before anything is sent."""
         __tracebackhide__ = True
-        ctx = self._run
-        assert ctx.session is not None
-        handle = ctx.session.send_command(name, args)
-        ctx.observer.issued(handle, name, args, None, trio.current_time())
+        dev = self._run
+        assert dev.session is not None
+        handle = dev.session.send_command(name, args)
+        dev.observer.issued(handle, name, args, None, trio.current_time())
         shown = " ".join([name, *(f"{k}={v}" for k, v in args.items())])
-        sent = ctx.observer.commands[handle]
+        sent = dev.observer.commands[handle]
         await self._until(
             lambda: None if sent.outcome == "pending" else sent, timeout, f"ack of {shown}"
         )
@@ -166,9 +176,9 @@ class Device:
     @property
     def totals(self) -> LinkTotals:
         """The link's totals as they stand (docs/scenarios.md, "Link totals")."""
-        ctx = self._run
-        assert ctx.session is not None
-        return ctx.observer.totals(ctx.session.link)
+        dev = self._run
+        assert dev.session is not None
+        return dev.observer.totals(dev.session.link)
 
     @property
     def hello(self) -> HelloInfo | None:
@@ -177,56 +187,80 @@ class Device:
 
 
 @asynccontextmanager
-async def open_device(
+async def open_devices(
     scenario: Scenario,
     options: RunOptions,
-    target: Target,
+    target: Target | Mapping[str, Target],
     extensions: tuple[Extension, ...] = (),
-) -> AsyncIterator[Device]:
-    """A session running `scenario` on `target`, open once the target's stream is; a problem
-    opening it (no such port, a refused option) raises its UserError. Ctrl-C or SIGTERM, which
-    the run catches and stops on, cancels the `async with` body and raises KeyboardInterrupt
-    once the session has ended (drained, its record made)."""
+) -> AsyncIterator[dict[str, Device]]:
+    """A session running `scenario` on its devices' targets (`target`: the one device's, or
+    each device's by name), open once every target's stream is, with a handle on each device
+    by name in the scenario's order; a problem opening it (no such port, a refused option)
+    raises its UserError. Ctrl-C or SIGTERM, which the run catches and stops on, cancels the
+    `async with` body and raises KeyboardInterrupt once the session has ended (drained, its
+    record made)."""
     from harness.runner.run import run_scenario
 
-    device = Device()
+    devices = {name: Device(name) for name in scenario.names}
+    first = next(iter(devices.values()))
     seen: list[RunContext] = []
     failed: list[UserError] = []
 
+    def take(item: Published) -> None:
+        for device in devices.values():
+            device._take(item)
+
+    def end(why: str) -> None:
+        for device in devices.values():
+            device._end(why)
+
     async def session() -> None:
         try:
-            result = await run_scenario(
-                scenario, options, (*extensions, tap(device._take, seen)), target
-            )
+            result = await run_scenario(scenario, options, (*extensions, tap(take, seen)), target)
         except BaseExceptionGroup as group:
             if (error := found_in(group, UserError)) is None:
                 raise
             failed.append(error)
-            device._end(str(error))
+            end(str(error))
             return
         except UserError as error:
             failed.append(error)
-            device._end(str(error))
+            end(str(error))
             return
-        device.record = result.record
+        for device in devices.values():
+            device.record = result.record
         if result.signal is not None:  # cancels the body (pytest-trio: the test), as Ctrl-C
             raise KeyboardInterrupt  # would; its waits are cancelled, not told the session ended
-        device._end(result.record.error or f"the run's verdict: {result.record.verdict}")
+        end(result.record.error or f"the run's verdict: {result.record.verdict}")
 
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(session)
-            while not device._started and device._ended is None:
-                await device._news.wait()
-            if device._started:
-                device._ctx = seen[0]
+            while not first._started and first._ended is None:
+                await first._news.wait()
+            if first._started:
+                for device in devices.values():
+                    device._ctx = seen[0]
                 try:
-                    yield device
+                    yield devices
                 finally:
                     seen[0].stop.set()
     except BaseExceptionGroup as group:
         if group.subgroup(KeyboardInterrupt) is not None:
             raise KeyboardInterrupt from None
         raise
-    if not device._started:  # raised here, not in the nursery: the error alone, not a group
-        raise failed[0] if failed else UserError(f"the device session ended: {device._ended}")
+    if not first._started:  # raised here, not in the nursery: the error alone, not a group
+        raise failed[0] if failed else UserError(f"the device session ended: {first._ended}")
+
+
+@asynccontextmanager
+async def open_device(
+    scenario: Scenario,
+    options: RunOptions,
+    target: Target | Mapping[str, Target],
+    extensions: tuple[Extension, ...] = (),
+) -> AsyncIterator[Device]:
+    """`open_devices`' session, with a handle on its first device (a scenario of one: its
+    only one)."""
+    async with open_devices(scenario, options, target, extensions) as devices:
+        yield next(iter(devices.values()))

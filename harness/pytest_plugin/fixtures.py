@@ -1,7 +1,8 @@
 """The fixtures for tests written in Python, under pytest-trio: `run_scenario` runs a scenario
 (a file or one built in code) and returns its record; `device` is a live session on the
 session's target (harness.pytest_plugin.device), running `device_scenario` (override it to
-give the device another link or rail). A test that uses either is a trio test whatever the
+give the device another link or rail, or to run several devices: `device` is then the first,
+and `devices` has each by name). A test that uses any of them is a trio test whatever the
 project's `trio_mode`: the plugin marks it, and under `--powerhil-fast` runs it on an
 autojumping MockClock unless the test asks for a clock of its own."""
 
@@ -17,14 +18,14 @@ import pytest
 import trio
 
 from harness.errors import UserError
-from harness.pytest_plugin.device import Device, open_device
+from harness.pytest_plugin.device import Device, open_devices
 from harness.pytest_plugin.options import PowerhilOptions, options_of, problem_line
 from harness.pytest_plugin.properties import properties
 from harness.runner.record import RunRecord
 from harness.scenario.model import Scenario
 from harness.targets import virtual_clock
 
-FIXTURES = ("run_scenario", "device")
+FIXTURES = ("run_scenario", "device", "devices")
 """The plugin's fixtures that need a trio test."""
 NOT_ASYNC = pytest.StashKey[str]()
 """A test's line when it uses FIXTURES but is not async."""
@@ -45,14 +46,14 @@ class ScenarioRunner:
     ) -> RunRecord:
         from harness.runner.run import run_scenario
 
-        run_options = self._options.run_options()
-        if seed is not None:
-            run_options.seed = seed
         try:
             if not isinstance(scenario, Scenario):
                 scenario = self._load(scenario)
-            target, extensions = self._options.compose(scenario, run_options)
-            result = await run_scenario(scenario, run_options, extensions, target)
+            run_options = self._options.run_options(scenario)
+            if seed is not None:
+                run_options.seed = seed
+            targets, extensions = self._options.compose(scenario, run_options)
+            result = await run_scenario(scenario, run_options, extensions, targets)
         except (UserError, sqlite3.DatabaseError, BaseExceptionGroup) as exc:
             if (problem := problem_line(exc, self._options)) is None:
                 raise
@@ -96,22 +97,37 @@ def device_scenario() -> Scenario:
 
 
 @pytest.fixture
-async def device(
+async def powerhil_session(
     powerhil_options: PowerhilOptions, device_scenario: Scenario
-) -> AsyncIterator[Device]:
-    """A live session on the session's target, ended (drained, its record made) after the
-    test."""
-    run_options = powerhil_options.run_options()
+) -> AsyncIterator[dict[str, Device]]:
+    """The live session `device` and `devices` share: `device_scenario` on the session's
+    targets, a handle on each of its devices by name, ended (drained, its record made) after
+    the test."""
     problem = None
     try:
-        target, extensions = powerhil_options.compose(device_scenario, run_options)
-        async with open_device(device_scenario, run_options, target, extensions) as session:
+        run_options = powerhil_options.run_options(device_scenario)
+        targets, extensions = powerhil_options.compose(device_scenario, run_options)
+        async with open_devices(device_scenario, run_options, targets, extensions) as session:
             yield session
     except (UserError, sqlite3.DatabaseError, BaseExceptionGroup) as exc:
         if (problem := problem_line(exc, powerhil_options)) is None:
             raise
     if problem is not None:
         pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture
+async def device(powerhil_session: dict[str, Device]) -> Device:
+    """A live session on the session's target: the handle on its first device (on its only
+    one, but for a `device_scenario` of several)."""
+    return next(iter(powerhil_session.values()))
+
+
+@pytest.fixture
+async def devices(powerhil_session: dict[str, Device]) -> dict[str, Device]:
+    """The same session's handle on each of its devices by name, in the scenario's order (for
+    a `device_scenario` of several; of one, `{"dut": device}`)."""
+    return powerhil_session
 
 
 def trio_runner(fast: bool, target: str) -> Callable[..., Any]:

@@ -62,10 +62,10 @@ class ScenarioItem(pytest.Item):
         from harness.runner.run import run
 
         options = options_of(self.config)
-        run_options = options.run_options()
         try:
-            target, extensions = options.compose(self.scenario, run_options)
-            result = run(self.scenario, run_options, extensions, target)
+            run_options = options.run_options(self.scenario)
+            targets, extensions = options.compose(self.scenario, run_options)
+            result = run(self.scenario, run_options, extensions, targets)
         except (UserError, sqlite3.DatabaseError, BaseExceptionGroup) as exc:
             if (error := problem_line(exc, options)) is None:
                 raise

@@ -18,6 +18,7 @@ from harness.targets import TARGETS
 
 if TYPE_CHECKING:
     from harness.runner.context import Extension, RunOptions
+    from harness.runner.supplied import SupplyChoice
     from harness.scenario.model import Scenario
     from harness.targets import Target
 
@@ -27,10 +28,12 @@ class PowerhilOptions:
     """What the session's scenario items and fixtures run on."""
 
     target: str = "mock"
-    serial: str | None = None
-    """The board's port (a board is named, never found by its USB id in a test session)."""
-    supply: str | None = None
-    """A bench supply on the board's rail, DRIVER:RESOURCE as `harness run --supply` takes."""
+    serials: tuple[str, ...] = ()
+    """The boards' ports as given: PATH for a scenario of one device, NAME=PATH for each of
+    several (a board is named, never found by its USB id in a test session)."""
+    supplies: tuple[str, ...] = ()
+    """The bench supplies on the boards' rails as given: DRIVER:RESOURCE, as `harness run
+    --supply` takes it, or NAME=DRIVER:RESOURCE for each of several devices."""
     fast: bool = False
     """Virtual time (trio's MockClock)."""
     db: Path | None = None
@@ -38,25 +41,50 @@ class PowerhilOptions:
     seed: int | None = None
     """Overrides each scenario's seed."""
 
-    def run_options(self) -> RunOptions:
-        from harness.runner.context import RunOptions
+    def on_boards(self, scenario: Scenario | None) -> bool:
+        """Whether a device of `scenario` (None: of one, on the session's target) runs on a
+        board: only then do the session's ports and supplies apply to it (a scenario whose
+        [[device]] entries all name the mock or the sim takes none of them)."""
+        if scenario is None:
+            return self.target == "board"
+        return any((d.target or self.target) == "board" for d in scenario.devices)
 
-        return RunOptions(target=self.target, serial=self.serial, seed=self.seed, fast=self.fast)
+    def run_options(self, scenario: Scenario | None = None) -> RunOptions:
+        """The engine's options for a run of `scenario` (None: of one device), each port given
+        to the device it names; a plain port for a scenario of several is one line."""
+        from harness.runner.context import RunOptions
+        from harness.scenario.device_flags import split_named
+
+        serial: str | None = None
+        serials: dict[str, str] = {}
+        if self.on_boards(scenario):
+            names = None if scenario is None else scenario.names
+            serial, serials = split_named(self.serials, names, "--powerhil-serial", "PATH")
+        return RunOptions(
+            target=self.target, serial=serial, serials=serials, seed=self.seed, fast=self.fast
+        )
 
     def compose(
         self, scenario: Scenario, options: RunOptions
-    ) -> tuple[Target, tuple[Extension, ...]]:
-        """The target and the extensions of one run, as `harness run` composes them (no viewer)."""
-        from harness.cli import compose, supply_choice
+    ) -> tuple[dict[str, Target], tuple[Extension, ...]]:
+        """Each device's target by name and the extensions of one run, as `harness run`
+        composes them (no viewer)."""
+        from harness.cli import compose, supply_choices
 
-        supply = supply_choice(scenario, self.target, self.supply, None, "--powerhil-supply")
-        target, extensions = compose(scenario, options, self.db, supply=supply)
-        if options.fast and "virtual_time" not in target.capabilities:  # as the engine asks
-            raise UserError(
-                f"--powerhil-fast runs in virtual time, which the {target.name} target cannot; "
-                "add --no-powerhil-fast"
+        supplies: dict[str, SupplyChoice] = {}
+        if self.on_boards(scenario):
+            supplies = supply_choices(
+                scenario, self.target, self.supplies, None, "--powerhil-supply"
             )
-        return target, extensions
+        targets, extensions = compose(scenario, options, self.db, supply=supplies)
+        for name, target in targets.items():  # as the engine asks, with the plugin's flag
+            if options.fast and "virtual_time" not in target.capabilities:
+                who = f"{name}'s " if len(targets) > 1 else "the "
+                raise UserError(
+                    f"--powerhil-fast runs in virtual time, which {who}{target.name} target "
+                    "cannot; add --no-powerhil-fast"
+                )
+        return targets, extensions
 
 
 OPTIONS_KEY = pytest.StashKey[PowerhilOptions]()
@@ -70,13 +98,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="what runs the device (default: the ini's powerhil_target, else mock)",
     )
     group.addoption(
-        "--powerhil-serial", metavar="PATH", help="with --powerhil-target board: the board's port"
+        "--powerhil-serial",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="with --powerhil-target board: the board's port; NAME=PATH, once for each "
+        "device, for a scenario of several",
     )
     group.addoption(
         "--powerhil-supply",
-        metavar="DRIVER:RESOURCE",
+        action="append",
+        metavar="[NAME=]DRIVER:RESOURCE",
         help="with --powerhil-target board: the bench supply to drive along each profile "
-        "(scpi:TCPIP::HOST::5025::SOCKET, korad:/dev/ttyUSB0, manual)",
+        "(scpi:TCPIP::HOST::5025::SOCKET, korad:/dev/ttyUSB0, manual); NAME=DRIVER:RESOURCE, "
+        "once for each device, for a scenario of several",
     )
     group.addoption(
         "--powerhil-fast",
@@ -92,8 +126,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--powerhil-seed", metavar="N", help="fault and noise seed (default: each scenario's)"
     )
     parser.addini("powerhil_target", "what runs the device: mock, sim or board", default="mock")
-    parser.addini("powerhil_serial", "the board's port", default="")
-    parser.addini("powerhil_supply", "the bench supply on the board's rail", default="")
+    parser.addini("powerhil_serial", "the board's port ([NAME=]PATH, one a line)", type="linelist")
+    parser.addini(
+        "powerhil_supply",
+        "the bench supply on the board's rail ([NAME=]DRIVER:RESOURCE, one a line)",
+        type="linelist",
+    )
     parser.addini("powerhil_fast", "virtual time (the mock)", type="bool", default=False)
     parser.addini("powerhil_db", "the SQLite log, relative to the ini file", default="")
     parser.addini("powerhil_seed", "fault and noise seed", default="")
@@ -108,29 +146,42 @@ def read_options(config: pytest.Config) -> PowerhilOptions:
             given = config.getini(f"powerhil_{name}") or None
         return given
 
+    def values(name: str) -> tuple[str, ...]:
+        given = config.getoption(f"--powerhil-{name}")
+        return tuple(given if given is not None else config.getini(f"powerhil_{name}"))
+
     target = value("target") or "mock"
     if target not in TARGETS:
         raise pytest.UsageError(
             f"powerhil_target = {target}: unknown target; choose one of {', '.join(TARGETS)}"
         )
-    serial, supply = value("serial"), value("supply")
-    if target == "board" and serial is None:
+    from harness.scenario.device_flags import split_named
+
+    serials, supplies = values("serial"), values("supply")
+    if target == "board" and not serials:
         raise pytest.UsageError(
             "--powerhil-target board needs --powerhil-serial PATH (the board's port, e.g. "
-            "/dev/ttyACM0): a test session names the board it tests"
+            "/dev/ttyACM0; NAME=PATH for each of several devices): a test session names the "
+            "board it tests"
         )
-    if serial is not None and target != "board":
+    if serials and target != "board":
         raise pytest.UsageError(
-            f"--powerhil-serial {serial}: only a board has a port; add --powerhil-target board"
+            f"--powerhil-serial {serials[0]}: only a board has a port; add --powerhil-target board"
         )
-    if supply is not None:
+    try:
+        split_named(serials, None, "--powerhil-serial", "PATH")
+        plain, named = split_named(supplies, None, "--powerhil-supply", "DRIVER:RESOURCE")
+    except UserError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if supplies:
         from harness.runner.supplied import refuse_rail_driver
         from harness.supplies import parse_supply
 
         if target != "board":
             raise pytest.UsageError(str(refuse_rail_driver(target, "--powerhil-supply")))
         try:
-            parse_supply(supply, "--powerhil-supply")
+            for name, supply in ([(None, plain)] if plain else []) + list(named.items()):
+                parse_supply(supply, "--powerhil-supply" + (f" {name}=" if name else ""))
         except UserError as exc:
             raise pytest.UsageError(str(exc)) from None
     fast_given = config.getoption("--powerhil-fast")
@@ -153,8 +204,8 @@ def read_options(config: pytest.Config) -> PowerhilOptions:
         db = (config.inipath.parent if config.inipath else config.rootpath) / ini_db
     return PowerhilOptions(
         target=target,
-        serial=serial,
-        supply=supply,
+        serials=serials,
+        supplies=supplies,
         fast=fast,
         db=db,
         seed=seed,

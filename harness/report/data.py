@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -136,47 +137,54 @@ WHY_NO_RECORD = {"running": "running", "killed": "killed", "error": "it ended on
 
 def _common(
     verdict: str,
-    chart: dict[str, list[Any]],
-    readback: dict[str, list[Any]] | None,
     events: list[dict[str, Any]],
     events_total: int,
     source: str,
-    duration: float | None,
 ) -> dict[str, Any]:
-    """The context both reports share: the verdict, the chart, the events."""
+    """The context both reports share: the verdict and the events (each with its device's
+    name, "" where the run has one device or the log does not say)."""
     return {
         "verdict": verdict,
         "source": source,
         "events": [
-            {"at": _seconds(e["at"]), "kind": e["kind"], "details": _details(e["data"])}
+            {
+                "at": _seconds(e["at"]),
+                "device": e.get("device", ""),
+                "kind": e["kind"],
+                "details": _details(e["data"]),
+            }
             for e in events[:EVENTS_SHOWN]
         ],
         "events_total": events_total,
-        "chart": {
-            "envelope": _columns(chart),
-            "readback": _columns(readback) if readback and readback.get("t") else None,
-            "duration": duration,
-        },
     }
 
 
-def report_data(
-    record: dict[str, Any],
-    chart: dict[str, list[Any]],
-    readback: dict[str, list[Any]] | None,
-    events: list[dict[str, Any]],
-    events_total: int,
-    source: str,
-) -> dict[str, Any]:
-    """The template's context. `events` are {at (scenario seconds), kind, data}, the first
-    EVENTS_SHOWN of those `listed`, `events_total` how many were; `source` says where the
-    report was made from ("harness run", or the log and the run's id)."""
-    sc = record["scenario"]
-    expectations = [_expectation(e) for e in record.get("expectations", [])]
-    checks = [_expectation(e) for e in record.get("checks", [])]
+Chart = tuple[dict[str, list[Any]], dict[str, list[Any]] | None]
+"""A chart's columns (`envelope`'s, or the log's history) and its supply's readback (None or
+no `t`: none)."""
+
+
+def _chart(chart: Chart, duration: float | None, device: str | None = None) -> dict[str, Any]:
+    """What a chart's JSON block holds (and, in a run of several devices, whose it is)."""
+    envelope, readback = chart
+    out: dict[str, Any] = {
+        "envelope": _columns(envelope),
+        "readback": _columns(readback) if readback and readback.get("t") else None,
+        "duration": duration,
+    }
+    if device is not None:
+        out["device"] = device
+    return out
+
+
+def _section(part: dict[str, Any]) -> dict[str, Any]:
+    """What the report shows of one device from its part of a record: the record itself for a
+    run of one device, a `devices` entry for one of several (the same keys)."""
+    expectations = [_expectation(e) for e in part.get("expectations", [])]
+    checks = [_expectation(e) for e in part.get("checks", [])]
     states = Counter(e.state for e in (*expectations, *checks))
-    link: dict[str, int] = record.get("link", {})
-    by_direction: dict[str, dict[str, int]] = record.get("injected_by_direction", {})
+    link: dict[str, int] = part.get("link", {})
+    by_direction: dict[str, dict[str, int]] = part.get("injected_by_direction", {})
     injected = [
         (
             kind,
@@ -184,7 +192,7 @@ def report_data(
             by_direction.get("to_device", {}).get(kind, 0),
             total,
         )
-        for kind, total in record.get("injected", {}).items()
+        for kind, total in part.get("injected", {}).items()
     ]
     device = {
         "hello": None,
@@ -192,21 +200,9 @@ def report_data(
         "resets": [],
         "silences": [],
         "other_devices": [],
-        **record.get("device", {}),
+        **part.get("device", {}),
     }
-    duration = sc.get("duration")
     return {
-        **_common(record["verdict"], chart, readback, events, events_total, source, duration),
-        "recorded": True,
-        "scenario": sc,
-        "duration": "no end" if duration is None else f"{duration:g} s",
-        "target": record.get("target", ""),
-        "seed": record.get("seed"),
-        "started": record.get("started", ""),
-        "wall_seconds": record.get("wall_seconds"),
-        "virtual_time": record.get("virtual_time", False),
-        "strict": record.get("strict", False),
-        "error": record.get("error"),
         "expectations": expectations,
         "checks": checks,
         "counted": [(s, states[s]) for s in STATES if states[s]],
@@ -224,13 +220,83 @@ def report_data(
                 "latency": "" if c.get("latency") is None else f"{c['latency'] * 1000:.0f} ms",
                 "reason": c.get("reason") or "",
             }
-            for c in record.get("commands", [])
+            for c in part.get("commands", [])
         ],
         "device": device,
         "log": device.get("log", []),
         "log_total": device.get("log_lines", len(device.get("log", []))),
-        "supply": record.get("supply"),
+        "supply": part.get("supply"),
     }
+
+
+def report_data(
+    record: dict[str, Any],
+    chart: dict[str, list[Any]],
+    readback: dict[str, list[Any]] | None,
+    events: list[dict[str, Any]],
+    events_total: int,
+    source: str,
+    charts: Mapping[str, Chart] | None = None,
+) -> dict[str, Any]:
+    """The template's context. `events` are {at (scenario seconds), kind, data, and in a run
+    of several devices the device's name}, the first EVENTS_SHOWN of those `listed`,
+    `events_total` how many were; `source` says where the report was made from ("harness
+    run", or the log and the run's id). `chart` and `readback` are the run's; in a run of
+    several devices, `charts` gives each device's by name, drawn in its section on one time
+    axis (without them, `chart` is every device's samples together, drawn once)."""
+    sc = record["scenario"]
+    duration = sc.get("duration")
+    parts: list[dict[str, Any]] = record.get("devices") or []
+    several = len(parts) > 1
+    sections: list[dict[str, Any]] = []
+    if several:
+        for part in parts:
+            own = (charts or {}).get(part["name"])
+            sections.append(
+                {
+                    **_section(part),
+                    "key": f"-{part['name']}",
+                    "name": part["name"],
+                    "target": part.get("target", ""),
+                    "port": part.get("port"),
+                    "verdict": part["verdict"],
+                    "error": part.get("error"),
+                    "chart": None if own is None else _chart(own, duration, part["name"]),
+                }
+            )
+    else:
+        sections.append({**_section(record), "key": "", "chart": None})
+    together = several and any(s["chart"] is None for s in sections)
+    if together:  # one chart of every device's samples, none in the sections
+        for s in sections:
+            s["chart"] = None
+    elif not several:
+        sections[0]["chart"] = _chart((chart, readback), duration)
+    return {
+        **_common(record["verdict"], events, events_total, source),
+        "recorded": True,
+        "several": several,
+        "chart": _chart((chart, readback), duration) if together else None,
+        "scenario": sc,
+        "duration": "no end" if duration is None else f"{duration:g} s",
+        "target": record.get("target", ""),
+        "seed": record.get("seed"),
+        "started": record.get("started", ""),
+        "wall_seconds": record.get("wall_seconds"),
+        "virtual_time": record.get("virtual_time", False),
+        "strict": record.get("strict", False),
+        "error": record.get("error"),
+        "sections": sections,
+        "counted": sections[0]["counted"] if not several else _counted(record),
+    }
+
+
+def _counted(record: dict[str, Any]) -> list[tuple[str, int]]:
+    """Every device's expectations and checks, counted by state."""
+    states = Counter(
+        e["state"] for e in (*record.get("expectations", []), *record.get("checks", []))
+    )
+    return [(s, states[s]) for s in STATES if states[s]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,8 +328,10 @@ def unrecorded_data(
     holds of it, and NO_RECORD for the rest."""
     why = WHY_NO_RECORD.get(run.verdict, run.verdict)
     return {
-        **_common(run.verdict, chart, readback, events, events_total, source, None),
+        **_common(run.verdict, events, events_total, source),
         "recorded": False,
+        "several": False,
+        "chart": _chart((chart, readback), None),
         "no_record": NO_RECORD.format(why=why),
         "scenario": {"name": run.name},
         "target": run.target,
