@@ -179,7 +179,7 @@ def test_a_bad_scenario_is_one_collection_error_and_other_toml_files_are_not_col
         ),
         (
             ["--powerhil-target", "board", "--powerhil-serial", "/a", "--powerhil-supply", "x=y"],
-            'ERROR: --powerhil-supply x= y: unknown supply driver "y"*',
+            'ERROR: --powerhil-supply x=y: unknown supply driver "y"*',
         ),
     ],
     ids=[

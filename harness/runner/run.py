@@ -325,7 +325,10 @@ async def run_scenario(
         for ext in extensions:
             await stack.enter_async_context(ext(ctx))
         async with trio.open_nursery() as nursery:
-            first.observer.emit(  # the run's first event, before any of its devices'
+            for dev in devices.values():
+                device_stream = await nursery.start(_run_device, dev, ctx, console, gone)
+                stack.push_async_callback(device_stream.aclose)  # a board's port is unlocked
+            first.observer.emit(  # every device's stream is open, its session running
                 "run",
                 0.0,
                 state="started",
@@ -333,9 +336,6 @@ async def run_scenario(
                 target=_kinds(targets),
                 seed=seed,
             )
-            for dev in devices.values():
-                device_stream = await nursery.start(_run_device, dev, ctx, console, gone)
-                stack.push_async_callback(device_stream.aclose)  # a board's port is unlocked
             if options.status:
                 nursery.start_soon(
                     show_status, console, first, origin, scenario.duration, len(devices)
