@@ -122,6 +122,12 @@ def supply_choices(
             f"--bench {bench}: names one supply; a scenario of several devices gives each its "
             f"own with {flag} NAME=DRIVER:RESOURCE"
         )
+    given = [v for v in named.values() if v.strip().lower() != "manual"]  # a person: any number
+    shared = {v for v in given if given.count(v) > 1}
+    if shared:
+        value = next(iter(shared))
+        both = " and ".join(n for n, v in named.items() if v == value)
+        raise UserError(f"{flag}: {both} both name {value} (each device has its own supply)")
     out: dict[str, SupplyChoice] = {}
     for d in scenario.devices:
         value = named.get(d.name, plain if len(scenario.devices) == 1 else None)

@@ -147,10 +147,13 @@ async def test_one_device_whose_link_ends_does_not_stop_the_others(
 
     from harness.runner.context import tap
 
-    result = await run_scenario(sc, RunOptions(fast=True, out=io.StringIO()), (tap(take),), targets)
+    out = io.StringIO()
+    result = await run_scenario(sc, RunOptions(fast=True, out=out), (tap(take),), targets)
     rec = result.record
     assert rec.verdict == "error" and result.exit_code == 2
     assert rec.error == "right: pulled out at 5 s"
+    said = [line for line in out.getvalue().splitlines() if "its link ended" in line]
+    assert said == ["     5.0 s  right: its link ended: pulled out at 5 s; the other devices go on"]
     assert [(d.name, d.verdict) for d in rec.devices] == [("left", "pass"), ("right", "error")]
     assert max(samples["right"]) < 5.5
     assert max(samples["left"]) > 19.0  # logged to the scenario's end
@@ -224,3 +227,101 @@ def test_a_plain_serial_for_a_scenario_of_two_is_one_line_and_exit_2(
         "--serial /dev/ttyACM0: the scenario has 2 devices; name the one it is for: "
         "--serial NAME=PATH (left, right)"
     )
+
+
+def test_a_link_step_changes_each_device_s_faults_from_its_own(tmp_path: Path) -> None:
+    """right starts with its own drop; a link step for each adds corruption to both, one for
+    left alone adds garbage to left alone; a step without `at` follows its own device's."""
+    text = TWO_DEVICES.replace(
+        "[[expect]]\nlink = { lost = 0, duplicated = 0, commands_failed = 0 }",
+        """[[step]]
+at = "2s"
+link = { corrupt = 0.01 }
+
+[[step]]
+at = "3s"
+device = "left"
+link = { garbage = 0.3 }
+
+[[step]]
+device = "right"
+wait = "10s"
+
+[[step]]
+device = "left"
+send = { cmd = "ping" }
+
+[[expect]]
+link = { lost = 0, duplicated = 0, commands_failed = 0 }""",
+    )
+    sc = parse(text, tmp_path / "s.toml")
+    last = {}
+    for name in sc.names:
+        links = [s.action.faults.to_host for s in sc.for_device(name).steps if "link" in s.name]
+        last[name] = links[-1]
+    assert (last["left"].drop, last["left"].corrupt, last["left"].garbage) == (0.0, 0.01, 0.3)
+    assert (last["right"].drop, last["right"].corrupt, last["right"].garbage) == (0.2, 0.01, 0.0)
+    (ping,) = [s for s in sc.steps if s.name == "ping"]
+    assert ping.at == 3.0  # after left's own last step, not after right's wait
+
+
+def test_a_single_device_entry_runs_on_its_own_link(tmp_path: Path) -> None:
+    one = '[scenario]\nname = "one"\nduration = "5s"\n[[device]]\nname = "solo"\n'
+    sc = parse(one + "link = { drop = 0.3 }\n", tmp_path / "one.toml")
+    assert sc.names == ("solo",) and sc.for_device("solo").link.to_host.drop == 0.3
+
+
+def test_each_device_needs_only_what_its_own_part_does(tmp_path: Path) -> None:
+    text = TWO_DEVICES.replace(
+        '[[device]]\nname = "right"', '[[device]]\nname = "right"\nshared_rail = true'
+    )
+    text += '\n[[step]]\nat = "5s"\ndevice = "right"\nreset = true\n'
+    sc = parse(text, tmp_path / "s.toml")
+    assert set(sc.for_device("right").needs) == {"reset", "brownout"}
+    assert sc.for_device("left").needs == ()
+
+
+def test_the_first_device_keeps_the_run_s_seed_whatever_it_is() -> None:
+    from harness.runner.run import device_seed
+
+    assert [device_seed(-5, 0), device_seed(2**63 + 1, 0)] == [-5, 2**63 + 1]
+    assert device_seed(7, 1) == 8
+
+
+def test_a_plain_serial_beside_named_ones_is_refused() -> None:
+    with pytest.raises(UserError, match="name the device of each"):
+        split_named(["/dev/a", "b=/dev/b"], None, "--serial", "PATH")
+
+
+@pytest.mark.parametrize(
+    ("serials", "said"),
+    [
+        (["left=/dev/x"], "right: a board of several is known by its port"),
+        (["left=/dev/x", "right=/dev/x"], "--serial: left and right both name /dev/x"),
+    ],
+)
+def test_several_boards_each_name_their_own_port(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], serials: list[str], said: str
+) -> None:
+    path = write(tmp_path, TWO_DEVICES)
+    flags = [x for s in serials for x in ("--serial", s)]
+    assert main(["run", str(path), "--target", "board", *flags, "--no-view"]) == 2
+    assert capsys.readouterr().err.strip().startswith(said)
+
+
+def test_a_board_of_several_that_cannot_open_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, TWO_DEVICES)
+    flags = ["--serial", f"left={tmp_path}/none", "--serial", f"right={tmp_path}/gone"]
+    assert main(["run", str(path), "--target", "board", *flags, "--no-view"]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"left: {tmp_path}/none: no such serial port")
+
+
+def test_an_expectation_of_each_on_one_device_s_step_is_refused_naming_it(tmp_path: Path) -> None:
+    text = TWO_DEVICES.replace(
+        'send = { cmd = "set_interval", value = 200 }',
+        'send = { cmd = "set_interval", value = 200 }\nname = "slow"\ndevice = "left"',
+    ).replace("above = 4.9", 'above = 4.9\nover = ["step slow", "end"]')
+    with pytest.raises(UserError, match=r'no step named "slow".*\(judging right: '):
+        parse(text, tmp_path / "s.toml")

@@ -56,6 +56,7 @@ KINDS = (
     "silent",  # no sample while one was due (harness.runner.watch)
     "reporting",  # samples again after a silence
     "other_device",  # the port leads to another device than the run began with
+    "device",  # one device of several stopped before the run (its link ended): state, why
     "supply",  # the bench supply: opened (identity, limits), or a setting it acknowledged
     "readback",  # the bench supply's own measurement of its output (volts, amps)
     "announcement",  # a line for the person at the bench (a manual supply's settings, countdown)

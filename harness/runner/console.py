@@ -69,18 +69,21 @@ class Console:
         """A bus subscriber: the events a person at the console needs to hear of at once."""
         if isinstance(item, RunEvent) and (line := event_line(item)) is not None:
             if self.several and item.kind != "run":  # after its time, as "   1.0 s  "
-                line = line[:TIME_WIDTH] + self.named(item.device) + line[TIME_WIDTH:]
+                at, gap, rest = line.partition(TIME_END)
+                line = at + gap + self.named(item.device) + rest
             self.say(line)
 
 
-TIME_WIDTH = 12
-"""The time an event's line starts with (`event_line`)."""
+TIME_END = " s  "
+"""What ends the time an event's line starts with (`event_line`)."""
 
 
 def event_line(e: RunEvent) -> str | None:
     """The console's line for an event, or None for those only the log and the viewer show."""
     d = e.data
     at = f"{e.at:8.1f} s  "
+    if e.kind == "device":
+        return f"{at}its link ended: {d['why']}; the other devices go on"
     match e.kind:
         case "fault" if d.get("what") == "port":
             if d["fault"] == "unplugged":

@@ -56,9 +56,9 @@ class RunOptions:
         return scenario.seed if self.seed is None else self.seed
 
     def serial_for(self, device: Device) -> str | None:
-        """The device's port: named on the command line, else in the scenario, else the one
-        --serial PATH (None: found by its USB id)."""
-        return self.serials.get(device.name) or device.serial or self.serial
+        """The device's port: on the command line (`--serial NAME=PATH`, or the plain one of a
+        scenario of one device), else in its [[device]] entry (None: found by its USB id)."""
+        return self.serials.get(device.name) or self.serial or device.serial
 
 
 class StoreView(Protocol):

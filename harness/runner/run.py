@@ -40,7 +40,16 @@ from harness.runner.record import (
 )
 from harness.runner.session import HostSession
 from harness.runner.settings import SentSettings
-from harness.scenario.model import Outage, Reset, Scenario, Send, SetLink, Step, WaitLog
+from harness.scenario.model import (
+    DEFAULT_DEVICE,
+    Outage,
+    Reset,
+    Scenario,
+    Send,
+    SetLink,
+    Step,
+    WaitLog,
+)
 from harness.scenario.units import format_duration
 from harness.signals import stop_on_signal
 from harness.targets import PortChange, Target, TargetEvent, make_target
@@ -175,7 +184,7 @@ def device_seed(seed: int, index: int) -> int:
     """The seed of a run's device number `index` (from 0): the run's for the first, so a
     scenario of one device runs as it always did, and the next ones for the others (their
     noise and faults differ)."""
-    return (seed + index) % 2**63
+    return seed if index == 0 else (seed + index) % 2**63
 
 
 def _targets(
@@ -207,7 +216,13 @@ class _Devices:
         self.all_ended = trio.Event()
 
     def ended(self, dev: DeviceRun, why: str) -> None:
-        dev.error = dev.error or why
+        """The device's link ended: said at once (the others go on), the run's end when it was
+        the last."""
+        if dev.error is None:
+            dev.error = why
+            dev.observer.emit(
+                "device", dev.observer.now(trio.current_time()), state="ended", why=why
+            )
         if all(d.error is not None for d in self.devices.values()):
             self.all_ended.set()
 
@@ -236,7 +251,12 @@ async def _run_device(
             dev.session.send_command("hello")
 
     async with trio.open_nursery() as nursery:
-        device_stream = await target.start(nursery, origin, on_target)
+        try:
+            device_stream = await target.start(nursery, origin, on_target)
+        except (UserError, TargetError) as exc:  # which of several could not start
+            if len(ctx.devices) == 1:
+                raise
+            raise type(exc)(f"{dev.name}: {exc}") from None
         obs.device_opened(trio.current_time())
         host_end, relay_end = memory_stream_pair()
         relay = FaultRelay(dev.scenario.link, dev.seed, obs.on_fault)
@@ -287,7 +307,8 @@ async def run_scenario(
     seed = options.seed_for(scenario)
     targets = _targets(scenario, options, target)
     for name, t in targets.items():
-        _refuse_unfit(scenario, name, t, options)
+        _refuse_unfit(scenario.for_device(name), name, t, options)
+    _refuse_shared_ports(scenario, options, targets)
     origin = trio.current_time()
     bus = Bus()
     devices: dict[str, DeviceRun] = {}
@@ -400,9 +421,32 @@ async def run_scenario(
     return RunResult(record, code, caught[0] if caught else None)
 
 
+def _refuse_shared_ports(
+    scenario: Scenario, options: RunOptions, targets: dict[str, Target]
+) -> None:
+    """Several boards are each named by their port (found by USB id, two could take one
+    board), and no port is two devices'."""
+    if len(targets) == 1:
+        return
+    taken: dict[str, str] = {}
+    for d in scenario.devices:
+        if targets[d.name].name != "board":
+            continue
+        port = options.serial_for(d)
+        if port is None:
+            raise UserError(
+                f"{d.name}: a board of several is known by its port, not found by its USB id: "
+                f"give --serial {d.name}=PATH (or serial in its [[device]] entry)"
+            )
+        if port in taken:
+            raise UserError(f"--serial: {taken[port]} and {d.name} both name {port}")
+        taken[port] = d.name
+
+
 def _refuse_unfit(scenario: Scenario, name: str, target: Target, options: RunOptions) -> None:
-    """One line before anything starts if the device's target cannot run what it needs."""
-    who = f"{name}'s " if len(scenario.devices) > 1 else ""
+    """One line before anything starts if the device's target cannot run what its view of
+    the scenario needs."""
+    who = f"{name}'s " if name != DEFAULT_DEVICE else ""
     for need in scenario.needs:
         if need not in target.capabilities and not (need == "supply" and target.name == "board"):
             raise UserError(

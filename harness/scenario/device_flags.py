@@ -36,6 +36,11 @@ def split_named(
             )
         else:
             plain = value
+    if plain is not None and named:
+        raise UserError(
+            f"{flag} {plain}: with more than one {flag}, name the device of each "
+            f"({flag} NAME={what})"
+        )
     if plain is not None and names is not None and len(names) > 1:
         raise UserError(
             f"{flag} {plain}: the scenario has {len(names)} devices; name the one it is for: "

@@ -12,6 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UserError
 from harness.faults import FaultConfig, GilbertElliott, LinkFaults
 from harness.link import fields
 from harness.link.commands import COMMANDS, check
@@ -231,22 +232,24 @@ def _device_key(r: Reader, t: dict[str, Any], path: Path_, names: tuple[str, ...
     return name
 
 
-def _steps(
-    r: Reader, raw: Any, base_link: LinkFaults, duration: float, names: tuple[str, ...]
-) -> tuple[Step, ...]:
+def _steps(r: Reader, raw: Any, links: dict[str, LinkFaults], duration: float) -> tuple[Step, ...]:
+    """The steps in time order. `links`: each device's faults at the start, by name; a link
+    step changes the faults of each device it acts on from that device's own (in a scenario
+    of several, one such step for each device), and a step without `at` follows the previous
+    step of the devices it acts on."""
     if raw is None:
         return ()
+    names = tuple(links)
+    links = dict(links)
     steps: list[Step] = []
-    cursor = 0.0
-    link = base_link
+    cursors = dict.fromkeys(names, 0.0)
     for i, entry in enumerate(r.array(raw, ("step",)), 1):
         path: Path_ = ("step", i)
         t = r.table(entry, path, STEP_KEYS)
-        action = _step_action(r, t, path, link)
         device = _device_key(r, t, path, names)
-        if isinstance(action, SetLink):
-            link = action.faults
-        at = r.duration(t["at"], (*path, "at")) if "at" in t else cursor
+        acts_on = names if device is None else (device,)
+        action = _step_action(r, t, path, links[acts_on[0]])
+        at = r.duration(t["at"], (*path, "at")) if "at" in t else max(cursors[n] for n in acts_on)
         repeat = r.integer(t.get("repeat", 1), (*path, "repeat"), 1, 100_000)
         every = r.duration(t["every"], (*path, "every")) if "every" in t else 0.0
         if repeat > 1 and "every" not in t:
@@ -263,9 +266,19 @@ def _steps(
             )
         if isinstance(action, WaitLog) and repeat > 1:
             raise r.fail((*path, "repeat"), "a step that waits runs once")
+        if isinstance(action, SetLink) and len(names) > 1:  # each device's from its own
+            actions: list[tuple[str | None, Action]] = []
+            for n in acts_on:
+                links[n] = _link(r, t["link"], (*path, "link"), links[n])
+                actions.append((n, SetLink(links[n])))
+        else:
+            if isinstance(action, SetLink):
+                links[names[0]] = action.faults
+            actions = [(device, action)]
         for k in range(repeat):
-            steps.append(Step(i, name, at + every * k, action, device=device))
-        cursor = last + (action.duration if isinstance(action, Wait) else 0.0)
+            steps.extend(Step(i, name, at + every * k, a, device=n) for n, a in actions)
+        for n in acts_on:
+            cursors[n] = last + (action.duration if isinstance(action, Wait) else 0.0)
     ordered = sorted(steps, key=lambda s: s.at)
     held: dict[int, set[str]] = {}  # by index: the devices whose wait_log holds the step
     for name in names:
@@ -324,6 +337,12 @@ def _expect(cx: Context, t: dict[str, Any], path: Path_) -> Check:
     return kind.parse(cx, t, path)
 
 
+def _of(steps: tuple[Step, ...], device: str | None) -> tuple[Step, ...]:
+    """The steps a device runs (None: a scenario of one, all of them): an expectation's
+    anchors name these."""
+    return steps if device is None else tuple(s for s in steps if s.device in (None, device))
+
+
 def _expects(
     r: Reader, raw: Any, duration: float, steps: tuple[Step, ...], names: tuple[str, ...]
 ) -> tuple[Expect, ...]:
@@ -335,10 +354,21 @@ def _expects(
         name = r.string(t["name"], (*path, "name")) if "name" in t else ""
         device = _device_key(r, t, path, names)
         t = {k: v for k, v in t.items() if k != "device"}
-        # its anchors name the steps of the device it judges (of each: any step)
-        mine = steps if device is None else tuple(s for s in steps if s.device in (None, device))
-        out.append(Expect(i, _expect(Context(r, duration, mine), t, path), name, device))
-    n = len(out)
+        if device is None and len(names) > 1:  # one for each device, on its own steps
+            for judged in names:
+                try:
+                    check = _expect(Context(r, duration, _of(steps, judged)), t, path)
+                except UserError as exc:
+                    raise UserError(
+                        f"{exc} (judging {judged}: an expectation without a device judges "
+                        'each, on its own steps; name the one it is for, device = "...")'
+                    ) from None
+                out.append(Expect(i, check, name, judged))
+        else:
+            out.append(
+                Expect(i, _expect(Context(r, duration, _of(steps, device)), t, path), name, device)
+            )
+    n = len(r.array(raw, ("expect",))) if raw is not None else 0
     seen: set[int] = set()
     for s in steps:
         if isinstance(s.action, Send) and s.action.ack_within is not None and s.number not in seen:
@@ -372,15 +402,17 @@ def parse(text: str, path: Path) -> Scenario:
     description = r.string(sc.get("description", ""), ("scenario", "description"))
     link = _link(r, data.get("link", {}), ("link",), LinkFaults())
     raw_devices = data.get("device", {})
-    if isinstance(raw_devices, list):  # [[device]]: several
+    if isinstance(raw_devices, list):  # [[device]]: several (or one, named)
         devices = _devices(r, raw_devices, link)
         device = devices[0].spec
+        if len(devices) == 1:  # the scenario is its one device's: its own link
+            link = devices[0].link
     else:  # [device] (or none): the one device, `dut`
         device = _spec(r, r.table(raw_devices, ("device",), DEVICE_KEYS), ("device",))
         devices = (Device(DEFAULT_DEVICE, device, link),)
     names = tuple(d.name for d in devices)
     supply = _supply(r, data.get("supply"), duration)
-    steps = _steps(r, data.get("step"), link, duration, names)
+    steps = _steps(r, data.get("step"), {d.name: d.link for d in devices}, duration)
     expects = _expects(r, data.get("expect"), duration, steps, names)
     parity = _parity(r, sc.get("parity", {}), expects)
     needs = []

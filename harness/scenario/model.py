@@ -178,11 +178,18 @@ class Scenario:
         if len(self.devices) == 1 and self.devices[0].name == name:
             return self
         (device,) = (d for d in self.devices if d.name == name)
+        steps = tuple(s for s in self.steps if s.device in (None, name))
+        mine = {
+            "supply": True,  # the profile is every device's
+            "reset": any(isinstance(s.action, Reset) for s in steps),
+            "brownout": device.spec.shared_rail,
+        }
         return replace(
             self,
             device=device.spec,
             link=device.link,
-            steps=tuple(s for s in self.steps if s.device in (None, name)),
+            steps=steps,
             expects=tuple(e for e in self.expects if e.device in (None, name)),
+            needs=tuple(n for n in self.needs if mine.get(n, True)),
             devices=(device,),
         )

@@ -282,17 +282,18 @@ def create_run(
     started: float,
     device: str = DEFAULT_DEVICE,
     port: str | None = None,
+    device_target: str | None = None,
 ) -> int:
-    """The new run's id, with its device (`port`: the serial port it was given, if any). This
-    process holds the run (runlocks) until `finish_run` records its end, or until the process
-    dies."""
+    """The new run's id, with its (first) device, on `device_target` (default: `target`, the
+    run's) and `port` (the serial port it was given, if any). This process holds the run
+    (runlocks) until `finish_run` records its end, or until the process dies."""
     with conn:  # the row and its hold in one transaction: no opener sees the row unheld
         cur = conn.execute(
             "INSERT INTO runs (kind, scenario, target, seed, started) VALUES (?, ?, ?, ?, ?)",
             (kind, scenario, target, seed, started),
         )
         assert cur.lastrowid is not None
-        _insert_device(conn, cur.lastrowid, device, target, port)
+        _insert_device(conn, cur.lastrowid, device, device_target or target, port)
         runlocks.hold(conn, cur.lastrowid)
     return cur.lastrowid
 

@@ -31,7 +31,9 @@ def recorder(path: Path, retention: Retention = Retention()) -> Extension:
         kinds = ", ".join(dict.fromkeys(t for _, t in named))
         (first, target), *others = named
         port = ctx.options.serial_for(first) if target == "board" else None
-        run_id = create_run(conn, kind, ctx.scenario.name, kinds, ctx.seed, wall0, first.name, port)
+        run_id = create_run(
+            conn, kind, ctx.scenario.name, kinds, ctx.seed, wall0, first.name, port, target
+        )
         for d, target in others:
             port = ctx.options.serial_for(d) if target == "board" else None
             add_device(conn, run_id, d.name, target, port)
@@ -39,7 +41,12 @@ def recorder(path: Path, retention: Retention = Retention()) -> Extension:
         def report(message: str) -> None:
             print(message, file=sys.stderr, flush=True)
             ctx.bus.publish(
-                RunEvent("store", trio.current_time() - ctx.origin, {"message": message})
+                RunEvent(
+                    "store",
+                    trio.current_time() - ctx.origin,
+                    {"message": message},
+                    ctx.scenario.devices[0].name,
+                )
             )
 
         writer = StoreWriter(conn, run_id, wall0, ctx.origin, retention, report)
