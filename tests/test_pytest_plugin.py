@@ -141,7 +141,7 @@ def test_each_board_of_several_gets_the_port_its_name_is_given(
     result = pytester.runpytest(*board, *named)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        [f"{left}: no such serial port*", f"running pair.toml: *right on board on {right} *"]
+        [f"left: {left}: no such serial port*", f"running pair.toml: *right on board on {right} *"]
     )
     plain = pytester.runpytest(*board, f"--powerhil-serial={left}")
     plain.assert_outcomes(failed=1)
