@@ -350,7 +350,9 @@ async def test_pages_from_other_sites_are_refused_on_the_websocket(tmp_path: Pat
         own = f"http://127.0.0.1:{port}".encode()
         async with open_websocket_url(ws_url(url), extra_headers=[(b"Origin", own)]) as ws:
             hello = json.loads(await ws.get_message())
-            assert hello["type"] == "hello" and len(hello["data"]["devices"][0]["backlog"]["t"]) == 5
+            assert (
+                hello["type"] == "hello" and len(hello["data"]["devices"][0]["backlog"]["t"]) == 5
+            )
         code, _, _ = await fetch(url + "api/status", {"Host": "rebind.example"})
         assert code == 403
         live.finish()

@@ -77,9 +77,11 @@ export async function getJSON(url) {
   return body;
 }
 
+/** A badge's text and state (its class); a node's own name in `data-role` stays a class. */
 export function badge(node, text, kind) {
   node.textContent = text;
-  node.className = `badge ${kind || text}`;
+  const role = node.dataset.role ? ` ${node.dataset.role}` : "";
+  node.className = `badge ${kind || text}${role}`;
 }
 
 export function setConn(text, kind) {
