@@ -249,6 +249,7 @@ def test_runs_and_history_pages_over_the_log(browser: Browser, tmp_path: Path) -
         assert "limit < 3.2 V (marginal within 100 mV)" in limits
         page.wait_for_selector("#events tbody tr.alert")
         assert page.get_attribute("#csv", "href") == "/api/export.csv?run=1"
+        assert not page.is_visible("#device")  # one device: nothing to choose
         # Drag across the chart (its middle pane): finer buckets are fetched for the span.
         before = int(page.get_attribute("#chart", "data-points") or 0)
         box = page.locator("#chart .pane[data-measure=a] .u-over").bounding_box()
@@ -684,6 +685,39 @@ def test_live_page_of_two_devices_shows_a_panel_each_on_one_time_axis(
         assert label == "left: avg v over whole run > 4.5 V"
         page.screenshot(path=tmp_path / "live-two.png", full_page=True)
         assert errors == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_run_and_history_pages_select_a_device(browser: Browser, tmp_path: Path) -> None:
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(TWO_DEVICES)
+    db = tmp_path / "h.db"
+    assert main(["run", str(scenario), "--fast", "--no-view", "--db", str(db)]) == 0
+    proc, url = start(["view", "--db", str(db), "--bind", "127.0.0.1:0"])
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = watch_errors(page)
+        page.goto(url + "runs/1")
+        page.wait_for_selector("#events tbody tr[data-device=right]")
+        options = page.eval_on_selector_all("#device option", "els => els.map(e => e.value)")
+        assert options == ["", "left", "right"] and page.input_value("#device") == ""
+        with page.expect_response(lambda r: "/api/history" in r.url) as history:
+            page.select_option("#device", "right")
+        assert history.value.ok and history.value.url.endswith("&device=right")
+        assert page.get_attribute("#csv", "href") == "/api/export.csv?run=1&device=right"
+        page.wait_for_function(
+            "[...document.querySelectorAll('#events tbody tr')].every(r => r.dataset.device === 'right')"
+        )
+        assert text(page, "#expectations") == "no expectations"  # left's alone
+        page.goto(url + "history?device=left")
+        page.wait_for_selector("#info:not(:empty)")
+        assert page.input_value("#device") == "left" and "buckets" in text(page, "#info")
+        assert (page.get_attribute("#csv", "href") or "").endswith("&device=left")
+        assert errors == []
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
     finally:
         proc.kill()
         proc.wait()

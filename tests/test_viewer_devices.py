@@ -152,10 +152,11 @@ def test_the_websocket_names_each_devices_samples_and_gives_every_one(
     ]
     assert progress["right"]["expectations"] == []
     events = of(messages, "event")
-    hellos = [m for m in events if m["data"]["kind"] == "hello"]
-    assert {m["device"] for m in hellos} == set(NAMES)
-    assert all(m["device"] == m["data"]["device"] for m in hellos)
+    assert all(m["device"] == m["data"]["device"] for m in events[:-1])
     assert events[-1]["data"]["kind"] == "viewer" and "device" not in events[-1]
+    feed = [*hello["data"]["events"], *(m["data"] for m in events)]  # before and after it came
+    assert {e["device"] for e in feed if e["kind"] == "hello"} == set(NAMES)
+    assert {e["device"] for e in feed if e["kind"] == "gap"} == {"right"}  # its lossy link
     # /api/status: each device in order, the first one's at the top.
     status = two_run["status"]
     assert [d["name"] for d in status["devices"]] == NAMES
