@@ -17,8 +17,12 @@ const panels = new Map();
 const progress = new Map();
 /** Device name -> the repeat filter of its hellos (each device says hello on its own). */
 const hellos = new Map();
+/** The newest progress message not shown yet (the scenario card is redrawn once a frame). */
+let unshown = null;
 const charts = new LiveCharts(60, () => {
   for (const panel of panels.values()) panel.showNumbers();
+  if (unshown) showProgress(unshown);
+  unshown = null;
 });
 
 function row(label, ...cells) {
@@ -177,6 +181,12 @@ function onHello(data) {
 
 function onProgress(p, message) {
   progress.set(message.device, p);
+  unshown = p;
+  if (p.state === "ended") showProgress(p); // the verdict at once, also in a hidden page
+}
+
+/** The scenario card: the run's time, each device's step, every device's expectations. */
+function showProgress(p) {
   timeline.at(p.t);
   const lines = [...panels.keys()].filter((name) => progress.has(name)).map((name) => {
     const q = progress.get(name);
