@@ -239,5 +239,5 @@ async def test_live_status_shows_the_run_as_it_goes() -> None:
     assert [e["state"] for e in status["progress"]["expectations"]] == ["pending"] * 7
     assert status["link"]["state"] == "starting"  # no session: the run has not started
     hello = live.hello()
-    assert hello["backlog"]["t"][-1] == pytest.approx(ctx.started.timestamp() + 30)
+    assert hello["devices"][0]["backlog"]["t"][-1] == pytest.approx(ctx.started.timestamp() + 30)
     assert [e["kind"] for e in hello["events"]] == ["alert"]

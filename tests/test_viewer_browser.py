@@ -34,6 +34,9 @@ CHROMIUM_ARGS = [
 ]
 RSS_GOAL_KB = 60 * 1024
 V_PANE = "#chart .pane[data-measure=v]"
+LIVE = ".live-chart"
+"""The live page's chart of its first (here: only) device."""
+LIVE_V_PANE = f"{LIVE} .pane[data-measure=v]"
 
 SCENARIO = """\
 [scenario]
@@ -167,28 +170,28 @@ def test_live_page_during_a_run(browser: Browser, tmp_path: Path) -> None:
         page.add_init_script(LATENCY)
         page.goto(url)
         # The numbers come, and change.
-        page.wait_for_function("document.querySelector('#v .num').textContent !== '—'")
-        first = text(page, "#sample-info")
+        page.wait_for_function("document.querySelector('.big.v .num').textContent !== '—'")
+        first = text(page, ".sample-info")
         page.wait_for_function(
-            f"document.querySelector('#sample-info').textContent !== {json.dumps(first)}",
+            f"document.querySelector('.sample-info').textContent !== {json.dumps(first)}",
             timeout=3000,
         )
-        assert re.fullmatch(r"\d\.\d{3}", text(page, "#v .num"))
-        assert re.fullmatch(r"\d\.\d{4}", text(page, "#a .num"))
+        assert re.fullmatch(r"\d\.\d{3}", text(page, ".big.v .num"))
+        assert re.fullmatch(r"\d\.\d{4}", text(page, ".big.a .num"))
         # The link health comes with the stats, twice a second: it says "up" by the next one.
         page.wait_for_function(
-            "document.querySelector('#link-state').textContent === 'up'", timeout=3000
+            "document.querySelector('.link-state').textContent === 'up'", timeout=3000
         )
-        assert text(page, "#target") == "mock"
+        assert text(page, ".target") == "mock"
         # The chart is drawn, at 10 frames a second, from a bounded buffer.
-        page.wait_for_function(f"({BLUE_PIXELS})({V_PANE!r}) > 200", timeout=3000)
+        page.wait_for_function(f"({BLUE_PIXELS})({LIVE_V_PANE!r}) > 200", timeout=3000)
         # Latency from here on: loading the page and polling its canvas keep its thread busy.
         page.evaluate("window.__latencies = []")
-        draws = int(page.get_attribute("#chart", "data-draws") or 0)
+        draws = int(page.get_attribute(".live-chart", "data-draws") or 0)
         time.sleep(1.0)
-        figures["fps"] = int(page.get_attribute("#chart", "data-draws") or 0) - draws
+        figures["fps"] = int(page.get_attribute(".live-chart", "data-draws") or 0) - draws
         assert figures["fps"] >= 10
-        assert int(page.get_attribute("#chart", "data-points") or 0) <= 60 / 0.25 + 40
+        assert int(page.get_attribute(".live-chart", "data-points") or 0) <= 60 / 0.25 + 40
         # An expectation resolves while the run goes on.
         page.wait_for_selector("#expectations li[data-state=pass]", timeout=8000)
         assert proc.poll() is None
@@ -246,6 +249,7 @@ def test_runs_and_history_pages_over_the_log(browser: Browser, tmp_path: Path) -
         assert "limit < 3.2 V (marginal within 100 mV)" in limits
         page.wait_for_selector("#events tbody tr.alert")
         assert page.get_attribute("#csv", "href") == "/api/export.csv?run=1"
+        assert not page.is_visible("#device")  # one device: nothing to choose
         # Drag across the chart (its middle pane): finer buckets are fetched for the span.
         before = int(page.get_attribute("#chart", "data-points") or 0)
         box = page.locator("#chart .pane[data-measure=a] .u-over").bounding_box()
@@ -365,16 +369,18 @@ LINES_IN_PANES = """
 """
 
 
-def panes(page: Page) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = page.evaluate(PANES, "#chart")
+def panes(page: Page, chart: str = "#chart") -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = page.evaluate(PANES, chart)
     return found
 
 
-def assert_readable_panes(page: Page, volts: float, amps: float) -> dict[str, dict[str, Any]]:
+def assert_readable_panes(
+    page: Page, volts: float, amps: float, chart: str = "#chart"
+) -> dict[str, dict[str, Any]]:
     """The chart draws V, A and W in three panes, top to bottom, on one x range and one
     plot width; each pane's y range is at least its minimum span, holds its line and draws the
     steady rail (volts, amps) near its middle; each y axis has room for its labels."""
-    found = panes(page)
+    found = panes(page, chart)
     assert list(found) == list(MEASURES)
     v, a, w = (found[m] for m in MEASURES)
     assert v["bottom"] <= a["top"] and a["bottom"] <= w["top"], found  # stacked, not overlaid
@@ -391,7 +397,7 @@ def assert_readable_panes(page: Page, volts: float, amps: float) -> dict[str, di
         assert pane["tick_room"] >= 0 and pane["label_room"] >= 0, (m, pane)  # no overlap
     assert [found[m]["label"] for m in MEASURES] == ["voltage (V)", "current (A)", "power (W)"]
     colours = {m: list(rgb) for m, rgb in LINE_RGB.items()}
-    lines = page.evaluate(LINES_IN_PANES, ["#chart", colours])
+    lines = page.evaluate(LINES_IN_PANES, [chart, colours])
     for m in MEASURES:
         assert lines[m][m] > 20, lines  # its own line, drawn
         assert all(lines[m][other] == 0 for other in MEASURES if other != m), lines
@@ -412,12 +418,12 @@ def test_steady_rail_live_in_three_panes(browser: Browser, tmp_path: Path) -> No
         page.goto(url)
         # Four seconds of samples at 250 ms: every pane has a line to show.
         page.wait_for_function(
-            "+document.querySelector('#chart').dataset.points >= 16", timeout=8000
+            "+document.querySelector('.live-chart').dataset.points >= 16", timeout=8000
         )
-        assert_readable_panes(page, 5.0, 0.25)
+        assert_readable_panes(page, 5.0, 0.25, LIVE)
         # Pointing at the current pane reads all three at that time, and the other panes'
         # cursors follow (one time axis).
-        box = page.locator("#chart .pane[data-measure=a] .u-over").bounding_box()
+        box = page.locator(".live-chart .pane[data-measure=a] .u-over").bounding_box()
         assert box is not None
         page.mouse.move(box["x"] + box["width"] * 0.97, box["y"] + box["height"] / 2)
         page.wait_for_function(
@@ -426,16 +432,16 @@ def test_steady_rail_live_in_three_panes(browser: Browser, tmp_path: Path) -> No
         readout = text(page, ".chart-readout")
         assert re.fullmatch(r"\d\d:\d\d:\d\d5\.\d{3} V0\.2\d{3} A1\.\d{3} W", readout), readout
         lefts = page.evaluate(
-            "Object.values(document.querySelector('#chart').plots).map(u => u.cursor.left)"
+            "Object.values(document.querySelector('.live-chart').plots).map(u => u.cursor.left)"
         )
         assert lefts[0] > 0 and lefts[1] == pytest.approx(lefts[0], abs=0.5), lefts
         assert lefts[2] == pytest.approx(lefts[0], abs=0.5), lefts
         page.screenshot(path=tmp_path / "steady-live.png", full_page=True)
         page.mouse.move(0, 0)
         page.set_viewport_size({"width": 390, "height": 844})  # a phone
-        page.wait_for_function("document.querySelector('#chart').plots.v.width < 390")
+        page.wait_for_function("document.querySelector('.live-chart').plots.v.width < 390")
         page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-        assert_readable_panes(page, 5.0, 0.25)
+        assert_readable_panes(page, 5.0, 0.25, LIVE)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.screenshot(path=tmp_path / "steady-live-phone.png", full_page=True)
         page.wait_for_selector("#verdict:not([hidden])", timeout=15000)
@@ -585,12 +591,12 @@ def test_live_chart_draws_the_supplys_readback_as_a_second_trace(
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         errors = watch_errors(page)
         page.goto(url)
-        page.wait_for_function(f"({BLUE_PIXELS})({V_PANE!r}) > 200", timeout=8000)
-        page.wait_for_function(f"({SUPPLY_PIXELS})({V_PANE!r}) > 100", timeout=5000)
-        a_pane = "#chart .pane[data-measure=a]"
+        page.wait_for_function(f"({BLUE_PIXELS})({LIVE_V_PANE!r}) > 200", timeout=8000)
+        page.wait_for_function(f"({SUPPLY_PIXELS})({LIVE_V_PANE!r}) > 100", timeout=5000)
+        a_pane = ".live-chart .pane[data-measure=a]"
         page.wait_for_function(f"({SUPPLY_PIXELS})({a_pane!r}) > 30", timeout=3000)
-        assert page.evaluate(f"({SUPPLY_PIXELS})('#chart .pane[data-measure=w]')") == 0
-        assert int(page.get_attribute("#chart", "data-readbacks") or 0) >= 5
+        assert page.evaluate(f"({SUPPLY_PIXELS})('.live-chart .pane[data-measure=w]')") == 0
+        assert int(page.get_attribute(".live-chart", "data-readbacks") or 0) >= 5
         feed = text(page, "#feed")
         assert f"scpi:TCPIP::127.0.0.1::{port}::SOCKET: powerhil,Emulated SCPI supply" in feed
         assert "output on · took" in feed
@@ -609,3 +615,109 @@ def test_live_chart_draws_the_supplys_readback_as_a_second_trace(
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+TWO_DEVICES = """\
+[scenario]
+name = "viewer-two"
+duration = "6s"
+seed = 2
+
+[[device]]
+name = "left"
+
+[[device]]
+name = "right"
+link = { drop = 0.2 }
+
+[[step]]
+at = "0.3s"
+send = { cmd = "set_interval", value = 200 }
+
+[[expect]]
+device = "left"
+measure = "v"
+stat = "avg"
+above = 4.5
+"""
+
+# Each live chart's x range, in the page's order.
+X_RANGES = "[...document.querySelectorAll('.live-chart')].map(c => [c.plots.v.scales.x.min, c.plots.v.scales.x.max])"
+
+
+def test_live_page_of_two_devices_shows_a_panel_each_on_one_time_axis(
+    browser: Browser, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(TWO_DEVICES)
+    proc, url = start(
+        ["run", str(scenario), "--bind", "127.0.0.1:0", "--db", str(tmp_path / "h.db")]
+    )
+    try:
+        # Tall enough that both panels are in view: a chart out of view is not drawn.
+        page = browser.new_page(viewport={"width": 1280, "height": 3200})
+        errors = watch_errors(page)
+        page.goto(url)
+        page.wait_for_function(
+            "[...document.querySelectorAll('.device .big.v .num')].every(n => n.textContent !== '—')"
+            " && document.querySelectorAll('.device').length === 2"
+        )
+        names = page.eval_on_selector_all(
+            ".device .device-name", "els => els.map(e => e.textContent)"
+        )
+        assert names == ["left", "right"] and page.is_visible(".device-name")
+        for name in ("left", "right"):
+            panel = f".device[data-device={name}]"
+            page.wait_for_function(
+                f"document.querySelector('{panel} .link-state').textContent === 'up'", timeout=3000
+            )
+            assert text(page, f"{panel} .target") == "mock"
+            pane = f"{panel} .live-chart .pane[data-measure=v]"
+            page.wait_for_function(f"({BLUE_PIXELS})({pane!r}) > 100", timeout=3000)
+        ranges = page.evaluate(X_RANGES)
+        assert len(ranges) == 2 and ranges[0] == ranges[1], ranges  # one time axis
+        # The feed names the device of each event; the expectations say whose they are.
+        page.wait_for_selector("#feed li[data-device=right] .device-tag")
+        assert text(page, "#feed li[data-device=right] .device-tag") == "right"
+        (label,) = page.eval_on_selector_all(
+            "#expectations li[data-device=left] .label", "els => els.map(e => e.textContent)"
+        )
+        assert label == "left: avg v over whole run > 4.5 V"
+        page.screenshot(path=tmp_path / "live-two.png", full_page=True)
+        assert errors == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_run_and_history_pages_select_a_device(browser: Browser, tmp_path: Path) -> None:
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(TWO_DEVICES)
+    db = tmp_path / "h.db"
+    assert main(["run", str(scenario), "--fast", "--no-view", "--db", str(db)]) == 0
+    proc, url = start(["view", "--db", str(db), "--bind", "127.0.0.1:0"])
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = watch_errors(page)
+        page.goto(url + "runs/1")
+        page.wait_for_selector("#events tbody tr[data-device=right]")
+        options = page.eval_on_selector_all("#device option", "els => els.map(e => e.value)")
+        assert options == ["", "left", "right"] and page.input_value("#device") == ""
+        with page.expect_response(lambda r: "/api/history" in r.url) as history:
+            page.select_option("#device", "right")
+        assert history.value.ok and history.value.url.endswith("&device=right")
+        assert page.get_attribute("#csv", "href") == "/api/export.csv?run=1&device=right"
+        page.wait_for_function(
+            "[...document.querySelectorAll('#events tbody tr')].every(r => r.dataset.device === 'right')"
+        )
+        assert text(page, "#expectations") == "no expectations"  # left's alone
+        page.goto(url + "history?device=left")
+        page.wait_for_selector("#info:not(:empty)")
+        assert page.input_value("#device") == "left" and "buckets" in text(page, "#info")
+        assert (page.get_attribute("#csv", "href") or "").endswith("&device=left")
+        assert errors == []
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        proc.kill()
+        proc.wait()

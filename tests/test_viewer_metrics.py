@@ -53,7 +53,9 @@ send = { cmd = "set_interval", value = 50 }
 [[expect]]
 link = { lost = 0, duplicated = 0, commands_failed = 0 }
 """
-RUN_LABELS = {"scenario": "metrics-lossy", "target": "mock", "device": "1.0.0"}
+RUN_LABELS = {"scenario": "metrics-lossy", "target": "mock"}
+DEVICE_LABELS = {**RUN_LABELS, "device": "dut", "firmware": "1.0.0"}
+"""A scenario without [[device]] runs one device, `dut`."""
 
 
 def http_get(url: str) -> tuple[str, str]:
@@ -125,11 +127,11 @@ def test_during_a_run_metrics_parse_and_carry_the_link_counters_with_the_runs_la
         "powerhil_corrupt_frames_total",
         "powerhil_gaps_total",
         "powerhil_commands_sent_total",
-        "powerhil_store_rows_written_total",
-        "powerhil_store_backlog_rows",
         "powerhil_voltage_volts",
         "powerhil_energy_joules",
     ):
+        assert one(second, name).labels == DEVICE_LABELS, name
+    for name in ("powerhil_store_rows_written_total", "powerhil_store_backlog_rows"):
         assert one(second, name).labels == RUN_LABELS, name
     # The counters move with the run, and never past what the run's record ends with.
     record = during_a_run["record"]
@@ -166,7 +168,7 @@ async def test_harness_view_metrics_tell_of_the_log(during_a_run: dict[str, Any]
     assert one(got, "powerhil_log_rows", table="samples").value == count > 0
     assert one(got, "powerhil_log_runs", verdict="pass").value == 1
     newest = one(got, "powerhil_log_newest_run_info")
-    assert newest.labels == {**RUN_LABELS, "run_id": "1", "verdict": "pass"}
+    assert newest.labels == {**RUN_LABELS, "firmware": "1.0.0", "run_id": "1", "verdict": "pass"}
     assert "powerhil_samples_delivered_total" not in got  # no run here
     # A run without a database and without a live run: an empty, valid answer.
     async with create_app(None, None).test_app() as bare:

@@ -191,7 +191,7 @@ async def test_a_run_streams_every_sample_to_a_websocket_client(tmp_path: Path) 
         assert {k: type(m["data"][k]) for k in SEED_SHAPE} == SEED_SHAPE
     seqs = [m["data"]["seq"] for _, m in samples]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # every one, in order, once
-    assert len(hello["backlog"]["t"]) + len(samples) == record.link.delivered
+    assert len(hello["devices"][0]["backlog"]["t"]) + len(samples) == record.link.delivered
     # After set_interval 100 ms took effect, one every interval.
     fast = [t for t, m in samples if m["data"]["dt"] <= 110]
     gaps = [b - a for a, b in itertools.pairwise(fast)]
@@ -289,7 +289,7 @@ async def test_a_client_that_stops_reading_costs_the_run_nothing(tmp_path: Path)
     assert stalled_result["missed_while_stalled"] > 0
     messages = stalled_result["messages"]
     samples = [m for _, m in of(messages, "measurement")]
-    backlog = len(messages[0][1]["data"]["backlog"]["t"])
+    backlog = len(messages[0][1]["data"]["devices"][0]["backlog"]["t"])
     missed = sum(m["missed"] for m in samples)
     assert backlog + len(samples) + missed == delivered
     assert missed >= stalled_result["missed_while_stalled"]
@@ -298,7 +298,7 @@ async def test_a_client_that_stops_reading_costs_the_run_nothing(tmp_path: Path)
     assert stalled_result["close"].code == 1001
     # The client that reads got every sample, none missed.
     good = [m for _, m in of(reader_result["messages"], "measurement")]
-    good_backlog = len(reader_result["messages"][0][1]["data"]["backlog"]["t"])
+    good_backlog = len(reader_result["messages"][0][1]["data"]["devices"][0]["backlog"]["t"])
     assert all(m["missed"] == 0 for m in good)
     assert good_backlog + len(good) == delivered
 
@@ -350,7 +350,9 @@ async def test_pages_from_other_sites_are_refused_on_the_websocket(tmp_path: Pat
         own = f"http://127.0.0.1:{port}".encode()
         async with open_websocket_url(ws_url(url), extra_headers=[(b"Origin", own)]) as ws:
             hello = json.loads(await ws.get_message())
-            assert hello["type"] == "hello" and len(hello["data"]["backlog"]["t"]) == 5
+            assert (
+                hello["type"] == "hello" and len(hello["data"]["devices"][0]["backlog"]["t"]) == 5
+            )
         code, _, _ = await fetch(url + "api/status", {"Host": "rebind.example"})
         assert code == 403
         live.finish()

@@ -76,7 +76,7 @@ def test_minute_and_moving_averages_match_brute_force() -> None:
         for m in "vaw":
             assert got[m] == pytest.approx(want[m]["avg"], abs=2e-6), (seconds, m)
     # Memory is bounded by the longest window, not by how long the run is.
-    assert len(stats._buckets) <= max(MOVING) + 1
+    assert stats.kept <= max(MOVING) + 1
 
 
 def test_energy_and_charge_since_start() -> None:

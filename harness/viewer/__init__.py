@@ -1,7 +1,7 @@
 """The live web viewer: a quart-trio app served by Hypercorn inside the run's nursery
 (`harness run`, `harness monitor`), or over the log alone (`harness view`). See docs/viewer.md.
 
-- `live`: what the live page shows, kept from the run's bus
+- `live`: what the live page shows of each device, kept from the run's bus
 - `hub`: per-client bounded queues (a stalled browser never slows the run)
 - `stats`: last-minute min/max/avg, moving averages, energy, z-score outliers
 - `app`: pages, JSON API, CSV downloads, the WebSocket

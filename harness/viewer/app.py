@@ -26,7 +26,7 @@ from harness.runner import bus
 from harness.store.queries import MAX_POINTS
 from harness.viewer import assets
 from harness.viewer.archive import Archive
-from harness.viewer.hub import Client, Item, dumps
+from harness.viewer.hub import Client, dumps
 from harness.viewer.live import LiveState, clean
 from harness.viewer.transport import (
     INCOMING_BUDGET,
@@ -324,6 +324,14 @@ def create_app(
             return _no_such_device(device, problem)
         return await archive.history(t_from, t_to, points, run, device)
 
+    @app.get("/api/devices")
+    async def devices() -> Any:
+        run_id = _int("run", None, 1, MAX_ID)
+        archive = need_archive()
+        if run_id is not None and await archive.run(run_id) is None:
+            return _no_such_run(run_id)
+        return {"run": run_id, "devices": await archive.devices(run_id)}
+
     @app.get("/api/runs")
     async def runs() -> dict[str, Any]:
         limit = _int("limit", 100, 1, 1000)
@@ -419,10 +427,7 @@ def create_app(
         if live is None:
             return Response("no live run here (harness view serves history)\n", 404)
         client = live.hub.add()
-        # The snapshot and the queue start in the same step: nothing missed, nothing twice.
-        hello = live.hello()
-        client.put_slot("stats", Item(0, live.stats_message()))
-        client.put_slot("progress", Item(0, live.progress()))
+        hello = live.welcome(client)
         try:
             await _stream(client, hello, send_timeout)
         finally:

@@ -49,6 +49,10 @@ class Archive:
     ) -> dict[str, Any]:
         return await self.call(queries.history, t_from, t_to, points, run, device)
 
+    async def devices(self, run: int | None) -> list[str]:
+        """The names of one run's devices, or of every device in the log, sorted."""
+        return await self.call(queries.device_names, run)
+
     async def unknown_device(self, device: str, run: int | None) -> str | None:
         """None if the log (or the run) has the device, else which devices it has."""
         return await self.call(queries.unknown_device, device, run)

@@ -1,14 +1,18 @@
 """What the live page shows of a run, kept up to date from the bus.
 
 `LiveState.take` is the bus subscriber: it runs inside the link's own call chain, so it only
-does bounded, constant work (update the statistics and the last minute of samples, hand the
+does bounded, constant work (update the device's statistics and last minute of samples, hand the
 sample to each client's bounded queue) and never waits. Anything heavier (link health, progress,
-the statistics panel) is built twice a second by `run`, and only while someone is watching.
-Nothing here writes to the session: the viewer cannot reach the device.
+the statistics panel) is built twice a second by `run`, a device at a time, and only while
+someone is watching. Nothing here writes to a session: the viewer cannot reach the devices.
+
+A run of several devices keeps one `DeviceLive` per device (its statistics, window, readbacks
+and rates), found by the name every bus item carries; every message about a device names it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -21,16 +25,22 @@ import trio
 
 from harness.link import Sample
 from harness.runner.bus import Published, RunEvent, SampleEvent
-from harness.viewer.hub import Hub
+from harness.viewer.hub import SAMPLE_QUEUE, Client, Hub, Item
 from harness.viewer.stats import MEASURES, WINDOW, RollingStats
 
 if TYPE_CHECKING:
-    from harness.runner.context import RunContext
+    from harness.runner.context import DeviceRun, RunContext
 
 TICK = 0.5
 """Seconds between stats and progress messages."""
 BACKLOG_MAX = 6000
-"""Samples of the last minute a new client gets at most (60 s at 100 Hz)."""
+"""Samples of the last minute a new client gets at most of one device (60 s at 100 Hz)."""
+BACKLOG_TOTAL = 12_000
+"""Samples the windows of all devices hold together at most: each device's window has its share
+(at most BACKLOG_MAX, at least BACKLOG_MIN), so the memory the windows take and the size of a
+new client's hello stay bounded however many devices the run has."""
+BACKLOG_MIN = 120
+"""Samples a device's window holds at least (two minutes at the default 1 report a second)."""
 FEED = 100
 """Recent events kept for a new client."""
 FEED_KINDS = frozenset(
@@ -245,24 +255,95 @@ def sample_json(m: LiveSample) -> str:
     )
 
 
+QUEUE_SCALE = 16
+"""A client's sample queue holds SAMPLE_QUEUE samples for each device, up to this many devices'
+worth: enough for the samples that come while its task waits for its turn, bounded however many
+devices the run has."""
+
+
+def backlog_capacity(devices: int) -> int:
+    """The window each of `devices` devices keeps (its share of BACKLOG_TOTAL)."""
+    return max(BACKLOG_MIN, min(BACKLOG_MAX, BACKLOG_TOTAL // max(1, devices)))
+
+
+class DeviceFeed:
+    """What the live state keeps of one device's samples and readbacks."""
+
+    def __init__(self, name: str, capacity: int) -> None:
+        self.name = name
+        self.key = json.dumps(name)
+        """The name as JSON text, written into every message about the device."""
+        self.stats = RollingStats()
+        self.window = Window(capacity)
+        self.readbacks: deque[tuple[float, float, float]] = deque(maxlen=READBACKS_MAX)
+        """Its bench supply's readbacks: (unix seconds, volts, amps)."""
+        self.last: LiveSample | None = None
+        self.rates: deque[tuple[float, int, int]] = deque(maxlen=8)
+        """(trio time, frames in, samples) at the last ticks: the link's rates."""
+
+
+class DeviceLive(DeviceFeed):
+    """A device of the run, with the run's own view of it (its scenario, target, observer and
+    session), from which its panels are built."""
+
+    def __init__(self, run: DeviceRun, capacity: int) -> None:
+        super().__init__(run.name, capacity)
+        self.run = run
+
+
 class LiveState:
     def __init__(self, ctx: RunContext, hub: Hub | None = None, err: TextIO = sys.stderr) -> None:
         self.ctx = ctx
-        self.hub = hub or Hub()
+        runs = getattr(ctx, "devices", None) or {}
+        count = len(runs)
+        self.hub = hub or Hub(sample_queue=SAMPLE_QUEUE * min(max(count, 1), QUEUE_SCALE))
         self.err = err
         self.failed: str | None = None
         self.wall0 = ctx.wall0
-        self.stats = RollingStats()
-        self.window = Window(BACKLOG_MAX)
+        self.capacity = backlog_capacity(count)
+        self.devices: dict[str, DeviceLive] = {
+            name: DeviceLive(run, self.capacity) for name, run in runs.items()
+        }
+        """Every device of the run by name, in the scenario's order."""
+        self.unlisted: dict[str, DeviceFeed] = {}
+        """Devices the bus names that the context does not list (a pipeline fed by hand, as
+        the ingest bench's): their samples are kept and sent all the same; they have no
+        panels."""
         self.feed: deque[dict[str, Any]] = deque(maxlen=FEED)
-        self.readbacks: deque[tuple[float, float, float]] = deque(maxlen=READBACKS_MAX)
-        """The bench supply's readbacks: (unix seconds, volts, amps)."""
-        self.last: LiveSample | None = None
         self._wall_at_0 = 0.0
         self._wall_until = -math.inf
         self.ended = False
-        self._rates: deque[tuple[float, int, int]] = deque(maxlen=8)
         self._finished = trio.Event()
+
+    @property
+    def first(self) -> DeviceLive:
+        """The first device (the one `ctx.observer` is)."""
+        return next(iter(self.devices.values()))
+
+    @property
+    def stats(self) -> RollingStats:
+        """The first device's statistics."""
+        return self.first.stats
+
+    @property
+    def window(self) -> Window:
+        """The first device's last minute."""
+        return self.first.window
+
+    @property
+    def last(self) -> LiveSample | None:
+        """The first device's last sample."""
+        return self.first.last
+
+    def _unlisted(self, device: str) -> DeviceFeed:
+        found = self.unlisted.get(device)
+        if found is None:
+            found = self.unlisted[device] = DeviceFeed(device, self.capacity)
+        return found
+
+    def _key(self, device: str) -> str:
+        found = self.devices.get(device)
+        return json.dumps(device) if found is None else found.key
 
     # --- the bus subscriber (sync, bounded work) -------------------------------------------
 
@@ -294,45 +375,57 @@ class LiveState:
         elif isinstance(item, RunEvent) and item.kind in FEED_KINDS and not _ramp_step(item):
             data = {
                 "kind": item.kind,
+                "device": item.device,
                 "at": round(item.at, 3),
                 "t": round(self.wall0 + item.at, 3),
                 "data": clean(item.data),
             }
             self.feed.append(data)
-            self.hub.event(data)
-            if item.kind in ("step", "expectation", "run") and self.hub.clients:
-                self.hub.slot("progress", self.progress())
+            self.hub.event(data, self._key(item.device))
+            if not self.hub.clients:
+                return
+            if item.kind == "run":  # the run's start or end: every device's progress says it
+                for d in self.devices.values():
+                    self.hub.slot("progress", self.progress(d), d.key)
+            elif item.kind in ("step", "expectation") and item.device in self.devices:
+                d = self.devices[item.device]
+                self.hub.slot("progress", self.progress(d), d.key)
 
     def _readback(self, e: RunEvent) -> None:
-        """The supply's readback, for the chart's second trace: kept for the last minute and
-        sent as a `readback` message (coalesced for a client that falls behind: the chart
-        then skips a point of the trace, never the samples)."""
+        """The supply's readback, for the device's chart's second trace: kept for the last
+        minute and sent as a `readback` message (coalesced for a client that falls behind: the
+        chart then skips a point of the trace, never the samples)."""
+        d = self.devices.get(e.device)
+        if d is None:
+            return
         t = self.wall0 + e.at
         volts, amps = e.data["volts"], e.data["amps"]
-        self.readbacks.append((t, volts, amps))
-        while self.readbacks[0][0] < t - WINDOW:
-            self.readbacks.popleft()
+        readbacks = d.readbacks
+        readbacks.append((t, volts, amps))
+        while readbacks[0][0] < t - WINDOW:
+            readbacks.popleft()
         if self.hub.clients:
-            self.hub.slot("readback", clean({"t": round(t, 3), "v": volts, "a": amps}))
+            self.hub.slot("readback", clean({"t": round(t, 3), "v": volts, "a": amps}), d.key)
 
     def _sample(self, ev: SampleEvent) -> None:
-        """Per sample, so kept to the minimum: statistics, the last minute, the clients'
-        queues. Rounding and JSON wait until a client sends it."""
+        """Per sample, so kept to the minimum: the device's statistics and last minute, the
+        clients' queues. Rounding and JSON wait until a client sends it."""
+        d = self.devices.get(ev.device) or self._unlisted(ev.device)
         s = ev.sample
         t = self.wall0 + ev.end
         _, _, _, dt, v, a, w, vmin, vmax, amax, n, status = s  # one unpack, not 9 lookups
-        flagged = self.stats.add(t, v, a, w, vmin, vmax, amax, n, dt / 1000)
+        flagged = d.stats.add(t, v, a, w, vmin, vmax, amax, n, dt / 1000)
         if ev.arrived >= self._wall_until:
             # Unix seconds at scenario time 0, read again every second (clocks drift apart)
             self._wall_at_0 = time.time() - (trio.current_time() - self.ctx.origin)
             self._wall_until = ev.arrived + 1.0
         m = _new_live_sample(LiveSample, (s, t, self._wall_at_0 + ev.arrived, flagged))
-        self.last = m
-        window = self.window
+        d.last = m
+        window = d.window
         window.append(t, v, a, w, vmin, vmax, amax, status, flagged)
         window.prune(t - WINDOW)
         if self.hub.clients:
-            self.hub.sample(m, sample_json)
+            self.hub.sample(m, sample_json, d.key)
 
     # --- snapshots ------------------------------------------------------------------------
 
@@ -347,7 +440,8 @@ class LiveState:
             "scenario": sc.name,
             "description": sc.description,
             "file": sc.file,
-            "target": self.target(),
+            "target": self.run_target(),
+            "devices": list(self.devices),
             "seed": ctx.seed,
             "started": round(self.wall0, 3),
             "duration": sc.duration if math.isfinite(sc.duration) else None,
@@ -356,51 +450,79 @@ class LiveState:
             "verdict": self.verdict(),
         }
 
-    def target(self) -> str:
-        target = self.ctx.target
+    def target(self, d: DeviceLive | None = None) -> str:
+        """The target a device (default: the first) runs on."""
+        target = (d or self.first).run.target
         return self.ctx.options.target if target is None else target.name
+
+    def run_target(self) -> str:
+        """The run's targets: the one device's, or each kind once in the devices' order
+        ("mock"; "mock, board"), as the run's record says."""
+        kinds = dict.fromkeys(self.target(d) for d in self.devices.values())
+        return ", ".join(kinds)
 
     def verdict(self) -> str | None:
         record = self.ctx.record
         return None if record is None else record.verdict
 
     def hello(self) -> dict[str, Any]:
-        """Everything a new page needs at once: the run, its plan, the last minute."""
+        """Everything a new page needs at once: the run, its plan, each device's last minute."""
         sc = self.ctx.scenario
-        columns = self.window.backlog()
-        outliers = list(self.window.outliers())
         return clean(
             {
                 "mode": "live",
                 "run": self.run_info(),
                 "profile": [[p.at, p.volts, p.amps] for p in sc.supply.points],
-                "steps": [{"number": s.number, "name": s.name, "at": s.at} for s in sc.steps],
+                "steps": [
+                    {"number": s.number, "name": s.name, "at": s.at, "device": s.device}
+                    for s in sc.steps
+                ],
                 "window": WINDOW,
-                "backlog": columns,
-                "supply": {
-                    "t": [round(t, 3) for t, _, _ in self.readbacks],
-                    "v": [v for _, v, _ in self.readbacks],
-                    "a": [a for _, _, a in self.readbacks],
-                },
-                "outliers": outliers,
+                "devices": [self.device_hello(d) for d in self.devices.values()],
                 "events": list(self.feed),
                 "queue": {"samples": self.hub.sample_queue, "events": self.hub.event_queue},
             }
         )
 
-    def link(self) -> dict[str, Any]:
-        ctx = self.ctx
-        obs = ctx.observer
+    def device_hello(self, d: DeviceLive) -> dict[str, Any]:
+        """A device's part of the hello: its name, its target, its last minute (samples column
+        by column, outliers, its supply's readbacks)."""
+        return {
+            "name": d.name,
+            "target": self.target(d),
+            "backlog": d.window.backlog(),
+            "outliers": list(d.window.outliers()),
+            "supply": {
+                "t": [round(t, 3) for t, _, _ in d.readbacks],
+                "v": [v for _, v, _ in d.readbacks],
+                "a": [a for _, _, a in d.readbacks],
+            },
+        }
+
+    def welcome(self, client: Client) -> dict[str, Any]:
+        """A new client's hello, with each device's stats and progress queued for it to send
+        next. The snapshot and the client's queue start in the same step: nothing is missed,
+        nothing comes twice."""
+        hello = self.hello()
+        for d in self.devices.values():
+            client.put_slot("stats", Item(0, self.stats_message(d), device=d.key))
+            client.put_slot("progress", Item(0, self.progress(d), device=d.key))
+        return hello
+
+    def link(self, d: DeviceLive | None = None) -> dict[str, Any]:
+        """A device's link (default: the first's): its state, firmware, boot and interval."""
+        d = d or self.first
+        obs = d.run.observer
         out: dict[str, Any] = {
             "state": "starting",
-            "target": self.target(),
+            "target": self.target(d),
             "fw": None if obs.hello is None else obs.hello.fw,
             "boot": obs.current_boot,
             "interval": None,
             "last_age": None,
             "synced": False,
         }
-        session = ctx.session
+        session = d.run.session
         if session is None:
             return out
         last = obs.last_sample
@@ -413,16 +535,20 @@ class LiveState:
             out["interval"] = interval
             out["last_age"] = round(age, 3)
             out["state"] = "up" if session.link.synced and age <= max(3 * interval, 2.0) else "down"
+        if d.run.error is not None:
+            out["state"] = "ended"
+            out["error"] = d.run.error
         if self.ended:
             out["state"] = "ended"
         return out
 
-    def health(self) -> dict[str, Any]:
-        session = self.ctx.session
+    def health(self, d: DeviceLive | None = None) -> dict[str, Any]:
+        d = d or self.first
+        session = d.run.session
         if session is None:
             return {}
         st = session.link.stats
-        rates = self._rates
+        rates = d.rates
         per_s = {"frames_per_s": 0.0, "samples_per_s": 0.0}
         if len(rates) >= 2 and rates[-1][0] > rates[0][0]:
             span = rates[-1][0] - rates[0][0]
@@ -446,10 +572,11 @@ class LiveState:
             "command_resends": st.command_resends,
         }
 
-    def faults(self) -> dict[str, Any]:
-        """Faults the relay injected beside what the host observed of them."""
-        session = self.ctx.session
-        obs = self.ctx.observer
+    def faults(self, d: DeviceLive | None = None) -> dict[str, Any]:
+        """Faults the relay injected on a device's link beside what the host observed of them."""
+        d = d or self.first
+        session = d.run.session
+        obs = d.run.observer
         observed: dict[str, int] = {}
         if session is not None:
             st = session.link.stats
@@ -471,22 +598,25 @@ class LiveState:
             "pending": store.pending_rows,
         }
 
-    def stats_message(self) -> dict[str, Any]:
+    def stats_message(self, d: DeviceLive | None = None) -> dict[str, Any]:
+        """A device's statistics panel and link, with the run's store and clients."""
+        d = d or self.first
         return clean(
             {
-                **self.stats.snapshot(),
-                "link": self.link(),
-                "health": self.health(),
-                "faults": self.faults(),
+                **d.stats.snapshot(),
+                "link": self.link(d),
+                "health": self.health(d),
+                "faults": self.faults(d),
                 "store": self.store(),
                 "clients": len(self.hub.clients),
             }
         )
 
-    def progress(self) -> dict[str, Any]:
-        ctx = self.ctx
-        sc = ctx.scenario
-        obs = ctx.observer
+    def progress(self, d: DeviceLive | None = None) -> dict[str, Any]:
+        """The run's time and state, and a device's steps and expectations."""
+        d = d or self.first
+        sc = d.run.scenario
+        obs = d.run.observer
         done = obs.steps_done
         current = sc.steps[done - 1] if done else None
         upcoming = sc.steps[done] if done < len(sc.steps) else None
@@ -511,41 +641,62 @@ class LiveState:
             }
         )
 
+    def device_status(self, d: DeviceLive) -> dict[str, Any]:
+        stats = self.stats_message(d)
+        for run_wide in ("store", "clients"):
+            stats.pop(run_wide)
+        return {
+            "name": d.name,
+            "link": stats.pop("link"),
+            "last": None if d.last is None else sample_message(d.last),
+            "health": stats.pop("health"),
+            "faults": stats.pop("faults"),
+            "stats": stats,
+            "progress": self.progress(d),
+        }
+
     def status(self) -> dict[str, Any]:
-        """GET /api/status in a run."""
-        stats = self.stats_message()
+        """GET /api/status in a run: the run, each device's state (`devices`, in order) and,
+        at the top as a run of one device has them, the first device's."""
+        devices = [self.device_status(d) for d in self.devices.values()]
+        first = {k: v for k, v in devices[0].items() if k != "name"}
         return {
             "mode": "live",
             "run": self.run_info(),
-            "link": stats.pop("link"),
-            "last": None if self.last is None else sample_message(self.last),
-            "health": stats.pop("health"),
-            "faults": stats.pop("faults"),
-            "store": stats.pop("store"),
-            "clients": stats.pop("clients"),
-            "stats": stats,
-            "progress": self.progress(),
+            **first,
+            "store": self.store(),
+            "clients": len(self.hub.clients),
+            "devices": devices,
         }
 
     # --- the periodic part ----------------------------------------------------------------
 
-    def tick(self) -> None:
-        session = self.ctx.session
+    def tick_device(self, d: DeviceLive) -> None:
+        """A device's link rates; its stats and progress while someone watches."""
+        session = d.run.session
         if session is not None:
             st = session.link.stats
-            self._rates.append((trio.current_time(), st.frames_in, st.samples))
+            d.rates.append((trio.current_time(), st.frames_in, st.samples))
         if self.hub.clients:
-            self.hub.slot("stats", self.stats_message())
-            self.hub.slot("progress", self.progress())
+            self.hub.slot("stats", self.stats_message(d), d.key)
+            self.hub.slot("progress", self.progress(d), d.key)
+
+    def tick(self) -> None:
+        for d in self.devices.values():
+            self.tick_device(d)
 
     async def run(self) -> None:
-        """Stats and progress every TICK seconds, until `finish`."""
+        """Each device's stats and progress every TICK seconds, until `finish`. A device at a
+        time, with a checkpoint after each: the link tasks run between two devices' panels,
+        so the samples' path never waits for every device's statistics at once."""
         while not self._finished.is_set():
-            if self.failed is None:
-                try:
-                    self.tick()
-                except Exception as exc:
-                    self.fail(exc)
+            for d in list(self.devices.values()):
+                if self.failed is None:
+                    try:
+                        self.tick_device(d)
+                    except Exception as exc:
+                        self.fail(exc)
+                await trio.lowlevel.checkpoint()
             with trio.move_on_after(TICK):
                 await self._finished.wait()
 

@@ -2,10 +2,11 @@
 
 Nothing is counted per sample for it: a collector reads, at scrape time, what the run already
 keeps (the observer's tallies, the link's counters, the store's, the viewer's statistics) and
-turns it into metric families. In a run every series carries the labels `scenario`, `target`
-and `device` (the firmware the device's hello named; empty before the hello). Under `harness
-view` there is no run: the collector reports the log instead (its rows, its runs by verdict and
-the newest run), read in a worker thread.
+turns it into metric families. In a run the run's own series carry the labels `scenario` and
+`target`; each device's carry `scenario`, `target` (the device's), `device` (its name) and
+`firmware` (what its hello named; empty before the hello), one series per device of a family.
+Under `harness view` there is no run: the collector reports the log instead (its rows, its runs
+by verdict and the newest run), read in a worker thread.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from harness.viewer.archive import Archive
-    from harness.viewer.live import LiveState
+    from harness.viewer.live import DeviceLive, LiveState
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The exposition format's media type, as prometheus-client writes it."""
@@ -44,55 +45,77 @@ COULOMBS_PER_MAH = 3.6
 
 
 class _Families:
-    """Builds metric families that all carry the same labels (a run's, or none)."""
+    """Builds metric families whose series carry the same labels (a run's, a device's, or none).
+    Builders that share `families` add their series to the same family of a name, so a metric
+    is one family however many devices have a series of it."""
 
-    def __init__(self, labels: dict[str, str]) -> None:
+    def __init__(self, labels: dict[str, str], families: dict[str, Metric] | None = None) -> None:
         self.names = list(labels)
         self.values = list(labels.values())
-        self.out: list[Metric] = []
+        self.families: dict[str, Metric] = {} if families is None else families
+
+    @property
+    def out(self) -> list[Metric]:
+        return list(self.families.values())
+
+    def _family(
+        self,
+        kind: type[GaugeMetricFamily | CounterMetricFamily],
+        name: str,
+        doc: str,
+        more: list[str],
+    ) -> Metric:
+        family = self.families.get(name)
+        if family is None:
+            family = self.families[name] = kind(PREFIX + name, doc, labels=[*self.names, *more])
+        return family
 
     def gauge(self, name: str, doc: str, value: float | None, **more: str) -> None:
         """A gauge; left out while `value` is None (nothing measured yet) or not finite."""
         if value is None or not math.isfinite(value):
             return
-        family = GaugeMetricFamily(PREFIX + name, doc, labels=[*self.names, *more])
+        family = self._family(GaugeMetricFamily, name, doc, list(more))
         family.add_metric([*self.values, *more.values()], value)
-        self.out.append(family)
 
     def counter(self, name: str, doc: str, value: float) -> None:
-        family = CounterMetricFamily(PREFIX + name, doc, labels=self.names)
+        family = self._family(CounterMetricFamily, name, doc, [])
         family.add_metric(self.values, value)
-        self.out.append(family)
 
     def gauges_by(self, name: str, doc: str, label: str, values: dict[str, float]) -> None:
-        family = GaugeMetricFamily(PREFIX + name, doc, labels=[*self.names, label])
+        family = self._family(GaugeMetricFamily, name, doc, [label])
         for key, value in values.items():
             family.add_metric([*self.values, key], value)
-        self.out.append(family)
 
     def counters_by(self, name: str, doc: str, label: str, values: dict[str, float]) -> None:
-        family = CounterMetricFamily(PREFIX + name, doc, labels=[*self.names, label])
+        family = self._family(CounterMetricFamily, name, doc, [label])
         for key, value in values.items():
             family.add_metric([*self.values, key], value)
-        self.out.append(family)
 
 
 def run_labels(live: LiveState) -> dict[str, str]:
-    hello = live.ctx.observer.hello
+    """The labels of the run's own series: its scenario and its targets."""
+    return {"scenario": live.ctx.scenario.name, "target": live.run_target()}
+
+
+def device_labels(live: LiveState, d: DeviceLive) -> dict[str, str]:
+    """The labels of a device's series: the run's scenario, the device's target, its name, and
+    the firmware its hello named (empty before the hello)."""
+    hello = d.run.observer.hello
     return {
         "scenario": live.ctx.scenario.name,
-        "target": live.target(),
-        "device": "" if hello is None else hello.fw,
+        "target": live.target(d),
+        "device": d.name,
+        "firmware": "" if hello is None else hello.fw,
     }
 
 
-def missing_now(live: LiveState) -> int:
+def missing_now(d: DeviceLive) -> int:
     """The current boot's samples the host knows are missing, as the run record counts them
     on a target without a truth to count against (the observer's `totals`): skipped for good,
     plus those of a gap still open. Not the mock's truth (produced minus delivered), which
     while the run goes counts every sample still on its way as lost."""
-    obs = live.ctx.observer
-    session = live.ctx.session
+    obs = d.run.observer
+    session = d.run.session
     tally = obs.boots.get(obs.current_boot) if obs.current_boot is not None else None
     skipped = 0 if tally is None else tally.skipped
     return skipped + (0 if session is None else session.link.missing_count)
@@ -100,9 +123,8 @@ def missing_now(live: LiveState) -> int:
 
 def run_families(live: LiveState) -> list[Metric]:
     """The run's metrics as they stand now (call it on the run's own thread: it reads the run's
-    state as it is, between two of its steps)."""
+    state as it is, between two of its steps): the run's own series, then each device's."""
     ctx = live.ctx
-    obs = ctx.observer
     m = _Families(run_labels(live))
     verdict = live.verdict() or ("ended" if live.ended else "running")
     m.gauges_by(
@@ -130,6 +152,24 @@ def run_families(live: LiveState) -> list[Metric]:
         "The scenario's length in seconds (absent for a run without end, e.g. monitor).",
         duration if math.isfinite(duration) else None,
     )
+    for d in live.devices.values():
+        _device_families(live, d, _Families(device_labels(live, d), m.families))
+    store = ctx.store
+    if store is not None:
+        m.counter("store_rows_written", "Rows the store committed.", store.rows_written)
+        m.gauge("store_backlog_rows", "Rows taken but not yet committed.", store.pending_rows)
+        m.counter(
+            "store_rows_dropped",
+            "Rows given up (the database failed past what the writer holds).",
+            store.rows_dropped,
+        )
+    m.gauge("viewer_clients", "Pages following the run live.", len(live.hub.clients))
+    return m.out
+
+
+def _device_families(live: LiveState, d: DeviceLive, m: _Families) -> None:
+    """One device's series: its expectations, last sample, energy, faults and link."""
+    obs = d.run.observer
     states = Counter(ev.outcome.state for ev in obs.evaluators)
     m.gauges_by(
         "expectations",
@@ -137,7 +177,6 @@ def run_families(live: LiveState) -> list[Metric]:
         "state",
         {state: states[state] for state in EXPECTATION_STATES},
     )
-
     last = obs.last_sample
     if last is not None:
         s = last.sample
@@ -150,7 +189,7 @@ def run_families(live: LiveState) -> list[Metric]:
             "Unix time of the last sample's end.",
             live.wall0 + last.end,
         )
-    energy = live.stats.snapshot()["energy"]
+    energy = d.stats.snapshot()["energy"]
     if energy["wh"] is not None:
         m.gauge(
             "energy_joules",
@@ -170,58 +209,47 @@ def run_families(live: LiveState) -> list[Metric]:
         {kind: obs.injected.get(kind, 0) for kind in INJECTED_KINDS},
     )
 
-    session = ctx.session
-    if session is not None:
-        link = session.link
-        st = link.stats
-        totals = obs.totals(link)
-        m.gauge(
-            "link_up",
-            "1 while the link is synced and samples arrive.",
-            live.link()["state"] == "up",
-        )
-        m.counter("samples_delivered", "Samples the host delivered.", totals.delivered)
-        m.gauge(
-            "samples_lost",
-            "Samples of the current boot the host knows are missing: given up, or in a gap "
-            "not yet filled (falls as a gap fills).",
-            missing_now(live),
-        )
-        m.gauge(
-            "samples_lost_to_resets",
-            "Samples of earlier boots never delivered.",
-            totals.lost_to_resets,
-        )
-        m.counter("samples_duplicated", "Samples that arrived more than once.", totals.duplicated)
-        m.counter(
-            "retransmissions",
-            "Samples that came again (gap fills, duplicates dropped) plus command resends.",
-            st.resent,
-        )
-        m.counter("corrupt_frames", "Frames the host could not decode.", st.corrupt)
-        m.counter("gaps", "Gaps in the sample sequence the host saw.", st.gaps)
-        m.counter("device_resets", "Device resets the host saw.", totals.resets)
-        m.counter("frames_received", "Frames the host received.", st.frames_in)
-        m.counter("received_bytes", "Bytes the host received.", st.bytes_in)
-        m.counter("commands_sent", "Commands the run sent.", totals.commands_sent)
-        m.counters_by(
-            "commands_answered",
-            "Commands the device answered, by outcome (sent minus these are pending).",
-            "outcome",
-            {"done": totals.commands_done, "failed": totals.commands_failed},
-        )
-
-    store = ctx.store
-    if store is not None:
-        m.counter("store_rows_written", "Rows the store committed.", store.rows_written)
-        m.gauge("store_backlog_rows", "Rows taken but not yet committed.", store.pending_rows)
-        m.counter(
-            "store_rows_dropped",
-            "Rows given up (the database failed past what the writer holds).",
-            store.rows_dropped,
-        )
-    m.gauge("viewer_clients", "Pages following the run live.", len(live.hub.clients))
-    return m.out
+    session = d.run.session
+    if session is None:
+        return
+    link = session.link
+    st = link.stats
+    totals = obs.totals(link)
+    m.gauge(
+        "link_up",
+        "1 while the link is synced and samples arrive.",
+        live.link(d)["state"] == "up",
+    )
+    m.counter("samples_delivered", "Samples the host delivered.", totals.delivered)
+    m.gauge(
+        "samples_lost",
+        "Samples of the current boot the host knows are missing: given up, or in a gap "
+        "not yet filled (falls as a gap fills).",
+        missing_now(d),
+    )
+    m.gauge(
+        "samples_lost_to_resets",
+        "Samples of earlier boots never delivered.",
+        totals.lost_to_resets,
+    )
+    m.counter("samples_duplicated", "Samples that arrived more than once.", totals.duplicated)
+    m.counter(
+        "retransmissions",
+        "Samples that came again (gap fills, duplicates dropped) plus command resends.",
+        st.resent,
+    )
+    m.counter("corrupt_frames", "Frames the host could not decode.", st.corrupt)
+    m.counter("gaps", "Gaps in the sample sequence the host saw.", st.gaps)
+    m.counter("device_resets", "Device resets the host saw.", totals.resets)
+    m.counter("frames_received", "Frames the host received.", st.frames_in)
+    m.counter("received_bytes", "Bytes the host received.", st.bytes_in)
+    m.counter("commands_sent", "Commands the run sent.", totals.commands_sent)
+    m.counters_by(
+        "commands_answered",
+        "Commands the device answered, by outcome (sent minus these are pending).",
+        "outcome",
+        {"done": totals.commands_done, "failed": totals.commands_failed},
+    )
 
 
 def log_facts(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
@@ -261,9 +289,9 @@ def log_families(facts: dict[str, Any]) -> list[Metric]:
         labels = {
             "scenario": run["scenario"] or "",
             "target": run["target"] or "",
-            "device": run["firmware"] or "",
+            "firmware": run["firmware"] or "",
         }
-        newest = _Families(labels)
+        newest = _Families(labels, m.families)
         newest.gauge(
             "log_newest_run_info",
             "The newest run in the log: its id and verdict.",
@@ -273,7 +301,6 @@ def log_families(facts: dict[str, Any]) -> list[Metric]:
         )
         newest.gauge("log_newest_run_start_time_seconds", "Unix time it started.", run["started"])
         newest.gauge("log_newest_run_end_time_seconds", "Unix time it ended.", run["ended"])
-        m.out.extend(newest.out)
     return m.out
 
 

@@ -109,6 +109,32 @@ SCHEMAS: dict[str, Any] = {
             "clients": {"type": "integer"},
             "stats": {"type": "object"},
             "progress": {"type": "object"},
+            "devices": {
+                "type": "array",
+                "description": "Each device's link, last sample, health, faults, stats and "
+                "progress, in the scenario's order (the fields above are the first one's).",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "link", "last", "health", "faults", "stats", "progress"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "link": {"type": "object"},
+                        "last": {"type": ["object", "null"]},
+                        "health": {"type": "object"},
+                        "faults": {"type": "object"},
+                        "stats": {"type": "object"},
+                        "progress": {"type": "object"},
+                    },
+                },
+            },
+        },
+    },
+    "Devices": {
+        "type": "object",
+        "required": ["run", "devices"],
+        "properties": {
+            "run": {"type": ["integer", "null"]},
+            "devices": {"type": "array", "items": {"type": "string"}},
         },
     },
     "History": {
@@ -221,6 +247,17 @@ PATHS: dict[str, Any] = {
         _int("points", "Buckets.", 1, MAX_POINTS, 1000),
         RUN_QUERY,
         DEVICE,
+    ),
+    "/api/devices": _get(
+        "The names of one run's devices (`run`), or of every device in the log, sorted: what "
+        "`device` may name.",
+        {
+            "200": _json("The devices.", _ref("Devices")),
+            "400": BAD,
+            "404": NOT_FOUND,
+            "503": UNUSABLE,
+        },
+        _int("run", "Only this run's devices.", 1, MAX_ID, None),
     ),
     "/api/runs": _get(
         "The runs in the log, newest first.",

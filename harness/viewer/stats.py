@@ -12,10 +12,10 @@ from __future__ import annotations
 import itertools
 import math
 from array import array
-from collections import deque
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from operator import mul
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.link.fields import MEASURES
 
@@ -67,18 +67,26 @@ _FOLD_VALUES = FOLD_SAMPLES * ROW
 _SECOND, _SAMPLES, _N = 0, 1, 2
 _SUMS, _LOWS, _HIGHS, _PLAIN = 3, 6, 9, 12
 _WH, _MAH, _COVERED = 18, 19, 20
-"""Where a kept second's totals sit in its array (`_kept`): the sums, lows and highs of v, a, w
-three apiece, the plain sums six."""
+_KEPT = 21
+"""Where a kept second's totals sit among the columns (`_kept`): the sums, lows and highs of v,
+a, w three apiece, the plain sums six."""
 
 
-def _kept(b: _Bucket) -> array[float]:
-    """A closed second's totals as the last 15 minutes keep them: 21 doubles in one array (the
-    same values: the second and the counts are whole numbers a double holds exactly), rather
-    than a bucket of four lists and a float object a value."""
-    return array(
-        "d",
-        (b.second, b.samples, b.n, *b.sums, *b.lows, *b.highs, *b.plain, b.wh, b.mah, b.covered),
-    )
+class _Window(NamedTuple):
+    """Totals of the closed seconds within a window."""
+
+    n: float
+    samples: float
+    sums: list[float]
+    lows: list[float]
+    highs: list[float]
+
+
+def _kept(b: _Bucket) -> tuple[float, ...]:
+    """A closed second's totals as the last 15 minutes keep them: 21 doubles, one in each of
+    the kept columns (the same values: the second and the counts are whole numbers a double
+    holds exactly)."""
+    return (b.second, b.samples, b.n, *b.sums, *b.lows, *b.highs, *b.plain, b.wh, b.mah, b.covered)
 
 
 def _totals(second: int, rows: list[float]) -> _Bucket:
@@ -147,8 +155,10 @@ def _r(x: float, digits: int = 6) -> float | None:
 
 class RollingStats:
     def __init__(self) -> None:
-        self._buckets: deque[array[float]] = deque()
-        """Closed seconds, oldest first, within the longest window."""
+        self._columns: tuple[array[float], ...] = tuple(array("d") for _ in range(_KEPT))
+        """The closed seconds within the longest window, oldest first, column by column (an
+        array of doubles per total, `_SECOND` .. `_COVERED`): no object a second, and a window's
+        totals are sums, minima and maxima of the columns' slices, folded in C."""
         self._second: int | None = None
         self._rows: list[float] = []
         self._folded: _Bucket | None = None
@@ -163,6 +173,9 @@ class RollingStats:
         samples so far; kept only while `_bounds` is None."""
         self._closed = _Bucket(0)
         """Energy, charge and time of every closed second, also those no longer kept."""
+        self._windows: dict[int, _Window | None] = {}
+        self._windows_for: int | None = None
+        """The closed seconds' totals by window, and the open second they were folded for."""
         self.outliers = 0
         self.samples = 0
         self.first: float | None = None
@@ -214,29 +227,31 @@ class RollingStats:
     def _open(self, second: int) -> None:
         """A new second: total the one before, drop seconds past the longest window, and set
         the outlier bounds from the seconds of the minute before."""
+        columns = self._columns
         if self._second is not None:
             b = self._open_totals()
-            self._buckets.append(_kept(b))
+            for column, value in zip(columns, _kept(b), strict=True):
+                column.append(value)
             closed = self._closed
             closed.wh += b.wh
             closed.mah += b.mah
             closed.covered += b.covered
         self._second, self._rows, self._folded = second, [], None
-        horizon = second - max(MOVING)
-        while self._buckets and self._buckets[0][_SECOND] <= horizon:
-            self._buckets.popleft()
-        recent = []
-        for b in reversed(self._buckets):
-            if b[_SECOND] <= second - WINDOW:
-                break
-            recent.append(b)
-        count = int(sum(b[_SAMPLES] for b in recent))
-        plain = [
-            sum(column) for column in zip(*(b[_PLAIN : _PLAIN + 6] for b in recent), strict=True)
-        ]
+        gone = bisect_right(columns[_SECOND], second - max(MOVING))
+        if gone:
+            for column in columns:
+                del column[:gone]
+        start = bisect_right(columns[_SECOND], second - WINDOW)
+        count = int(sum(columns[_SAMPLES][start:]))
+        plain = [sum(columns[_PLAIN + i][start:]) for i in range(6)]
         self._bounds = _bounds(plain, count)
-        self._cold = plain or [0.0] * 6
+        self._cold = plain
         self._cold_count = count
+
+    @property
+    def kept(self) -> int:
+        """Closed seconds kept (at most the longest window's)."""
+        return len(self._columns[_SECOND])
 
     def _cold_bounds(
         self, v: float, a: float, w: float
@@ -255,40 +270,51 @@ class RollingStats:
         self._cold_count += 1
         return bounds
 
-    def _all(self) -> list[array[float]]:
-        """The kept seconds, the open one totalled so far last."""
-        if self._second is None:
-            return []
-        return [*self._buckets, _kept(self._open_totals())]
-
     def _open_totals(self) -> _Bucket:
         """The open second's totals so far (its number is set)."""
         assert self._second is not None
         b = _totals(self._second, self._rows)
         return b if self._folded is None else _merged(self._folded, b)
 
-    def _fold(self, buckets: list[array[float]], seconds: int) -> dict[str, Any] | None:
-        if not buckets:
-            return None
-        newest = buckets[-1][_SECOND]
-        n = samples = 0.0
-        sums = [0.0, 0.0, 0.0]
-        lows = [math.inf] * 3
-        highs = [-math.inf] * 3
-        for b in reversed(buckets):
-            if b[_SECOND] <= newest - seconds:
-                break
-            n += b[_N]
-            samples += b[_SAMPLES]
-            for i in range(3):
-                sums[i] += b[_SUMS + i]
-                lows[i] = min(lows[i], b[_LOWS + i])
-                highs[i] = max(highs[i], b[_HIGHS + i])
+    def _closed_in_windows(self) -> dict[int, _Window | None]:
+        """The kept closed seconds' totals within each window (WINDOW and MOVING) that ends
+        with the open second, None for a window that holds none. They change only when a
+        second closes, so they are folded once a second (column by column, the loops in C)
+        and every snapshot within that second merges its open second into them."""
+        if self._windows_for != self._second:
+            assert self._second is not None
+            windows: dict[int, _Window | None] = {}
+            columns = self._columns
+            for seconds in (WINDOW, *MOVING):
+                start = bisect_right(columns[_SECOND], self._second - seconds)
+                if start == len(columns[_SECOND]):
+                    windows[seconds] = None
+                    continue
+                windows[seconds] = _Window(
+                    sum(columns[_N][start:]),
+                    sum(columns[_SAMPLES][start:]),
+                    [sum(columns[_SUMS + i][start:]) for i in range(3)],
+                    [min(columns[_LOWS + i][start:]) for i in range(3)],
+                    [max(columns[_HIGHS + i][start:]) for i in range(3)],
+                )
+            self._windows, self._windows_for = windows, self._second
+        return self._windows
+
+    def _fold(self, open_: _Bucket, seconds: int) -> dict[str, Any] | None:
+        """The figures of the last `seconds`: its closed seconds and the open one."""
+        closed = self._closed_in_windows()[seconds]
+        if closed is None:
+            closed = _Window(0, 0, [0.0] * 3, [math.inf] * 3, [-math.inf] * 3)
+        n = closed.n + open_.n
         if not n:
             return None
-        out: dict[str, Any] = {"samples": int(samples)}
+        out: dict[str, Any] = {"samples": int(closed.samples + open_.samples)}
         for i, name in enumerate(MEASURES):
-            out[name] = {"min": _r(lows[i]), "max": _r(highs[i]), "avg": _r(sums[i] / n)}
+            out[name] = {
+                "min": _r(min(closed.lows[i], open_.lows[i])),
+                "max": _r(max(closed.highs[i], open_.highs[i])),
+                "avg": _r((closed.sums[i] + open_.sums[i]) / n),
+            }
         return out
 
     def snapshot(self) -> dict[str, Any]:
@@ -297,11 +323,10 @@ class RollingStats:
         with the seconds of data each holds), `energy` since the first sample, `outliers`."""
         moving: dict[str, Any] = {}
         span = 0.0 if self.first is None or self.last is None else self.last - self.first
-        buckets = self._all()
-        open_ = buckets[-1] if buckets else _kept(_Bucket(0))
+        open_ = _Bucket(0) if self._second is None else self._open_totals()
         closed = self._closed
         for seconds in MOVING:
-            folded = self._fold(buckets, seconds)
+            folded = None if self._second is None else self._fold(open_, seconds)
             label = f"{seconds // 60}m"
             if folded is None:
                 moving[label] = None
@@ -309,13 +334,13 @@ class RollingStats:
             moving[label] = {name: folded[name]["avg"] for name in MEASURES}
             moving[label]["seconds"] = round(min(span, seconds), 1)
         return {
-            "window": self._fold(buckets, WINDOW),
+            "window": None if self._second is None else self._fold(open_, WINDOW),
             "window_seconds": WINDOW,
             "moving": moving,
             "energy": {
-                "wh": _r(closed.wh + open_[_WH], 9),
-                "mah": _r(closed.mah + open_[_MAH], 6),
-                "seconds": round(closed.covered + open_[_COVERED], 3),
+                "wh": _r(closed.wh + open_.wh, 9),
+                "mah": _r(closed.mah + open_.mah, 6),
+                "seconds": round(closed.covered + open_.covered, 3),
             },
             "outliers": self.outliers,
             "samples": self.samples,

@@ -1,6 +1,7 @@
 // The two charts, both as stacked V / A / W panes (panes.js): the live minute (each line, V's
-// min..max band, outlier markers) and the envelope chart of history and runs (per bucket the
-// min..max band around the average of each measure, drag to zoom).
+// min..max band, outlier markers; a chart per device, all on one time axis: LiveCharts) and the
+// envelope chart of history and runs (per bucket the min..max band around the average of each
+// measure, drag to zoom).
 import { clock, DIGITS, fmt, isoDate } from "./common.js";
 import { COLORS, MEASURES, SCALES, StackedPanes } from "./panes.js";
 
@@ -30,10 +31,71 @@ function cursorTime(u, t) {
 }
 
 /**
- * The live chart: a fixed window of `seconds` that scrolls with the newest sample. Memory stays
- * flat: samples older than the window are cut off the front of the columns, which the three
- * panes share. With a bench supply, its readbacks are rows of the same columns (in time order,
- * `sv` and `sa` set, the sample columns undefined), drawn as a second trace on V and A.
+ * The live charts of a run, one per device, on one time axis: one loop redraws them at about 15
+ * frames a second whatever the sample rate (so the window scrolls smoothly; none while the page
+ * is hidden: requestAnimationFrame pauses), every chart over the same `seconds` ending at the
+ * newest sample of any device (moving on with the clock between samples). A chart scrolled out
+ * of view is trimmed but not drawn. `onFrame()` runs first in each frame (the page's numbers).
+ */
+export class LiveCharts {
+  constructor(seconds = 60, onFrame = null) {
+    this.seconds = seconds;
+    this.charts = [];
+    this.onFrame = onFrame;
+    this.frozen = false;
+    this.visible = new IntersectionObserver((entries) => {
+      for (const entry of entries) entry.target.liveChart.visible = entry.isIntersecting;
+    });
+    let last = 0;
+    const loop = (now) => {
+      if (now - last >= FRAME_MS) {
+        last = now;
+        this.frame();
+      }
+      requestAnimationFrame(loop);
+    };
+    requestAnimationFrame(loop);
+  }
+
+  /** A chart for one device, drawn into `container`. */
+  add(container) {
+    const chart = new LiveChart(container, this.seconds);
+    container.liveChart = chart;
+    this.visible.observe(container);
+    this.charts.push(chart);
+    return chart;
+  }
+
+  /** The shared window's right edge: the newest sample's time of any chart. */
+  now() {
+    let end = null;
+    for (const chart of this.charts) {
+      const t = chart.now();
+      if (t != null && (end == null || t > end)) end = t;
+    }
+    return end ?? Date.now() / 1000;
+  }
+
+  frame() {
+    this.onFrame?.();
+    if (this.frozen) return;
+    const end = this.now();
+    for (const chart of this.charts) chart.frame(end - this.seconds, end);
+  }
+
+  /** Stop scrolling (the run ended): the last minute stays as it was. */
+  freeze() {
+    this.frame();
+    this.frozen = true;
+  }
+}
+
+/**
+ * One device's live chart: a window of `seconds` whose range the group (LiveCharts) sets.
+ * Memory stays flat: samples older than the window are cut off the front of the columns, which
+ * the three panes share. With a bench supply, its readbacks are rows of the same columns (in
+ * time order, `sv` and `sa` set, the sample columns undefined), drawn as a second trace on V
+ * and A.
  */
 export class LiveChart {
   constructor(container, seconds = 60) {
@@ -46,6 +108,7 @@ export class LiveChart {
     this.lastAt = 0;
     this.draws = 0;
     this.dirty = true;
+    this.visible = true;
     const spec = {
       v: {
         series: [
@@ -61,17 +124,6 @@ export class LiveChart {
       onDraw: (u, m) => this.drawn(u, m),
       readout: (i) => this.readout(i),
     });
-    // Redraw at about 15 frames a second whatever the sample rate, so the window scrolls
-    // smoothly; none while the page is hidden (requestAnimationFrame pauses).
-    let last = 0;
-    const loop = (now) => {
-      if (now - last >= FRAME_MS) {
-        last = now;
-        this.frame();
-      }
-      requestAnimationFrame(loop);
-    };
-    requestAnimationFrame(loop);
   }
 
   readout(i) {
@@ -170,29 +222,22 @@ export class LiveChart {
     if (keep) this.outliers.splice(0, keep);
   }
 
-  /** The window's right edge: the newest sample's time, moving on with the clock between. */
+  /** The newest sample's time, moving on with the clock since it came (null: none yet). */
   now() {
-    if (this.lastT == null) return Date.now() / 1000;
+    if (this.lastT == null) return null;
     return this.lastT + (performance.now() - this.lastAt) / 1000;
   }
 
-  frame() {
-    if (this.frozen) return;
-    const end = this.now();
-    const start = end - this.seconds;
+  /** Show [start, end] (the group's window): trimmed always, drawn while in view. */
+  frame(start, end) {
     this.trim(start - 1);
+    if (!this.visible) return;
     const c = this.columns;
     this.panes.batch(() => {
       if (this.dirty) this.panes.setData({ v: [c.t, c.vmin, c.vmax, c.v, c.sv], a: [c.t, c.a, c.sa], w: [c.t, c.w] });
       this.panes.setX(start, end);
     });
     this.dirty = false;
-  }
-
-  /** Stop scrolling (the run ended): the last minute stays as it was. */
-  freeze() {
-    this.frame();
-    this.frozen = true;
   }
 }
 

@@ -77,9 +77,11 @@ export async function getJSON(url) {
   return body;
 }
 
+/** A badge's text and state (its class); a node's own name in `data-role` stays a class. */
 export function badge(node, text, kind) {
   node.textContent = text;
-  node.className = `badge ${kind || text}`;
+  const role = node.dataset.role ? ` ${node.dataset.role}` : "";
+  node.className = `badge ${kind || text}${role}`;
 }
 
 export function setConn(text, kind) {
@@ -125,4 +127,25 @@ export function connect(handlers) {
     };
   };
   open();
+}
+
+/**
+ * The device selector of the history and run pages: `names` (the log's or the run's devices)
+ * as options after "all devices", shown only when there are several (or the address names
+ * one); starts on `chosen`. `onChange(name)` gets the name chosen ("" for every device).
+ */
+export function deviceChoice(names, chosen, onChange) {
+  const select = $("#device");
+  const options = [el("option", { value: "", text: "all devices" })];
+  for (const name of names) options.push(el("option", { value: name, text: name }));
+  if (chosen && !names.includes(chosen)) options.push(el("option", { value: chosen, text: chosen }));
+  select.replaceChildren(...options);
+  select.value = chosen;
+  $("#device-choice").hidden = names.length < 2 && !chosen;
+  select.addEventListener("change", () => onChange(select.value));
+}
+
+/** The query parameter that selects `device` ("" for every device: none). */
+export function deviceQuery(device) {
+  return device ? `&device=${encodeURIComponent(device)}` : "";
 }

@@ -1,12 +1,18 @@
 // The history page: any span of the log (48 h of raw samples, older minutes from the rollups)
-// as min/max envelopes; dragging zooms in and fetches finer buckets.
+// as min/max envelopes; dragging zooms in and fetches finer buckets. A log of several devices
+// offers a device selector (every device, or one): the chart and the CSV link follow it.
 import { EnvelopeChart } from "./charts.js";
-import { $, dateTime, duration, getJSON, parseDateTime, ready } from "./common.js";
+import {
+  $, dateTime, deviceChoice, deviceQuery, duration, getJSON, parseDateTime, ready,
+} from "./common.js";
 
 const chart = new EnvelopeChart($("#chart"), (from, to) => show(from, to, true));
 const stack = [];
 let current = null;
 const HOUR = 3600;
+const params = new URLSearchParams(location.search);
+/** The device shown ("" for every device). */
+let device = params.get("device") || "";
 
 function points() {
   return Math.min(2000, Math.max(200, Math.round($("#chart").clientWidth)));
@@ -18,8 +24,8 @@ async function show(from, to, push = false) {
   current = [from, to];
   $("#from").value = dateTime(from);
   $("#to").value = dateTime(to);
-  $("#csv").href = `/api/export.csv?from=${from.toFixed(3)}&to=${to.toFixed(3)}`;
-  const query = `from=${from.toFixed(3)}&to=${to.toFixed(3)}&points=${points()}`;
+  $("#csv").href = `/api/export.csv?from=${from.toFixed(3)}&to=${to.toFixed(3)}${deviceQuery(device)}`;
+  const query = `from=${from.toFixed(3)}&to=${to.toFixed(3)}&points=${points()}${deviceQuery(device)}`;
   try {
     const h = await getJSON(`/api/history?${query}`);
     chart.show(h);
@@ -85,7 +91,19 @@ $("#out").addEventListener("click", () => {
   show(from - span / 2, Math.min(to + span / 2, Date.now() / 1000 + 60), true);
 });
 
-const params = new URLSearchParams(location.search);
+async function chooseDevice() {
+  try {
+    const { devices } = await getJSON("/api/devices");
+    deviceChoice(devices, device, (name) => {
+      device = name;
+      if (current) show(current[0], current[1]);
+    });
+  } catch (error) {
+    $("#info").textContent = `cannot load the devices: ${error.message}`;
+  }
+}
+
+chooseDevice();
 if (params.has("from") && params.has("to")) {
   $("#opened").textContent = "the span in the address";
   show(Number(params.get("from")), Number(params.get("to")));

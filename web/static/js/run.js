@@ -1,6 +1,10 @@
-// One run's page: its verdict and record, its samples as an envelope chart, its events.
+// One run's page: its verdict and record, its samples as an envelope chart, its events. A run of
+// several devices offers a device selector (every device, or one): the chart, the events, the
+// CSV link and the record's expectations and link totals follow it.
 import { EnvelopeChart } from "./charts.js";
-import { $, badge, clock, dateTime, duration, el, fmt, getJSON, ready } from "./common.js";
+import {
+  $, badge, clock, dateTime, deviceChoice, deviceQuery, duration, el, fmt, getJSON, ready,
+} from "./common.js";
 import { eventText, HelloFilter } from "./event-text.js";
 
 const id = Number(document.body.dataset.run);
@@ -12,7 +16,12 @@ let span = null;
 let current = null;
 let lastEvent = 0;
 let started = 0;
-const hellos = new HelloFilter();
+/** Device name -> the repeat filter of its hellos (each device says hello on its own). */
+const hellos = new Map();
+/** The device shown ("" for every device), and whether the run has several. */
+let device = new URLSearchParams(location.search).get("device") || "";
+let several = false;
+let theRun = null;
 
 const chart = new EnvelopeChart($("#chart"), (from, to) => show(from, to, true));
 
@@ -22,7 +31,7 @@ async function show(from, to, push = false) {
   current = [from, to];
   const points = Math.min(2000, Math.max(200, Math.round($("#chart").clientWidth)));
   try {
-    const h = await getJSON(`/api/history?from=${from}&to=${to}&points=${points}&run=${id}`);
+    const h = await getJSON(`/api/history?from=${from}&to=${to}&points=${points}&run=${id}${deviceQuery(device)}`);
     chart.show(h);
     $("#info").textContent = `${h.t.length} buckets of ${duration(h.width)} · ${duration(to - from)} shown`;
   } catch (error) {
@@ -30,14 +39,25 @@ async function show(from, to, push = false) {
   }
 }
 
-function showRecord(run) {
+/** The record's part for the device shown: its section, or the whole run's. */
+function recordOf(run) {
   const record = run.record || {};
+  return (device && (record.devices || []).find((d) => d.name === device)) || record;
+}
+
+function showRecord(run) {
+  const record = recordOf(run);
   $("#run-name").textContent = run.scenario ?? run.kind;
   badge($("#verdict"), run.verdict || "running", run.verdict || "running");
   const length = run.ended == null ? "still running" : duration(run.ended - run.started);
+  const section = run.devices.find((d) => d.name === device);
+  const firmware = section ? section.firmware : run.firmware;
+  const count = section ? section.samples.count : run.samples.count;
+  const devices = several ? ` · ${run.devices.length} devices` : "";
   $("#run-info").textContent =
-    `${run.target} · seed ${run.seed ?? "—"} · firmware ${run.firmware ?? "—"} · started ` +
-    `${dateTime(run.started)} · ${length} · ${run.samples.count} samples`;
+    `${section ? section.target : run.target}${devices} · seed ${run.seed ?? "—"} · firmware ` +
+    `${firmware ?? "—"} · started ${dateTime(run.started)} · ${length} · ${count} samples`;
+  $("#csv").href = `/api/export.csv?run=${id}${deviceQuery(device)}`;
   $("#live").hidden = !(run.verdict == null && document.body.dataset.mode === "live");
   const list = $("#expectations");
   const expectations = record.expectations || [];
@@ -68,22 +88,24 @@ function showRecord(run) {
 async function events(reset = false) {
   if (reset) {
     lastEvent = 0;
-    hellos.reset();
+    hellos.clear();
     $("#events tbody").replaceChildren();
   }
   const kind = $("#kind").value;
-  const query = `limit=${PAGE}&after=${lastEvent}${kind ? `&kinds=${kind}` : ""}`;
+  const query = `limit=${PAGE}&after=${lastEvent}${kind ? `&kinds=${kind}` : ""}${deviceQuery(device)}`;
   const { events: found } = await getJSON(`/api/runs/${id}/events?${query}`);
   const body = $("#events tbody");
   for (const e of found) {
     lastEvent = e.id;
-    if (hellos.repeats(e)) continue;
+    if (!hellos.has(e.device)) hellos.set(e.device, new HelloFilter());
+    if (hellos.get(e.device).repeats(e)) continue;
     const tone = e.kind === "expectation" ? e.data.state : e.kind;
+    const who = several && !device ? el("span", { class: "device-tag", text: `${e.device} ` }) : null;
     body.append(
-      el("tr", { class: e.kind },
+      el("tr", { class: e.kind, "data-device": e.device },
         el("td", { class: "time", text: clock(e.t) }),
         el("td", { class: "at", text: `${fmt(e.t - started, 2)} s` }),
-        el("td", { class: "kind" }, el("span", { class: `badge ${tone}`, text: e.kind })),
+        el("td", { class: "kind" }, who, el("span", { class: `badge ${tone}`, text: e.kind })),
         el("td", { class: "details", text: eventText(e) }),
       ),
     );
@@ -101,7 +123,15 @@ async function main() {
   });
   try {
     const run = await getJSON(`/api/runs/${id}`);
+    theRun = run;
     started = run.started;
+    several = run.devices.length > 1;
+    deviceChoice(run.devices.map((d) => d.name), device, (name) => {
+      device = name;
+      showRecord(theRun);
+      if (current) show(current[0], current[1]);
+      events(true);
+    });
     showRecord(run);
     const first = run.samples.first ?? run.started;
     const lastT = run.samples.last ?? run.ended ?? Date.now() / 1000;
