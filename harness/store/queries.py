@@ -275,7 +275,11 @@ def some_events(
     args = [run_id, *kinds]
     (total,) = conn.execute(f"SELECT count(*) FROM events WHERE {where}", args).fetchone()
     cur = conn.execute(
-        f"SELECT t, kind, data FROM events WHERE {where} ORDER BY t, id LIMIT ?", [*args, limit]
+        f"SELECT t, kind, data, device FROM events WHERE {where} ORDER BY t, id LIMIT ?",
+        [*args, limit],
     )
-    found = [{"t": t, "kind": kind, "data": json.loads(data)} for t, kind, data in cur]
+    found = [
+        {"t": t, "kind": kind, "data": json.loads(data), "device": device}
+        for t, kind, data, device in cur
+    ]
     return found, total
