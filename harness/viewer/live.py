@@ -60,6 +60,7 @@ FEED_KINDS = frozenset(
         "silent",
         "reporting",
         "other_device",
+        "device",
         "supply",
         "announcement",
     )

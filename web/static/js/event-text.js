@@ -61,6 +61,9 @@ const TEXT = {
   viewer: (d) => `live view closed (run ${d.verdict ?? "ended"})`,
   supply,
   announcement: (d) => d.text,
+  device: (d) => (d.state === "ended" ? `link ended: ${d.why} · the other devices go on` : d.state),
+  sensor: (d) => (d.state === "over_max" ? `rail ${fmt(d.volts, 2)} V is above what the INA219 measures`
+    : `rail back within what the INA219 measures (${fmt(d.volts, 2)} V)`),
 };
 
 export function eventText(e) {
