@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 
 DEFAULT_DB = Path("data/harness.db")
 DEFAULT_BIND = "127.0.0.1:8000"
+MONITOR_VOLTS = 5.0
+"""The rail a monitor without a supply expects (the profile of every scenario without
+[[supply]]); with `--supply` the volts must be given (`--volts`)."""
+MONITOR_AMPS = 0.25
+"""The current limit `harness monitor --supply --volts V` sets unless told otherwise."""
 RETENTION_MIN = 3600.0
 RETENTION_MIN_TEXT = "1h"
 """The shortest retention accepted: a typo ("0s", "1s") would otherwise delete the log."""
@@ -279,12 +284,26 @@ def _retention(args: argparse.Namespace) -> Retention:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
+    from harness.link.fields import VOLTS
     from harness.runner.monitor import monitor_scenario
     from harness.scenario.device_flags import split_named
 
+    if args.supply and args.volts is None:  # a placeholder must not hold a rail for days
+        raise UserError(
+            "--supply: a monitor holds the rail at the volts you give it: add --volts V "
+            f"(and --current-limit A, default {MONITOR_AMPS:g})"
+        )
+    if args.volts is None:
+        args.volts = MONITOR_VOLTS  # what the monitor reports as expected, set on nothing
+    if args.volts > VOLTS.hi:
+        raise UserError(
+            f"--volts {args.volts:g}: above the bus voltage a reading can hold "
+            f"({VOLTS.hi:g} V at most)"
+        )
     _, named = split_named(args.serial, None, "--serial", "PATH")
-    scenario = monitor_scenario(tuple(named))
-    return _compose_and_run(args, scenario, _run_options(args, scenario.names))
+    scenario = monitor_scenario(tuple(named), args.volts, args.current_limit)
+    supplies = supply_choices(scenario, args.target, args.supply, None)
+    return _compose_and_run(args, scenario, _run_options(args, scenario.names), supplies)
 
 
 def _when(flag: str, text: str, now: float) -> float:
@@ -598,6 +617,25 @@ def parser() -> argparse.ArgumentParser:
 
     mon = sub.add_parser("monitor", help="log the device continuously, no scenario (Ctrl-C stops)")
     _device_args(mon, default_target="board")
+    mon.add_argument(
+        "--supply",
+        action="append",
+        metavar="[NAME=]DRIVER:RESOURCE",
+        help="hold this bench supply at --volts, --current-limit, and log its readbacks (board "
+        "only; its output goes off when the monitor stops); NAME=DRIVER:RESOURCE, once for "
+        "each device (named by --serial NAME=PATH), for several",
+    )
+    mon.add_argument(
+        "--volts",
+        type=_positive("volts", "3.3"),
+        help="with --supply (required there): the volts the supply holds the rail at",
+    )
+    mon.add_argument(
+        "--current-limit",
+        type=_positive("amps", "0.5"),
+        default=MONITOR_AMPS,
+        help=f"with --supply: its current limit in amps (default: {MONITOR_AMPS:g})",
+    )
     _store_args(mon)
     mon.set_defaults(func=cmd_monitor)
 

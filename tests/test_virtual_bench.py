@@ -5,9 +5,11 @@ Real time: about 40 s."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -265,8 +267,6 @@ async def test_two_boards_each_on_its_own_supply_pass_one_scenario(tmp_path: Pat
     assert [d["target"] for d in sections.values()] == ["board", "board"]
     assert sections["right"]["injected"]["drop"] > 0 and not sections["left"]["injected"]
     assert all(d["supply"]["settings"] for d in sections.values())  # each drove its own
-    import sqlite3
-
     rows = sqlite3.connect(db).execute(
         "SELECT device, count(*), count(DISTINCT boot || '-' || seq) FROM samples GROUP BY device"
     )
@@ -275,3 +275,59 @@ async def test_two_boards_each_on_its_own_supply_pass_one_scenario(tmp_path: Pat
         assert (
             stored[name] == (d["link"]["delivered"],) * 2 and d["link"]["delivered"] >= 7
         )  # 1 a second
+
+
+async def test_monitor_logs_two_boards_each_with_its_own_supply(tmp_path: Path) -> None:
+    """`harness monitor` with a port and a supply named for each device: both boards' samples
+    and both supplies' readbacks are logged under their names, each supply at --volts; Ctrl-C
+    stops it (exit 0) and switches both outputs off."""
+    benches = [await start_bench(), await start_bench()]
+    db = tmp_path / "log.db"
+    supplies: list[str] = []
+    try:
+        flags: list[str] = []
+        for name, (_, (board_line, supply_line)) in zip(("left", "right"), benches, strict=True):
+            supplies.append(supply_line.split()[1])
+            flags += ["--serial", f"{name}={board_line.split()[1]}"]
+            flags += ["--supply", f"{name}={supplies[-1]}"]
+        monitor = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "harness", "monitor", *flags),
+                *("--volts", "4.5", "--no-view", "--db", str(db)),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+
+        def logged() -> set[str]:
+            if not db.exists():
+                return set()
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                try:
+                    rows = conn.execute("SELECT DISTINCT device FROM samples").fetchall()
+                except sqlite3.OperationalError:  # not made yet
+                    return set()
+            return {device for (device,) in rows}
+
+        with trio.fail_after(30):
+            while logged() != {"left", "right"}:
+                await trio.sleep(0.2)
+        await trio.sleep(1.0)
+        monitor.send_signal(signal.SIGINT)
+        code = await trio.to_thread.run_sync(monitor.wait, 20)
+        after = []
+        for resource in supplies:
+            async with open_supply(parse_supply(resource)) as scpi:
+                after.append(await scpi.measure())
+    finally:
+        for bench, _ in benches:
+            bench.send_signal(signal.SIGINT)
+        for bench, _ in benches:
+            await trio.to_thread.run_sync(bench.wait, 10)
+    assert monitor.stderr is not None
+    assert code == 0, monitor.stderr.read().decode()
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT device, max(volts) FROM readbacks GROUP BY device").fetchall()
+    assert dict(rows) == {"left": 4.5, "right": 4.5}
+    assert [r.volts for r in after] == [0.0, 0.0]  # each output off when it stopped

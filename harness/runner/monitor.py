@@ -11,8 +11,11 @@ from harness.scenario.model import Device, DeviceSpec, Scenario
 from harness.scenario.profile import Profile
 
 
-def monitor_scenario(names: tuple[str, ...] = ()) -> Scenario:
-    """Logging with no end, of the devices called `names` (none: one device, `dut`)."""
+def monitor_scenario(
+    names: tuple[str, ...] = (), volts: float = 5.0, amps: float = 0.25
+) -> Scenario:
+    """Logging with no end, of the devices called `names` (none: one device, `dut`), on a
+    rail of `volts` limited to `amps` (what a bench supply, if one is named, holds)."""
     devices = tuple(Device(name) for name in names)
     return Scenario(
         path=Path("monitor"),
@@ -21,7 +24,7 @@ def monitor_scenario(names: tuple[str, ...] = ()) -> Scenario:
         duration=math.inf,
         seed=0,
         link=LinkFaults(),
-        supply=Profile.constant(5.0, 0.25),
+        supply=Profile.constant(volts, amps),
         device=DeviceSpec(),
         steps=(),
         expects=(),
