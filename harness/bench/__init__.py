@@ -29,7 +29,7 @@ class Sizes:
     fault_seconds: int
     firmware_seconds: int
     soak_seconds: int = 600
-    devices: tuple[int, ...] = (16, 32, 64, 96, 128, 160, 200)
+    devices: tuple[int, ...] = (8, 16, 32, 64, 96, 128, 160, 200)
     """The `devices` group's N, in turn, up to the first that misses the goal past its N."""
     device_seconds: float = 30.0
 

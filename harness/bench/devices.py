@@ -191,6 +191,8 @@ class Result:
     rss_peak_mb: float
     harness_cpu: float
     """The monitor's CPU seconds (all its threads) per wall second over the measurement."""
+    harness_sys: float
+    """... of which in the kernel (its reads and writes of the ports and the socket)."""
     bench_cpu: float
     """This process's, over the same time: the boards and the client."""
     fill_min: float
@@ -217,10 +219,11 @@ class Result:
         )
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads) from /proc."""
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process (all its threads) from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 async def _viewer_url(stream: trio.abc.ReceiveStream, seen: list[str]) -> str:
@@ -409,7 +412,8 @@ async def _measure_boards(tmp: Path, boards: list[Board], seconds: float) -> Res
         client_missed=client.missed,
         rss_mb=rss.get("VmRSS", 0) / 1024,
         rss_peak_mb=rss.get("VmHWM", 0) / 1024,
-        harness_cpu=(cpu1 - cpu0) / took,
+        harness_cpu=(sum(cpu1) - sum(cpu0)) / took,
+        harness_sys=(cpu1[1] - cpu0[1]) / took,
         bench_cpu=(bench1 - bench0) / took,
         fill_min=min(fills),
         fill_mean=statistics.fmean(fills),
@@ -468,6 +472,7 @@ def bench_devices(
                 f"{key}_lost_dup": [r.lost, r.duplicated],
                 f"{key}_fill_min_mean": [r.fill_min, r.fill_mean],
                 f"{key}_harness_cpu_pct": r.harness_cpu * 100,
+                f"{key}_harness_sys_pct": r.harness_sys * 100,
                 f"{key}_bench_cpu_pct": r.bench_cpu * 100,
                 f"{key}_feed_late_p99_ms": r.late_p99_ms,
                 f"{key}_client_msgs_missed": [r.client_messages, r.client_missed],
