@@ -363,6 +363,12 @@ async def _measure_boards(tmp: Path, boards: list[Board], seconds: float) -> Res
             nursery.start_soon(client.run, url)
             with trio.fail_after(START_TIMEOUT):
                 while any(b.link is None for b in boards):
+                    if process.poll() is not None:
+                        tail = stderr.read_text(errors="replace").strip().splitlines()[-3:]
+                        raise RuntimeError(
+                            f"bench: the monitor exited with {process.returncode} before every "
+                            f"board started: {' | '.join(tail)}"
+                        )
                     await trio.sleep(0.05)
             await trio.sleep(WARMUP)
             start = time.perf_counter()
