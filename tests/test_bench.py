@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench.devices import bench_devices
+from harness.bench.devices import Board, Client, bench_devices
 from harness.bench.faults import bench_faults
 from harness.bench.goals import Goal, Group, Report, machine
 from harness.bench.ingest import RUNS, bench_ingest, frames, line_frames_per_s
@@ -108,3 +108,18 @@ def test_devices_reports_each_n_with_every_sample_stored_once(tmp_path: Path) ->
         "2 devices: harness RSS",
         "2 devices: least full line",
     ]
+
+
+def test_the_devices_page_matches_each_sample_to_its_board_by_name_or_boot() -> None:
+    one, two = Board("d01", 100, -1, -1, "pty1"), Board("d02", 101, -1, -1, "pty2")
+    one.first_written[7] = 10.0
+    two.first_written[7] = 10.5
+    page = Client([one, two])
+    page.window = (9.0, 11.0)
+    # named by the message's device (the boot is then not needed to tell them apart)
+    page.take('{"type":"measurement","missed":2,"data":{"seq":7,"boot":1,"device":"d02"}}', 10.6)
+    # a message without the device: each board's boot is its own
+    page.take('{"type":"measurement","missed":0,"data":{"v":5.0,"seq":7,"boot":100}}', 10.02)
+    page.take('{"type":"stats","data":{"seq":7,"boot":100}}', 10.5)  # not a sample
+    assert (page.messages, page.missed) == (2, 2)
+    assert [round(ms, 6) for ms in page.latencies] == [100.0, 20.0]

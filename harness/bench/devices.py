@@ -60,7 +60,7 @@ READING = Readings.one(5.0, 0.25, 1.25)
 _SEQ = re.compile(r'"seq":(\d+)')
 _BOOT = re.compile(r'"boot":(\d+)')
 _DEVICE = re.compile(r'"device":"([^"]*)"')
-_MISSED = re.compile(r'^\{"type":"measurement","missed":(\d+)')
+_MISSED = re.compile(r'"missed":(\d+)')
 
 
 @dataclass
@@ -263,11 +263,11 @@ class Client:
         self.missed = 0
 
     def take(self, text: str, now: float) -> None:
-        head = _MISSED.match(text)
-        if head is None:
+        if not text.startswith('{"type":"measurement"'):
             return
         self.messages += 1
-        self.missed += int(head.group(1))
+        missed = _MISSED.search(text)
+        self.missed += int(missed.group(1)) if missed else 0
         seq_m = _SEQ.search(text)
         named = _DEVICE.search(text)
         if seq_m is None:
