@@ -1,9 +1,12 @@
 """The fault injector in a run: two FaultyPipes between the device's stream and the host's,
-each direction pumped by its own pair of trio tasks (take bytes in; let them out on time)."""
+each direction pumped by its own pair of trio tasks (take bytes in and send on what is due at
+once; let the rest out on time)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import trio
 
@@ -19,25 +22,53 @@ class _Direction:
         self.pipe = pipe
         self.on_fault = on_fault
         self.waker = Wakeable()
+        self.sending = trio.Lock()
+        """Held by whichever task writes to the sink: one write at a time, in the pipe's order."""
+        self.asleep_until = -math.inf
+        """The deadline let_out sleeps until; -inf while it is awake (it looks at the pipe's
+        next deadline again before it sleeps)."""
 
     def flush_events(self) -> None:
         events, self.pipe.events = self.pipe.events, []
         for event in events:
             self.on_fault(event)
 
-    async def take_in(self, source: trio.abc.ReceiveStream) -> None:
+    async def take_in(self, source: trio.abc.ReceiveStream, sink: trio.abc.SendStream) -> None:
+        """Put what arrives into the pipe and send on at once what the pipe lets out now (on a
+        clean link: every complete line), rather than wake let_out for it; let_out is woken
+        only when it must let something out sooner than it planned to."""
         while data := await source.receive_some(RECEIVE_SIZE):
-            self.pipe.send(data, trio.current_time())
+            now = trio.current_time()
+            self.pipe.send(data, now)
             self.flush_events()
-            self.waker.wake()
+            try:
+                self.sending.acquire_nowait()
+            except trio.WouldBlock:  # let_out is writing: it takes this once it has written
+                self.waker.wake()
+                continue
+            try:
+                out = self.pipe.receive(now)
+                self.flush_events()
+                deadline = self.pipe.next_deadline()
+                if deadline is not None and deadline < self.asleep_until:
+                    self.waker.wake()
+                if out:
+                    await sink.send_all(out)
+            finally:
+                self.sending.release()
 
     async def let_out(self, sink: trio.abc.SendStream) -> None:
+        """Send on what the pipe lets out later: delayed, paced, held back, a partial line."""
         while True:
-            await self.waker.sleep(self.pipe.next_deadline())
-            data = self.pipe.receive(trio.current_time())
-            self.flush_events()
-            if data:
-                await sink.send_all(data)
+            deadline = self.pipe.next_deadline()
+            self.asleep_until = math.inf if deadline is None else deadline
+            await self.waker.sleep(deadline)
+            self.asleep_until = -math.inf
+            async with self.sending:
+                data = self.pipe.receive(trio.current_time())
+                self.flush_events()
+                if data:
+                    await sink.send_all(data)
 
 
 class FaultRelay:
@@ -82,19 +113,15 @@ class FaultRelay:
     async def run(self, device: trio.abc.Stream, host: trio.abc.Stream) -> None:
         """Pump both directions until either side's stream ends (then the relay returns)."""
         async with trio.open_nursery() as nursery:
-            for task, stream in (
-                (self._to_host.take_in, device),
-                (self._to_host.let_out, host),
-                (self._to_device.take_in, host),
-                (self._to_device.let_out, device),
+            for task in (
+                partial(self._to_host.take_in, device, host),
+                partial(self._to_host.let_out, host),
+                partial(self._to_device.take_in, host, device),
+                partial(self._to_device.let_out, device),
             ):
-                nursery.start_soon(_then_stop, nursery.cancel_scope, task, stream)
+                nursery.start_soon(_then_stop, nursery.cancel_scope, task)
 
 
-async def _then_stop(
-    scope: trio.CancelScope,
-    task: Callable[[trio.abc.Stream], Awaitable[None]],
-    stream: trio.abc.Stream,
-) -> None:
-    await task(stream)
+async def _then_stop(scope: trio.CancelScope, task: Callable[[], Awaitable[None]]) -> None:
+    await task()
     scope.cancel()

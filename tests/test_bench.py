@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from harness.bench.devices import Board, Client, bench_devices
 from harness.bench.faults import bench_faults
 from harness.bench.goals import Goal, Group, Report, machine
 from harness.bench.ingest import RUNS, bench_ingest, frames, line_frames_per_s
@@ -83,3 +86,40 @@ def test_fault_goals_hold_on_the_mock(tmp_path: Path) -> None:
     assert goals["goodput lossy / clean"].met
     assert group.figures["commands"] == 18 + 1  # the pings and the set_interval
     assert group.figures["saturated_lost"] == 0
+
+
+@pytest.mark.slow
+def test_devices_reports_each_n_with_every_sample_stored_once(tmp_path: Path) -> None:
+    group = Group("devices")
+    bench_devices(group, tmp_path, counts=(2,), seconds=3)
+    figures = group.figures
+    assert figures["n2_lost_dup"] == [0, 0]
+    acked, stored = figures["n2_acked_stored"]
+    assert acked > 0 and stored >= acked  # each acknowledged sample is in the log, once
+    assert figures["n2_frames_per_s"] > 0
+    assert figures["n2_client_msgs_missed"][0] > 0  # the page got sample messages
+    fill_min, fill_mean = figures["n2_fill_min_mean"]
+    assert fill_min <= fill_mean <= 1.01  # the boards never write faster than 115,200 baud carries
+    assert {"n2_p50_p99_ms", "n2_rss_mb", "n2_harness_cpu_pct", "largest_n_met"} <= set(figures)
+    assert [g.name for g in group.goals] == [
+        "2 devices: samples lost",
+        "2 devices: samples duplicated",
+        "2 devices: frame -> browser p99",
+        "2 devices: harness RSS",
+        "2 devices: least full line",
+    ]
+
+
+def test_the_devices_page_matches_each_sample_to_its_board_by_name_or_boot() -> None:
+    one, two = Board("d01", 100, -1, -1, "pty1"), Board("d02", 101, -1, -1, "pty2")
+    one.first_written[7] = 10.0
+    two.first_written[7] = 10.5
+    page = Client([one, two])
+    page.window = (9.0, 11.0)
+    # named by the message's device (the boot is then not needed to tell them apart)
+    page.take('{"type":"measurement","missed":2,"data":{"seq":7,"boot":1,"device":"d02"}}', 10.6)
+    # a message without the device: each board's boot is its own
+    page.take('{"type":"measurement","missed":0,"data":{"v":5.0,"seq":7,"boot":100}}', 10.02)
+    page.take('{"type":"stats","data":{"seq":7,"boot":100}}', 10.5)  # not a sample
+    assert (page.messages, page.missed) == (2, 2)
+    assert [round(ms, 6) for ms in page.latencies] == [100.0, 20.0]

@@ -4,9 +4,10 @@ measured value and whether it is met.
 
 Groups, each in its own module: `ingest` (decode + HostLink + store + fan-out against line rates
 and a naive loop), `history` (48 h at 10 Hz drawn at 2,000 points), `live` (frame -> WebSocket
-latency and the run's memory), `faults` (goodput on a lossy link), `firmware` (size, readings/s
-and simulated time, when the toolchain is here), `simfast` (the firmware in virtual time:
-brownout.toml's speed-up and a soak's rate). docs/performance.md explains each figure.
+latency and the run's memory), `devices` (N boards at 115,200 baud, every line full, in one
+monitor with the store and the viewer), `faults` (goodput on a lossy link), `firmware` (size,
+readings/s and simulated time, when the toolchain is here), `simfast` (the firmware in virtual
+time: brownout.toml's speed-up and a soak's rate). docs/performance.md explains each figure.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class Sizes:
     fault_seconds: int
     firmware_seconds: int
     soak_seconds: int = 600
+    devices: tuple[int, ...] = (8, 16, 32, 64, 96, 128, 160, 200)
+    """The `devices` group's N, in turn, up to the first that misses the goal past its N."""
+    device_seconds: float = 30.0
 
 
 FULL = Sizes(
@@ -40,10 +44,13 @@ QUICK = Sizes(
     fault_seconds=30,
     firmware_seconds=5,
     soak_seconds=30,
+    devices=(16, 64),
+    device_seconds=10.0,
 )
 
 
 def run_all(quick: bool = False, progress: Callable[[str], None] = lambda line: None) -> Report:
+    from harness.bench.devices import bench_devices
     from harness.bench.faults import bench_faults
     from harness.bench.firmware import bench_firmware
     from harness.bench.history import bench_history
@@ -57,6 +64,10 @@ def run_all(quick: bool = False, progress: Callable[[str], None] = lambda line: 
         ("ingest", lambda g, tmp: bench_ingest(g, tmp, sizes.ingest_frames, sizes.naive_frames)),
         ("history", bench_history),
         ("live", lambda g, tmp: bench_live(g, tmp, sizes.memory_after)),
+        (
+            "devices",
+            lambda g, tmp: bench_devices(g, tmp, sizes.devices, sizes.device_seconds, progress),
+        ),
         ("faults", lambda g, tmp: bench_faults(g, tmp, sizes.fault_seconds)),
         ("firmware", lambda g, tmp: bench_firmware(g, tmp, sizes.firmware_seconds)),
         ("simfast", lambda g, tmp: bench_simfast(g, tmp, sizes.soak_seconds)),
