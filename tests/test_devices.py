@@ -8,6 +8,7 @@ import io
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -325,3 +326,26 @@ def test_an_expectation_of_each_on_one_device_s_step_is_refused_naming_it(tmp_pa
     ).replace("above = 4.9", 'above = 4.9\nover = ["step slow", "end"]')
     with pytest.raises(UserError, match=r'no step named "slow".*\(judging right: '):
         parse(text, tmp_path / "s.toml")
+
+
+def test_only_a_line_that_paces_itself_and_never_gets_a_fault_skips_the_relay(
+    tmp_path: Path,
+) -> None:
+    """A board whose link is clean throughout is read directly (the monitor of many boards);
+    a fault at any point, a rate limit, an outage, or the mock's in-process line keep the
+    relay."""
+    from harness.runner.monitor import monitor_scenario
+    from harness.runner.run import needs_relay
+
+    class Board:
+        name = "board"
+
+    board: Any = Board()
+    mock: Any = MockTarget(monitor_scenario(), 0)
+    sc = parse(TWO_DEVICES, tmp_path / "two.toml")
+    assert not needs_relay(monitor_scenario(), board)
+    assert needs_relay(monitor_scenario(), mock)
+    assert not needs_relay(sc.for_device("left"), board)
+    assert needs_relay(sc.for_device("right"), board)  # its 20 % drop
+    later = TWO_DEVICES + '\n[[step]]\nat = "5s"\ndevice = "left"\noutage = "1s"\n'
+    assert needs_relay(parse(later, tmp_path / "o.toml").for_device("left"), board)

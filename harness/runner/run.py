@@ -70,7 +70,7 @@ class RunResult:
 
 
 async def _steps(
-    dev: DeviceRun, origin: float, relay: FaultRelay, sent: SentSettings, console: Console
+    dev: DeviceRun, origin: float, relay: FaultRelay | None, sent: SentSettings, console: Console
 ) -> None:
     """Each of the device's steps at its time; one that waits for a log line holds the ones
     after it until the line came or its timeout passed (its expectation says which)."""
@@ -106,7 +106,7 @@ def _do(
     obs: Observer,
     session: HostSession,
     target: Target,
-    relay: FaultRelay,
+    relay: FaultRelay | None,
     sent: SentSettings,
     now: float,
 ) -> None:
@@ -116,11 +116,12 @@ def _do(
             sent.sent(name, args)
             obs.issued(handle, name, args, step.number, now)
         case SetLink(faults=faults):
-            relay.set_faults(faults)
+            if relay is not None:  # (without one, the link's faults are none throughout)
+                relay.set_faults(faults)
             target.set_line_rate(faults.to_host.rate)
-        case Outage(stop=True):
+        case Outage(stop=True) if relay is not None:
             relay.stop_outage()
-        case Outage(duration=duration):
+        case Outage(duration=duration) if relay is not None:
             relay.start_outage(duration)
 
 
@@ -171,6 +172,26 @@ def _drained(dev: DeviceRun, delivered_at_start: int) -> bool:
         tally = obs.boots.get(boot)
         return (tally.delivered if tally else 0) >= obs.produced().get(boot, 0)
     return link.stats.samples > delivered_at_start
+
+
+def needs_relay(scenario: Scenario, target: Target) -> bool:
+    """Whether a device's link goes through the fault relay: always on the mock (whose
+    in-process stream has no line of its own: the relay is its line's rate), and elsewhere
+    unless nothing is ever injected on it (no random fault, delay or rate limit, in its link
+    or any link step, and no outage), when the host reads the target's stream itself."""
+    if target.name == "mock":
+        return True
+    links = [scenario.link]
+    for step in scenario.steps:
+        if isinstance(step.action, Outage):
+            return True
+        if isinstance(step.action, SetLink):
+            links.append(step.action.faults)
+    return any(
+        c.draws or c.delay or c.rate is not None
+        for faults in links
+        for c in (faults.to_host, faults.to_device)
+    )
 
 
 def _clean(faults: LinkFaults) -> LinkFaults:
@@ -258,8 +279,11 @@ async def _run_device(
                 raise
             raise type(exc)(f"{dev.name}: {exc}") from None
         obs.device_opened(trio.current_time())
-        host_end, relay_end = memory_stream_pair()
-        relay = FaultRelay(dev.scenario.link, dev.seed, obs.on_fault)
+        relay: FaultRelay | None = None
+        host_end = device_stream
+        if needs_relay(dev.scenario, target):
+            host_end, relay_end = memory_stream_pair()
+            relay = FaultRelay(dev.scenario.link, dev.seed, obs.on_fault)
         dev.relay = relay
 
         def on_host(e: HostEvent) -> None:
@@ -274,9 +298,18 @@ async def _run_device(
         if dev.observer is ctx.observer:
             ctx.session = session
 
-        async def relay_then_stop() -> None:
-            await relay.run(device_stream, relay_end)
-            reason = await target.why_it_ended()
+        async def link_then_stop() -> None:
+            """The link until the device's stream ends (through the relay, or the session
+            on the stream itself): then this device stops, why said."""
+            broke = None
+            if relay is not None:
+                await relay.run(device_stream, relay_end)  # (the session reads its other end)
+            else:
+                try:
+                    await session.run()
+                except TargetError as exc:
+                    broke = str(exc)
+            reason = broke or await target.why_it_ended()
             ended = f"the device's stream ended at {trio.current_time() - origin:.1f} s"
             devices.ended(dev, reason or ended)
             nursery.cancel_scope.cancel()
@@ -288,8 +321,9 @@ async def _run_device(
                 devices.ended(dev, str(exc))
                 nursery.cancel_scope.cancel()
 
-        nursery.start_soon(relay_then_stop)
-        nursery.start_soon(session.run)
+        nursery.start_soon(link_then_stop)
+        if relay is not None:
+            nursery.start_soon(session.run)
         nursery.start_soon(steps_or_error)
         nursery.start_soon(_watch_device, obs, waker)
         task_status.started(device_stream)
@@ -380,11 +414,15 @@ async def run_scenario(
             await trio.sleep(END_SETTLE)
             starts: dict[str, int] = {}
             for dev in devices.values():
-                if dev.relay is not None and dev.session is not None:
+                if dev.session is None:
+                    continue
+                faults = dev.scenario.link  # a link without a relay is clean throughout
+                if dev.relay is not None:
                     dev.relay.set_faults(_clean(dev.relay.faults))
                     dev.relay.stop_outage()
-                    dev.observer.end_of_time(trio.current_time(), dev.relay.faults)
-                    starts[dev.name] = dev.session.link.stats.samples
+                    faults = dev.relay.faults
+                dev.observer.end_of_time(trio.current_time(), faults)
+                starts[dev.name] = dev.session.link.stats.samples
             with trio.move_on_after(0 if unpowered else DRAIN_MAX):
                 while not all(_drained(d, starts.get(d.name, 0)) for d in devices.values()):
                     await trio.sleep(0.02)
