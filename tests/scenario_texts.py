@@ -19,12 +19,7 @@ absent = true
 """
 """A scenario built to fail: its rail never sags below 4 V; its uv alert stays absent (it holds)."""
 
-TWO_DEVICES = """\
-[scenario]
-name = "two boards"
-duration = "20s"
-seed = 3
-
+LEFT_AND_RIGHT = """\
 [[device]]
 name = "left"
 
@@ -36,6 +31,20 @@ link = { drop = 0.2 }
 at = "0s"
 volts = 5.0
 amps = 0.25
+"""
+"""Two devices on a 5 V rail: left on a clean link, right's losing a fifth of its frames (the
+scenarios of several devices start so)."""
+
+TWO_DEVICES = (
+    """\
+[scenario]
+name = "two boards"
+duration = "20s"
+seed = 3
+
+"""
+    + LEFT_AND_RIGHT
+    + """
 
 [[step]]
 at = "1s"
@@ -51,5 +60,6 @@ measure = "v"
 stat = "min"
 above = 4.9
 """
+)
 """Two devices, one on a clean link and one losing a fifth of its frames: each must lose
 nothing, get its command once, and see its rail hold."""

@@ -15,7 +15,7 @@ import trio
 import harness.runner.run
 import harness.scenario.load  # with harness.runner.run: see below
 import harness.store.recorder
-from tests.scenario_texts import FAILING
+from tests.scenario_texts import FAILING, LEFT_AND_RIGHT
 
 pytest_plugins = ["pytester"]
 """An in-process run forgets the modules it imported when it ends; the harness's are imported
@@ -65,20 +65,14 @@ def test_a_scenario_built_to_fail_is_one_failure_whose_message_is_its_table_line
     assert float(props["powerhil.rail sags below 4 V.margin"]) < 0  # outside its limit
 
 
-PAIR = """\
+PAIR = (
+    """\
 [scenario]
 name = "pair"
 duration = "10s"
-[[device]]
-name = "left"
-[[device]]
-name = "right"
-link = { drop = 0.2 }
-[[supply]]
-at = "0s"
-volts = 5.0
-amps = 0.25
-[[expect]]
+"""
+    + LEFT_AND_RIGHT
+    + """[[expect]]
 name = "rail near 5 V"
 measure = "v"
 stat = "mean"
@@ -87,6 +81,7 @@ between = ["4.9 V", "5.1 V"]
 device = "right"
 link = { lost = 0 }
 """
+)
 """Two devices on a steady 5 V rail, the right one's link lossy: each holds."""
 
 

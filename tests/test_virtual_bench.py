@@ -24,6 +24,7 @@ from harness.supplies import open_supply, parse_supply
 from harness.supplies.emulated import EmulatedOutput
 from harness.transports.serialport import SerialStream
 from harness.virtualbench.rail import rail_command
+from tests.scenario_texts import LEFT_AND_RIGHT
 
 
 def test_the_rail_is_what_the_terminals_carry() -> None:
@@ -194,23 +195,15 @@ async def test_brownout_passes_on_the_virtual_bench_with_the_scpi_supply(tmp_pat
     assert after is not None and after.volts == 0.0  # switched off when the run ended
 
 
-TWO_BOARDS = """\
+TWO_BOARDS = (
+    """\
 [scenario]
 name = "two boards on the bench"
 duration = "8s"
 
-[[device]]
-name = "left"
-
-[[device]]
-name = "right"
-link = { drop = 0.2 }
-
-[[supply]]
-at = "0s"
-volts = 5.0
-amps = 0.25
-[[supply]]
+"""
+    + LEFT_AND_RIGHT
+    + """[[supply]]
 at = "3s"
 volts = 3.5
 [[supply]]
@@ -227,6 +220,7 @@ below = 4.0
 [[expect]]
 link = { lost = 0, duplicated = 0, commands_failed = 0 }
 """
+)
 
 
 async def test_two_boards_each_on_its_own_supply_pass_one_scenario(tmp_path: Path) -> None:
