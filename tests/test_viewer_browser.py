@@ -96,7 +96,9 @@ window.WebSocket = class extends Native {
     this.addEventListener("message", (event) => {
       const now = performance.timeOrigin + performance.now();
       const message = JSON.parse(event.data);
-      if (message.type === "measurement") window.__latencies.push(now - message.data.arrived * 1000);
+      if (message.type === "measurements") {
+        for (const item of message.items) window.__latencies.push(now - item.data.arrived * 1000);
+      }
     });
   }
 };

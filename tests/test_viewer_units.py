@@ -4,6 +4,7 @@ queues that keep a slow browser from ever holding up the run."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import random
 from collections import deque
@@ -130,10 +131,17 @@ def test_z_score_needs_samples_and_a_floor() -> None:
 
 
 def _drain(client: Client) -> list[str]:
-    out = []
-    while (text := client.take()) is not None:
-        out.append(text)
-    return out
+    return client.take()
+
+
+def _samples(messages: list[str]) -> list[dict[str, Any]]:
+    """Every sample of the `measurements` messages, in order."""
+    items = []
+    for text in messages:
+        message = json.loads(text)
+        if message["type"] == "measurements":
+            items.extend(message["items"])
+    return items
 
 
 def test_a_client_that_stops_reading_keeps_the_newest_and_is_told_what_it_missed() -> None:
@@ -142,22 +150,27 @@ def test_a_client_that_stops_reading_keeps_the_newest_and_is_told_what_it_missed
     received_fast = 0
     for seq in range(1000):
         hub.sample({"seq": seq})
-        received_fast += len(_drain(fast))
+        received_fast += len(_samples(_drain(fast)))
         assert slow.queued <= 16  # bounded whatever happens
     assert received_fast == 1000
     messages = _drain(slow)
-    assert len(messages) == 16
-    assert messages[0] == '{"type":"measurement","missed":984,"data":{"seq":984}}'
-    assert all('"missed":0' in m for m in messages[1:])
+    assert len(messages) == 1  # everything waiting, in one message
+    assert messages[0].startswith(
+        '{"type":"measurements","items":[{"missed":984,"data":{"seq":984}},'
+    )
+    items = _samples(messages)
+    assert [i["data"]["seq"] for i in items] == list(range(984, 1000))
+    assert all(i["missed"] == 0 for i in items[1:])
     assert slow.missed == 984
     for k in range(10):
         hub.event({"kind": "log", "k": k})
     events = _drain(slow)
-    assert [e.count('"k":') for e in events] == [1] * 4 and '"k":6' in events[0]
+    assert len(events) == 1
+    assert [e["k"] for e in json.loads(events[0])["items"]] == [6, 7, 8, 9]
     assert slow.events_missed == 6
 
 
-def test_stats_and_progress_coalesce_in_place() -> None:
+def test_stats_and_progress_coalesce_and_never_hold_back_samples() -> None:
     hub = Hub()
     client = hub.add()
     hub.slot("stats", {"n": 1})
@@ -166,19 +179,18 @@ def test_stats_and_progress_coalesce_in_place() -> None:
         hub.slot("stats", {"n": n})
     hub.slot("progress", {"p": 1})
     hub.sample({"seq": 2})
-    messages = _drain(client)
-    # Stats keeps its first place in line and carries the newest content (and this client's
-    # dropped counts); the samples are not held back behind it.
-    assert messages == [
+    # One message of each kind: the samples first, then the newest stats (with this client's
+    # dropped counts) and progress.
+    assert _drain(client) == [
+        '{"type":"measurements","items":[{"missed":0,"data":{"seq":1}},{"missed":0,"data":{"seq":2}}]}',
         '{"type":"stats","client":{"missed":0,"events_missed":0},"data":{"n":49}}',
-        '{"type":"measurement","missed":0,"data":{"seq":1}}',
         '{"type":"progress","data":{"p":1}}',
-        '{"type":"measurement","missed":0,"data":{"seq":2}}',
     ]
+    assert _drain(client) == []
 
 
 def test_an_item_is_encoded_once_for_every_client() -> None:
-    item = Item(1, {"v": 5.0})
+    item = Item({"v": 5.0})
     assert item.text is item.text
 
 
@@ -189,16 +201,16 @@ async def test_wait_wakes_on_push_and_on_close() -> None:
 
         async def waiter() -> None:
             await client.wait()
-            woke.append(client.take())
+            woke.extend(client.take())
             await client.wait()
             woke.append(client.closed)
 
         nursery.start_soon(waiter)
         await trio.testing.wait_all_tasks_blocked()
         assert woke == []
-        client.push_sample(Item(1, {"seq": 1}))
+        client.push_sample(Item({"seq": 1}))
         await trio.testing.wait_all_tasks_blocked()
-        assert woke == ['{"type":"measurement","missed":0,"data":{"seq":1}}']
+        assert woke == ['{"type":"measurements","items":[{"missed":0,"data":{"seq":1}}]}']
         client.close()
     assert woke[-1] is True
 
