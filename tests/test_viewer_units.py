@@ -429,3 +429,52 @@ async def test_the_brownouts_sag_is_flagged_at_one_report_a_second(
     )
     assert result.exit_code == 0
     assert any(6.0 <= t <= 13.0 for t in flagged), flagged  # the sag from 6 s, back by 12 s
+
+
+async def test_a_welcome_built_a_device_at_a_time_misses_nothing_and_sends_nothing_twice() -> None:
+    """Samples published while a new page's hello is being built (between its devices) are in
+    their device's backlog or in the messages after it, once; a device the run does not list
+    is in the hello with no target; the first device's last minute is at the hello's top."""
+    scenario = load(Path("scenarios/brownout.toml"))
+    bus = Bus()
+    origin = trio.current_time()
+    ctx = RunContext(scenario, RunOptions(), 7, origin, bus, Observer(scenario, origin, bus))
+    live = LiveState(ctx)
+    bus.subscribe(live.take)
+    (name,) = live.devices
+    seq = 0
+
+    def publish(device: str) -> None:
+        nonlocal seq
+        s = Sample(seq, 1, seq + 1, 1, 5.0, 0.25, 1.25, 4.99, 5.01, 0.26, 1, "ok")
+        bus.publish(SampleEvent(s, seq / 1000, (seq + 1) / 1000, seq / 1000, device))
+        seq += 1
+
+    for _ in range(3):
+        publish(name)
+        publish("bench-extra")
+    client = live.hub.add()
+    async with trio.open_nursery() as nursery:
+
+        async def between_devices() -> None:
+            for _ in range(4):  # while the hello is built, a device at a time
+                publish(name)
+                publish("bench-extra")
+                await trio.lowlevel.checkpoint()
+
+        nursery.start_soon(between_devices)
+        hello = json.loads(await live.welcome(client))["data"]
+    publish(name)
+    devices = {d["name"]: d for d in hello["devices"]}
+    assert [d["name"] for d in hello["devices"]] == [name, "bench-extra"]
+    assert devices[name]["target"] == "mock" and devices["bench-extra"]["target"] is None
+    assert all(hello[k] == hello["devices"][0][k] for k in ("backlog", "outliers", "supply"))
+    messages = [json.loads(text) for text in client.take()]
+    samples = next(m["items"] for m in messages if m["type"] == "measurements")
+    assert all(item["missed"] == 0 for item in samples)
+    for device, found in devices.items():
+        later = [item["data"]["ts"] for item in samples if item["device"] == device]
+        published = 7 if device == "bench-extra" else 8  # 3 before, 4 while, the one after
+        assert len(found["backlog"]["t"]) + len(later) == published, device
+    stats = next(m for m in messages if m["type"] == "stats")
+    assert list(stats["devices"]) == [name]  # the unlisted device has no panels' stats
