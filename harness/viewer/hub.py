@@ -78,7 +78,6 @@ class Client:
         self.events_missed = 0
         self.sent = 0
         """Messages taken."""
-        self.samples_sent = 0
         self.closed = False
         self._wake = trio.Event()
 
@@ -125,7 +124,6 @@ class Client:
             missed = dropped.pop(item.device, 0) if dropped else 0
             head = f'"device":{item.device},' if item.device else ""
             parts.append(f'{{{head}"missed":{missed},"data":{item.text}}}')
-        self.samples_sent += len(samples)
         samples.clear()
         return '{"type":"measurements","items":[' + ",".join(parts) + "]}"
 

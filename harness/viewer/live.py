@@ -220,7 +220,7 @@ class Window:
 
 
 def sample_message(m: LiveSample) -> dict[str, Any]:
-    """The `data` of a `measurement` message (and `last` in the status)."""
+    """A sample's `data` in a `measurements` message (and `last` in the status)."""
     s = m.sample
     data: dict[str, Any] = {
         "v": s.v,
