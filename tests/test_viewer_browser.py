@@ -96,7 +96,9 @@ window.WebSocket = class extends Native {
     this.addEventListener("message", (event) => {
       const now = performance.timeOrigin + performance.now();
       const message = JSON.parse(event.data);
-      if (message.type === "measurement") window.__latencies.push(now - message.data.arrived * 1000);
+      if (message.type === "measurements") {
+        for (const item of message.items) window.__latencies.push(now - item.data.arrived * 1000);
+      }
     });
   }
 };
@@ -690,6 +692,74 @@ def test_live_page_of_two_devices_shows_a_panel_each_on_one_time_axis(
         proc.wait()
 
 
+# The page's WebSocket replaced by one that plays two connections: a run of device `a`, which
+# drops (not 1001: the page reconnects), then a new run of `b` and `c` whose first samples
+# message also names `d`, a device its hello did not list.
+SCRIPTED_SOCKET = """
+(() => {
+  const empty = { t: [], v: [], a: [], w: [], vmin: [], vmax: [], amax: [], status: [] };
+  const device = (name) => ({ name, target: "mock", backlog: empty, outliers: [], supply: { t: [], v: [], a: [] } });
+  const hello = (scenario, names) => ({
+    type: "hello",
+    data: {
+      mode: "live", window: 60, profile: [[0, 5.0, 0.25]], steps: [], events: [], queue: { samples: 128, events: 64 },
+      run: { scenario, target: "mock", seed: 1, started: Date.now() / 1000, duration: 60, run_id: null },
+      devices: names.map(device),
+    },
+  });
+  const sample = (name, seq) => ({
+    device: name, missed: 0,
+    data: { v: 5, a: 0.25, w: 1.25, ts: seq, seq, status: "ok", boot: 1, vmin: 5, vmax: 5, amax: 0.25,
+            n: 1, dt: 100, t: Date.now() / 1000, arrived: Date.now() / 1000 },
+  });
+  let opened = 0;
+  window.WebSocket = class {
+    constructor() {
+      const n = opened++;
+      setTimeout(() => {
+        this.onopen?.();
+        const send = (m) => this.onmessage?.({ data: JSON.stringify(m) });
+        if (n === 0) {
+          send(hello("first", ["a"]));
+          setTimeout(() => this.onclose?.({ code: 1006 }), 1000);
+        } else {
+          send(hello("second", ["b", "c"]));
+          send({ type: "measurements", items: [sample("b", 1), sample("d", 1), sample("c", 1)] });
+        }
+      }, 10);
+    }
+    close() {}
+  };
+})();
+"""
+
+
+def test_live_page_rebuilds_for_a_new_runs_devices_and_shows_an_unlisted_one(
+    browser: Browser, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(TWO_DEVICES)
+    proc, url = start(
+        ["run", str(scenario), "--bind", "127.0.0.1:0", "--db", str(tmp_path / "h.db")]
+    )
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 3200})
+        errors = watch_errors(page)
+        page.add_init_script(SCRIPTED_SOCKET)
+        page.goto(url)
+        names = "[...document.querySelectorAll('.device')].map(d => d.dataset.device).join()"
+        page.wait_for_function(f"{names} === 'a'")
+        assert page.is_hidden(".device .device-name")  # one device: no name, as always
+        page.wait_for_function(f"{names} === 'b,c,d'")
+        assert text(page, "#run-name") == "second"
+        assert text(page, ".device[data-device=d] .target") == "—"
+        assert page.is_visible(".device[data-device=d] .device-name")
+        assert errors == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_run_and_history_pages_select_a_device(browser: Browser, tmp_path: Path) -> None:
     scenario = tmp_path / "two.toml"
     scenario.write_text(TWO_DEVICES)
@@ -706,6 +776,7 @@ def test_run_and_history_pages_select_a_device(browser: Browser, tmp_path: Path)
         with page.expect_response(lambda r: "/api/history" in r.url) as history:
             page.select_option("#device", "right")
         assert history.value.ok and history.value.url.endswith("&device=right")
+        assert page.url == url + "runs/1?device=right"  # the address follows the choice
         assert page.get_attribute("#csv", "href") == "/api/export.csv?run=1&device=right"
         page.wait_for_function(
             "[...document.querySelectorAll('#events tbody tr')].every(r => r.dataset.device === 'right')"

@@ -107,7 +107,7 @@ async def run_two(folder: Path) -> dict[str, Any]:
             RunOptions(out=io.StringIO()),
             (viewer("127.0.0.1:0", db, on_start=on_start), recorder(db)),
         )
-    got.update(record=result.record, db=db)
+    got.update(record=result.record, db=db, live=started["live"])
     return got
 
 
@@ -120,6 +120,11 @@ def of(messages: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [m for m in messages if m["type"] == kind]
 
 
+def items(messages: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """Every item of the batched messages of a kind (measurements, events), in order."""
+    return [item for m in of(messages, kind) for item in m["items"]]
+
+
 def test_the_websocket_names_each_devices_samples_and_gives_every_one(
     two_run: dict[str, Any],
 ) -> None:
@@ -129,8 +134,8 @@ def test_the_websocket_names_each_devices_samples_and_gives_every_one(
     assert [d["name"] for d in hello["data"]["devices"]] == NAMES
     assert hello["data"]["run"]["devices"] == NAMES
     assert all(d["target"] == "mock" for d in hello["data"]["devices"])
-    samples = of(messages, "measurement")
-    assert all(list(m) == ["type", "device", "missed", "data"] for m in samples)
+    samples = items(messages, "measurements")
+    assert all(list(m) == ["device", "missed", "data"] for m in samples)
     assert {m["device"] for m in samples} == set(NAMES)
     record = two_run["record"]
     for section, backlog in zip(record.devices, hello["data"]["devices"], strict=True):
@@ -139,24 +144,27 @@ def test_the_websocket_names_each_devices_samples_and_gives_every_one(
         assert seqs == sorted(set(seqs))  # in order, once each
         missed = sum(m["missed"] for m in mine)
         assert len(backlog["backlog"]["t"]) + len(mine) + missed == section.link.delivered
-    # Each device's panels, and events that say whose they are.
+    # Each device's panels, one message a kind for every device, and events that say whose.
     for kind in ("stats", "progress"):
-        per_device = Counter(m["device"] for m in of(messages, kind))
-        assert set(per_device) == set(NAMES) and min(per_device.values()) >= 2, (kind, per_device)
-    stats = {m["device"]: m["data"] for m in of(messages, "stats")}
+        found = of(messages, kind)
+        assert len(found) >= 2 and all(set(m["devices"]) == set(NAMES) for m in found), kind
+    stats = of(messages, "stats")[-1]["devices"]
     assert stats["right"]["faults"]["injected"].get("drop", 0) > 0  # its own link's faults
     assert stats["left"]["faults"]["injected"].get("drop", 0) == 0
-    progress = {m["device"]: m["data"] for m in of(messages, "progress")}
+    progress = of(messages, "progress")[-1]["devices"]
     assert [e["label"] for e in progress["left"]["expectations"]] == [
         "avg v over whole run > 4.5 V"
     ]
     assert progress["right"]["expectations"] == []
-    events = of(messages, "event")
-    assert all(m["device"] == m["data"]["device"] for m in events[:-1])
-    assert events[-1]["data"]["kind"] == "viewer" and "device" not in events[-1]
-    feed = [*hello["data"]["events"], *(m["data"] for m in events)]  # before and after it came
+    events = items(messages, "events")
+    assert all(e["device"] in NAMES for e in events[:-1])
+    assert events[-1]["kind"] == "viewer" and "device" not in events[-1]
+    feed = [*hello["data"]["events"], *events]  # before and after it came
     assert {e["device"] for e in feed if e["kind"] == "hello"} == set(NAMES)
     assert {e["device"] for e in feed if e["kind"] == "gap"} == {"right"}  # its lossy link
+    # The first device's last minute at the top too, as a run of one device has it.
+    first = hello["data"]["devices"][0]
+    assert all(hello["data"][k] == first[k] for k in ("backlog", "outliers", "supply"))
     # /api/status: each device in order, the first one's at the top.
     status = two_run["status"]
     assert [d["name"] for d in status["devices"]] == NAMES
@@ -235,16 +243,28 @@ async def test_a_slow_client_is_told_what_it_missed_of_each_device() -> None:
     hub.slot("stats", {"n": 1}, left)
     hub.slot("stats", {"n": 2}, right)
     hub.slot("stats", {"n": 3}, left)  # coalesced in left's place
-    texts = []
-    while (text := client.take()) is not None:
-        texts.append(json.loads(text))
-    assert [(m["type"], m["device"], m.get("missed"), m["data"]) for m in texts] == [
-        ("measurement", "left", 1, {"seq": 2}),
-        ("measurement", "right", 1, {"seq": 3}),
-        ("measurement", "left", 0, {"seq": 4}),
-        ("measurement", "right", 0, {"seq": 5}),
-        ("stats", "left", None, {"n": 3}),
-        ("stats", "right", None, {"n": 2}),
+    texts = [json.loads(text) for text in client.take()]
+    assert [m["type"] for m in texts] == ["measurements", "stats"]  # one message of each
+    assert [(m["device"], m["missed"], m["data"]) for m in texts[0]["items"]] == [
+        ("left", 1, {"seq": 2}),
+        ("right", 1, {"seq": 3}),
+        ("left", 0, {"seq": 4}),
+        ("right", 0, {"seq": 5}),
     ]
-    client.put_slot("progress", Item(0, {"run": True}))
-    assert json.loads(client.take() or "") == {"type": "progress", "data": {"run": True}}
+    assert texts[1]["devices"] == {"left": {"n": 3}, "right": {"n": 2}}
+    client.put_slot("progress", Item({"run": True}))
+    assert [json.loads(t) for t in client.take()] == [{"type": "progress", "data": {"run": True}}]
+
+
+async def test_a_tick_is_one_stats_and_one_progress_message_for_every_device(
+    two_run: dict[str, Any],
+) -> None:
+    live = two_run["live"]
+    client = live.hub.add()
+    try:
+        await live.tick()
+        texts = [json.loads(text) for text in client.take()]
+    finally:
+        live.hub.remove(client)
+    assert [m["type"] for m in texts] == ["stats", "progress"]
+    assert all(list(m["devices"]) == NAMES for m in texts)

@@ -148,6 +148,18 @@ def of(messages: list[tuple[float, dict[str, Any]]], kind: str) -> list[tuple[fl
     return [(t, m) for t, m in messages if m["type"] == kind]
 
 
+def items(messages: list[tuple[float, dict[str, Any]]], kind: str) -> list[tuple[float, Any]]:
+    """Each item of the batched messages of a kind (measurements, events), with when its
+    message came, in order."""
+    return [(t, item) for t, m in of(messages, kind) for item in m["items"]]
+
+
+def only_device(message: dict[str, Any]) -> Any:
+    """A one-device run's part of a stats or progress message."""
+    (data,) = message["devices"].values()
+    return data
+
+
 async def test_a_run_streams_every_sample_to_a_websocket_client(tmp_path: Path) -> None:
     """The bar: during a run /api/status answers and a client on /ws gets a sample message
     every interval, in the seed's shape; then the run's end closes it and frees the port."""
@@ -185,7 +197,7 @@ async def test_a_run_streams_every_sample_to_a_websocket_client(tmp_path: Path) 
     assert messages[0][1]["type"] == "hello"
     hello = messages[0][1]["data"]
     assert hello["run"]["duration"] == 4.0 and len(hello["steps"]) == 2
-    samples = of(messages, "measurement")
+    samples = items(messages, "measurements")
     for _, m in samples:
         assert m["missed"] == 0
         assert {k: type(m["data"][k]) for k in SEED_SHAPE} == SEED_SHAPE
@@ -197,7 +209,7 @@ async def test_a_run_streams_every_sample_to_a_websocket_client(tmp_path: Path) 
     gaps = [b - a for a, b in itertools.pairwise(fast)]
     assert len(fast) >= 20 and 0.08 <= median(gaps) <= 0.12 and max(gaps) < 0.5, gaps
     assert len(of(messages, "stats")) >= 4 and of(messages, "progress")
-    events = [m["data"] for _, m in of(messages, "event")]
+    events = [e for _, e in items(messages, "events")]
     kinds = [e["kind"] for e in events]
     # The uv expectation passes live, before the run is over.
     uv_pass = next(
@@ -205,7 +217,7 @@ async def test_a_run_streams_every_sample_to_a_websocket_client(tmp_path: Path) 
     )
     assert events[uv_pass]["data"]["state"] == "pass" and uv_pass < kinds.index("run")
     assert kinds[-1] == "viewer" and events[-1]["data"] == {"state": "closing", "verdict": "pass"}
-    last_progress = of(messages, "progress")[-1][1]["data"]
+    last_progress = only_device(of(messages, "progress")[-1][1])
     assert last_progress["state"] == "ended" and last_progress["verdict"] == "pass"
     assert [e["state"] for e in last_progress["expectations"]] == ["pass", "pass"]
     assert seen["close"].code == 1001 and seen["close"].reason == "the run has ended"
@@ -288,7 +300,7 @@ async def test_a_client_that_stops_reading_costs_the_run_nothing(tmp_path: Path)
     assert most_queued <= SAMPLE_QUEUE + EVENT_QUEUE + 2
     assert stalled_result["missed_while_stalled"] > 0
     messages = stalled_result["messages"]
-    samples = [m for _, m in of(messages, "measurement")]
+    samples = [m for _, m in items(messages, "measurements")]
     backlog = len(messages[0][1]["data"]["devices"][0]["backlog"]["t"])
     missed = sum(m["missed"] for m in samples)
     assert backlog + len(samples) + missed == delivered
@@ -297,7 +309,7 @@ async def test_a_client_that_stops_reading_costs_the_run_nothing(tmp_path: Path)
     assert stats[-1]["client"]["missed"] == missed
     assert stalled_result["close"].code == 1001
     # The client that reads got every sample, none missed.
-    good = [m for _, m in of(reader_result["messages"], "measurement")]
+    good = [m for _, m in items(reader_result["messages"], "measurements")]
     good_backlog = len(reader_result["messages"][0][1]["data"]["devices"][0]["backlog"]["t"])
     assert all(m["missed"] == 0 for m in good)
     assert good_backlog + len(good) == delivered
@@ -353,9 +365,12 @@ async def test_pages_from_other_sites_are_refused_on_the_websocket(tmp_path: Pat
             assert (
                 hello["type"] == "hello" and len(hello["data"]["devices"][0]["backlog"]["t"]) == 5
             )
+            # A run of one device: its last minute at the top of the hello too, as it always was.
+            first = hello["data"]["devices"][0]
+            assert all(hello["data"][k] == first[k] for k in ("backlog", "outliers", "supply"))
         code, _, _ = await fetch(url + "api/status", {"Host": "rebind.example"})
         assert code == 403
-        live.finish()
+        await live.finish()
         live.hub.close_all()
 
 
@@ -376,7 +391,7 @@ async def test_assets_are_served_whole_and_nothing_comes_from_elsewhere(tmp_path
             assert code == 200, script
             assert all(i.startswith((b"./", b"/static/")) for i in imports), (script, imports)
             assert b"fetch(`http" not in text and b'fetch("http' not in text
-        live.finish()
+        await live.finish()
 
 
 async def test_a_big_csv_streams(tmp_path: Path) -> None:

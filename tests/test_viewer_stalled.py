@@ -140,8 +140,8 @@ async def test_a_page_that_takes_no_message_within_the_send_limit_is_dropped(
             task_status.started()
             while True:
                 message = json.loads(await ws.get_message())
-                if message["type"] == "measurement":
-                    seqs.append(message["data"]["seq"])
+                if message["type"] == "measurements":
+                    seqs.extend(item["data"]["seq"] for item in message["items"])
 
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:

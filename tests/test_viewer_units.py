@@ -4,6 +4,7 @@ queues that keep a slow browser from ever holding up the run."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import random
 from collections import deque
@@ -130,10 +131,17 @@ def test_z_score_needs_samples_and_a_floor() -> None:
 
 
 def _drain(client: Client) -> list[str]:
-    out = []
-    while (text := client.take()) is not None:
-        out.append(text)
-    return out
+    return client.take()
+
+
+def _samples(messages: list[str]) -> list[dict[str, Any]]:
+    """Every sample of the `measurements` messages, in order."""
+    items = []
+    for text in messages:
+        message = json.loads(text)
+        if message["type"] == "measurements":
+            items.extend(message["items"])
+    return items
 
 
 def test_a_client_that_stops_reading_keeps_the_newest_and_is_told_what_it_missed() -> None:
@@ -142,22 +150,27 @@ def test_a_client_that_stops_reading_keeps_the_newest_and_is_told_what_it_missed
     received_fast = 0
     for seq in range(1000):
         hub.sample({"seq": seq})
-        received_fast += len(_drain(fast))
+        received_fast += len(_samples(_drain(fast)))
         assert slow.queued <= 16  # bounded whatever happens
     assert received_fast == 1000
     messages = _drain(slow)
-    assert len(messages) == 16
-    assert messages[0] == '{"type":"measurement","missed":984,"data":{"seq":984}}'
-    assert all('"missed":0' in m for m in messages[1:])
+    assert len(messages) == 1  # everything waiting, in one message
+    assert messages[0].startswith(
+        '{"type":"measurements","items":[{"missed":984,"data":{"seq":984}},'
+    )
+    items = _samples(messages)
+    assert [i["data"]["seq"] for i in items] == list(range(984, 1000))
+    assert all(i["missed"] == 0 for i in items[1:])
     assert slow.missed == 984
     for k in range(10):
         hub.event({"kind": "log", "k": k})
     events = _drain(slow)
-    assert [e.count('"k":') for e in events] == [1] * 4 and '"k":6' in events[0]
+    assert len(events) == 1
+    assert [e["k"] for e in json.loads(events[0])["items"]] == [6, 7, 8, 9]
     assert slow.events_missed == 6
 
 
-def test_stats_and_progress_coalesce_in_place() -> None:
+def test_stats_and_progress_coalesce_and_never_hold_back_samples() -> None:
     hub = Hub()
     client = hub.add()
     hub.slot("stats", {"n": 1})
@@ -166,19 +179,18 @@ def test_stats_and_progress_coalesce_in_place() -> None:
         hub.slot("stats", {"n": n})
     hub.slot("progress", {"p": 1})
     hub.sample({"seq": 2})
-    messages = _drain(client)
-    # Stats keeps its first place in line and carries the newest content (and this client's
-    # dropped counts); the samples are not held back behind it.
-    assert messages == [
+    # One message of each kind: the samples first, then the newest stats (with this client's
+    # dropped counts) and progress.
+    assert _drain(client) == [
+        '{"type":"measurements","items":[{"missed":0,"data":{"seq":1}},{"missed":0,"data":{"seq":2}}]}',
         '{"type":"stats","client":{"missed":0,"events_missed":0},"data":{"n":49}}',
-        '{"type":"measurement","missed":0,"data":{"seq":1}}',
         '{"type":"progress","data":{"p":1}}',
-        '{"type":"measurement","missed":0,"data":{"seq":2}}',
     ]
+    assert _drain(client) == []
 
 
 def test_an_item_is_encoded_once_for_every_client() -> None:
-    item = Item(1, {"v": 5.0})
+    item = Item({"v": 5.0})
     assert item.text is item.text
 
 
@@ -189,16 +201,16 @@ async def test_wait_wakes_on_push_and_on_close() -> None:
 
         async def waiter() -> None:
             await client.wait()
-            woke.append(client.take())
+            woke.extend(client.take())
             await client.wait()
             woke.append(client.closed)
 
         nursery.start_soon(waiter)
         await trio.testing.wait_all_tasks_blocked()
         assert woke == []
-        client.push_sample(Item(1, {"seq": 1}))
+        client.push_sample(Item({"seq": 1}))
         await trio.testing.wait_all_tasks_blocked()
-        assert woke == ['{"type":"measurement","missed":0,"data":{"seq":1}}']
+        assert woke == ['{"type":"measurements","items":[{"missed":0,"data":{"seq":1}}]}']
         client.close()
     assert woke[-1] is True
 
@@ -417,3 +429,52 @@ async def test_the_brownouts_sag_is_flagged_at_one_report_a_second(
     )
     assert result.exit_code == 0
     assert any(6.0 <= t <= 13.0 for t in flagged), flagged  # the sag from 6 s, back by 12 s
+
+
+async def test_a_welcome_built_a_device_at_a_time_misses_nothing_and_sends_nothing_twice() -> None:
+    """Samples published while a new page's hello is being built (between its devices) are in
+    their device's backlog or in the messages after it, once; a device the run does not list
+    is in the hello with no target; the first device's last minute is at the hello's top."""
+    scenario = load(Path("scenarios/brownout.toml"))
+    bus = Bus()
+    origin = trio.current_time()
+    ctx = RunContext(scenario, RunOptions(), 7, origin, bus, Observer(scenario, origin, bus))
+    live = LiveState(ctx)
+    bus.subscribe(live.take)
+    (name,) = live.devices
+    seq = 0
+
+    def publish(device: str) -> None:
+        nonlocal seq
+        s = Sample(seq, 1, seq + 1, 1, 5.0, 0.25, 1.25, 4.99, 5.01, 0.26, 1, "ok")
+        bus.publish(SampleEvent(s, seq / 1000, (seq + 1) / 1000, seq / 1000, device))
+        seq += 1
+
+    for _ in range(3):
+        publish(name)
+        publish("bench-extra")
+    client = live.hub.add()
+    async with trio.open_nursery() as nursery:
+
+        async def between_devices() -> None:
+            for _ in range(4):  # while the hello is built, a device at a time
+                publish(name)
+                publish("bench-extra")
+                await trio.lowlevel.checkpoint()
+
+        nursery.start_soon(between_devices)
+        hello = json.loads(await live.welcome(client))["data"]
+    publish(name)
+    devices = {d["name"]: d for d in hello["devices"]}
+    assert [d["name"] for d in hello["devices"]] == [name, "bench-extra"]
+    assert devices[name]["target"] == "mock" and devices["bench-extra"]["target"] is None
+    assert all(hello[k] == hello["devices"][0][k] for k in ("backlog", "outliers", "supply"))
+    messages = [json.loads(text) for text in client.take()]
+    samples = next(m["items"] for m in messages if m["type"] == "measurements")
+    assert all(item["missed"] == 0 for item in samples)
+    for device, found in devices.items():
+        later = [item["data"]["ts"] for item in samples if item["device"] == device]
+        published = 7 if device == "bench-extra" else 8  # 3 before, 4 while, the one after
+        assert len(found["backlog"]["t"]) + len(later) == published, device
+    stats = next(m for m in messages if m["type"] == "stats")
+    assert list(stats["devices"]) == [name]  # the unlisted device has no panels' stats

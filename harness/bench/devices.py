@@ -5,8 +5,9 @@ This process serves N pseudo-terminals as the boards (a DeviceLink each, the fir
 protocol, 10 ms reports: more than the line carries, so each device's window decides what it
 sends and its UART is never idle) and writes each line's bytes no faster than 115,200 baud 8N1
 carries them, a few milliseconds' worth at a time as a USB-serial bridge hands them over. One
-trio-websocket client on `/ws` takes the viewer's sample messages: latency is the write of a
-frame's last byte -> its sample message in the client's hands (one clock, this process's).
+trio-websocket client on `/ws` takes the viewer's `measurements` messages: latency is the write
+of a frame's last byte -> the message carrying its sample in the client's hands (one clock,
+this process's).
 Afterwards the store says what arrived: each device's acknowledged samples once each.
 
 A line's fill is the bytes it carried over what 115,200 baud carries in the same time; a device
@@ -16,8 +17,8 @@ of its own."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import re
 import signal
 import sqlite3
 import statistics
@@ -57,10 +58,6 @@ FILL_MIN = 0.95
 GOAL_DEVICES = 64
 """The goal's N: the figures of this many devices are the group's goals."""
 READING = Readings.one(5.0, 0.25, 1.25)
-_SEQ = re.compile(r'"seq":(\d+)')
-_BOOT = re.compile(r'"boot":(\d+)')
-_DEVICE = re.compile(r'"device":"([^"]*)"')
-_MISSED = re.compile(r'"missed":(\d+)')
 
 
 @dataclass
@@ -186,6 +183,7 @@ class Result:
     frames_per_s: float
     latencies_ms: list[float]
     client_messages: int
+    """Samples the page got (of every `measurements` message)."""
     client_missed: int
     rss_mb: float
     rss_peak_mb: float
@@ -251,8 +249,9 @@ async def _drain(stream: trio.abc.ReceiveStream, seen: list[str]) -> None:
 
 
 class Client:
-    """The `/ws` page: each sample message matched to its frame by device and seq (by boot
-    while the message does not name its device: each board has a boot of its own)."""
+    """The `/ws` page: each sample of a `measurements` message matched to its frame by device
+    and seq (by boot while the sample does not name its device: each board has a boot of its
+    own)."""
 
     def __init__(self, boards: list[Board]) -> None:
         self.by_name = {b.name: b for b in boards}
@@ -260,29 +259,29 @@ class Client:
         self.window: tuple[float, float] | None = None
         self.latencies: list[float] = []
         self.messages = 0
+        """Samples the page got."""
         self.missed = 0
 
     def take(self, text: str, now: float) -> None:
-        if not text.startswith('{"type":"measurement"'):
+        """A `/ws` message that came at `now`: each sample a `measurements` message carries
+        (any other message is not a sample's)."""
+        if not text.startswith('{"type":"measurements"'):
             return
-        self.messages += 1
-        missed = _MISSED.search(text)
-        self.missed += int(missed.group(1)) if missed else 0
-        seq_m = _SEQ.search(text)
-        named = _DEVICE.search(text)
-        if seq_m is None:
-            return
-        if named is not None:
-            board = self.by_name.get(named.group(1))
-        else:
-            boot_m = _BOOT.search(text)
-            board = self.by_boot.get(boot_m.group(1)) if boot_m else None
-        if board is None:
-            return
-        written = board.first_written.get(int(seq_m.group(1)))
         window = self.window
-        if written is not None and window is not None and window[0] <= written < window[1]:
-            self.latencies.append((now - written) * 1000)
+        for item in json.loads(text)["items"]:
+            self.messages += 1
+            self.missed += item.get("missed", 0)
+            data = item["data"]
+            name = item.get("device", data.get("device"))
+            if name is not None:
+                board = self.by_name.get(name)
+            else:
+                board = self.by_boot.get(str(data.get("boot")))
+            if board is None or "seq" not in data:
+                continue
+            written = board.first_written.get(data["seq"])
+            if written is not None and window is not None and window[0] <= written < window[1]:
+                self.latencies.append((now - written) * 1000)
 
     async def run(self, url: str) -> None:
         with contextlib.suppress(ConnectionClosed):

@@ -189,13 +189,15 @@ async def _measure(tmp: Path, group: Group, memory_after: int) -> None:
                 with trio.fail_after(RUN_TIMEOUT), contextlib.suppress(ConnectionClosed):
                     while device.acked < memory_after:
                         message = json.loads(await ws.get_message())
-                        if message["type"] != "measurement":
+                        if message["type"] != "measurements":
                             continue
-                        messages += 1
-                        missed += message.get("missed", 0)
-                        seq = message["data"]["seq"]
-                        if seq in device.written_at:
-                            latencies.append((time.time() - device.written_at.pop(seq)) * 1000)
+                        came = time.time()
+                        for item in message["items"]:  # every sample the viewer had waiting
+                            messages += 1
+                            missed += item["missed"]
+                            seq = item["data"]["seq"]
+                            if seq in device.written_at:
+                                latencies.append((came - device.written_at.pop(seq)) * 1000)
                 if device.acked < memory_after:
                     raise RuntimeError(f"bench: the viewer closed after {device.acked} samples")
                 rss_kb = memory_kb(process.pid)

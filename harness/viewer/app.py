@@ -307,7 +307,7 @@ def create_app(
 
     @app.get("/api/status")
     async def status() -> dict[str, Any]:
-        out = live.status() if live is not None else {"mode": "archive"}
+        out = await live.status() if live is not None else {"mode": "archive"}
         out["db"] = None if db is None else str(db)
         out["time"] = round(time.time(), 3)
         return out
@@ -427,7 +427,7 @@ def create_app(
         if live is None:
             return Response("no live run here (harness view serves history)\n", 404)
         client = live.hub.add()
-        hello = live.welcome(client)
+        hello = await live.welcome(client)
         try:
             await _stream(client, hello, send_timeout)
         finally:
@@ -437,7 +437,7 @@ def create_app(
     return app
 
 
-async def _stream(client: Client, hello: dict[str, Any], send_timeout: float) -> None:
+async def _stream(client: Client, hello: str, send_timeout: float) -> None:
     """The live messages to one page, each send bounded by `send_timeout`: a page that does not
     take one in time is dropped (its connection cut; on a server without `Connection`s the
     handler is cancelled, which is enough where sends are not shielded)."""
@@ -452,7 +452,7 @@ async def _stream(client: Client, hello: dict[str, Any], send_timeout: float) ->
             connection.limit_incoming(INCOMING_BUDGET)
         nursery.start_soon(_ignore_incoming, connection)
         with limit:
-            await ws.send(dumps({"type": "hello", "data": hello}))
+            await ws.send(hello)
         await _send_queued(client, limit)
         with limit:
             await ws.close(1001, "the run has ended")
@@ -472,9 +472,9 @@ async def _ignore_incoming(connection: Connection | None) -> None:
 async def _send_queued(client: Client, limit: SendLimit) -> None:
     while True:
         await client.wait()
-        text = client.take()
-        if text is not None:
+        texts = client.take()
+        for text in texts:
             with limit:
                 await ws.send(text)
-        elif client.closed:
+        if not texts and client.closed:
             return

@@ -2,14 +2,19 @@
 
 The run publishes from synchronous bus callbacks; each client has its own bounded queue that
 those callbacks fill without ever waiting, and its own task that drains it into the socket at
-whatever pace the socket allows. A client that stops reading loses its oldest samples (each
-sample message says how many of its device's samples were dropped since that device's last
-one: `missed`), keeps only the newest stats and progress of each device (coalesced in place),
-and loses its oldest events past a bound too. The run, the store and the other clients never
-notice.
+whatever pace the socket allows. Each time the task gets its turn it takes everything waiting
+as at most one message of each type (`Client.take`): all queued samples of every device in one
+`measurements` message, all events in one `events`, every device's newest stats in one
+`stats`, and so on. So the messages a client is sent do not grow with the samples or the
+devices, and no kind waits behind another.
 
-A message about a device names it: its item carries the name as JSON text (`Item.device`),
-written into the message as `"device":NAME` right after its type.
+A client that stops reading loses its oldest samples (each sample says how many of its
+device's samples were dropped since that device's last one: `missed`), keeps only the newest
+stats and progress of each device (coalesced), and loses its oldest events past a bound too.
+The run, the store and the other clients never notice.
+
+A sample or slot about a device carries its name as JSON text (`Item.device`), written into
+the message as is.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ SAMPLE_QUEUE = 128
 """Samples a client may have waiting; past this its oldest are dropped."""
 EVENT_QUEUE = 64
 """Events a client may have waiting; past this its oldest are dropped."""
+SLOT_KINDS = ("readback", "stats", "progress")
+"""The coalesced kinds, in the order a send round takes them."""
 
 
 def dumps(obj: Any) -> str:
@@ -34,23 +41,16 @@ def dumps(obj: Any) -> str:
 class Item:
     """One published message, encoded once for every client that sends it."""
 
-    __slots__ = ("_encode", "_text", "counter", "device", "head", "payload")
+    __slots__ = ("_encode", "_text", "device", "payload")
 
     def __init__(
-        self,
-        counter: int,
-        payload: Any,
-        encode: Callable[[Any], str] = dumps,
-        device: str = "",
+        self, payload: Any, encode: Callable[[Any], str] = dumps, device: str = ""
     ) -> None:
-        self.counter = counter
         self.payload = payload
         self._encode = encode
         self._text: str | None = None
         self.device = device
         """The device it is about, as JSON text (`"left"`); empty for a run's own message."""
-        self.head = f',"device":{device}' if device else ""
-        """What the message says after its type: its device, if it has one."""
 
     @property
     def text(self) -> str:
@@ -65,24 +65,27 @@ class Client:
         self.event_queue = event_queue
         self._samples: deque[Item] = deque()
         self._events: deque[Item] = deque()
-        self._slots: dict[tuple[str, str], tuple[int, Item]] = {}
-        """Coalesced messages (stats, progress, readback) by kind and device: the newest content
-        at the oldest position. A key keeps its place in the dict while it waits and a new key
-        comes with a higher counter than any waiting, so the dict's order is the order of
-        their positions: the first is the oldest."""
+        self._slots: dict[tuple[str, str], Item] = {}
+        """Coalesced messages (stats, progress, readback) by kind and device: only the newest of
+        each waits. All that wait of a kind go out as one message (see `take`)."""
         self._dropped: dict[str, int] = {}
-        """Samples dropped, by device, since that device's last sample message this client
-        took."""
+        """Samples dropped, by device, since that device's last sample this client took."""
+        self.unwelcomed: set[str] = set()
+        """Devices (as JSON text) whose last minute the client's hello has not taken yet: their
+        samples are not queued, as the hello will have them (see `LiveState.welcome`)."""
         self.missed = 0
         """Samples dropped for this client, in all."""
         self.events_missed = 0
         self.sent = 0
+        """Messages taken."""
         self.closed = False
         self._wake = trio.Event()
 
     # --- filled from bus callbacks: never blocks ------------------------------------------
 
     def push_sample(self, item: Item) -> None:
+        if self.unwelcomed and item.device in self.unwelcomed:
+            return
         samples = self._samples
         if not samples:
             self._wake.set()  # with samples queued the task is not waiting: it drains them first
@@ -100,10 +103,7 @@ class Client:
         self._wake.set()
 
     def put_slot(self, kind: str, item: Item) -> None:
-        key = (kind, item.device)
-        old = self._slots.get(key)
-        place = item.counter if old is None else old[0]  # keep its place in line
-        self._slots[key] = (place, item)
+        self._slots[(kind, item.device)] = item
         self._wake.set()
 
     def close(self) -> None:
@@ -116,46 +116,60 @@ class Client:
     def queued(self) -> int:
         return len(self._samples) + len(self._events) + len(self._slots)
 
-    def _measurement(self, item: Item) -> str:
-        missed = self._dropped.pop(item.device, 0) if self._dropped else 0
-        return f'{{"type":"measurement"{item.head},"missed":{missed},"data":{item.text}}}'
+    def _measurements(self) -> str:
+        """Every queued sample, oldest first, as one `measurements` message."""
+        samples, dropped = self._samples, self._dropped
+        parts = []
+        for item in samples:
+            missed = dropped.pop(item.device, 0) if dropped else 0
+            head = f'"device":{item.device},' if item.device else ""
+            parts.append(f'{{{head}"missed":{missed},"data":{item.text}}}')
+        samples.clear()
+        return '{"type":"measurements","items":[' + ",".join(parts) + "]}"
 
-    def take(self) -> str | None:
-        """The oldest waiting message as text, or None when nothing waits."""
-        if self._samples and not self._events and not self._slots:  # the common case
-            self.sent += 1
-            return self._measurement(self._samples.popleft())
-        best: Item | None = None
-        place = 0
-        source = ""
+    def _events_message(self) -> str:
+        texts = ",".join(item.text for item in self._events)
+        self._events.clear()
+        return '{"type":"events","items":[' + texts + "]}"
+
+    def _slot_messages(self) -> list[str]:
+        """The waiting stats, progress and readbacks: one message of each kind, with every
+        device's newest under `devices` (by name) and a run's own under `data`."""
+        by_kind: dict[str, list[Item]] = {}
+        for (kind, _), item in self._slots.items():
+            by_kind.setdefault(kind, []).append(item)
+        self._slots.clear()
+        out = []
+        for kind in SLOT_KINDS:
+            items = by_kind.get(kind)
+            if not items:
+                continue
+            text = f'{{"type":"{kind}"'
+            if kind == "stats":
+                text += f',"client":{{"missed":{self.missed},"events_missed":{self.events_missed}}}'
+            named = [f"{item.device}:{item.text}" for item in items if item.device]
+            if named:
+                text += ',"devices":{' + ",".join(named) + "}"
+            own = [item for item in items if not item.device]
+            if own:
+                text += f',"data":{own[-1].text}'
+            out.append(text + "}")
+        return out
+
+    def take(self) -> list[str]:
+        """Everything waiting, as at most one message of each type (measurements, events,
+        readback, stats, progress, in that order); empty when nothing waits. However many
+        devices and samples wait, one send round takes them all: the samples never wait behind
+        another device's or behind stats."""
+        out = []
         if self._samples:
-            best, source = self._samples[0], "sample"
-            place = best.counter
-        if self._events and (best is None or self._events[0].counter < place):
-            best, source = self._events[0], "event"
-            place = best.counter
-        slot: tuple[str, str] | None = None
+            out.append(self._measurements())
+        if self._events:
+            out.append(self._events_message())
         if self._slots:
-            key, (counter, item) = next(iter(self._slots.items()))  # the oldest (see _slots)
-            if best is None or counter < place:
-                best, source, slot = item, key[0], key
-        if best is None:
-            return None
-        if source == "sample":
-            self._samples.popleft()
-            text = self._measurement(best)
-        elif source == "event":
-            self._events.popleft()
-            text = f'{{"type":"event"{best.head},"data":{best.text}}}'
-        else:
-            assert slot is not None
-            del self._slots[slot]
-            extra = ""
-            if source == "stats":
-                extra = f',"client":{{"missed":{self.missed},"events_missed":{self.events_missed}}}'
-            text = f'{{"type":"{source}"{best.head}{extra},"data":{best.text}}}'
-        self.sent += 1
-        return text
+            out.extend(self._slot_messages())
+        self.sent += len(out)
+        return out
 
     async def wait(self) -> None:
         """Until something waits to be sent (or the client is closed)."""
@@ -170,14 +184,9 @@ class Hub:
         self.sample_queue = sample_queue
         self.event_queue = event_queue
         self.clients: set[Client] = set()
-        self._counter = 0
         self._empty = trio.Event()
         """Set while no client is connected."""
         self._empty.set()
-
-    def _item(self, payload: Any, encode: Callable[[Any], str] = dumps, device: str = "") -> Item:
-        self._counter += 1
-        return Item(self._counter, payload, encode, device)
 
     def add(self) -> Client:
         client = Client(self.sample_queue, self.event_queue)
@@ -199,21 +208,26 @@ class Hub:
         """`encode` turns `data` into JSON text, once, when a client first sends it; `device`
         is the device's name as JSON text."""
         if self.clients:
-            item = self._item(data, encode, device)
+            item = Item(data, encode, device)
             for c in self.clients:
                 c.push_sample(item)
 
     def event(self, data: dict[str, Any], device: str = "") -> None:
         if self.clients:
-            item = self._item(data, dumps, device)
+            item = Item(data, dumps, device)
             for c in self.clients:
                 c.push_event(item)
 
     def slot(self, kind: str, data: dict[str, Any], device: str = "") -> None:
         """A message where only the newest matters (stats, progress), of each device."""
         if self.clients:
-            item = self._item(data, dumps, device)
-            for c in self.clients:
+            self.slots(kind, [Item(data, dumps, device)])
+
+    def slots(self, kind: str, items: list[Item]) -> None:
+        """Several devices' newest of a kind at once (a tick's), so that a client takes them
+        in one message."""
+        for c in self.clients:
+            for item in items:
                 c.put_slot(kind, item)
 
     def close_all(self) -> None:

@@ -25,7 +25,7 @@ import trio
 
 from harness.link import Sample
 from harness.runner.bus import Published, RunEvent, SampleEvent
-from harness.viewer.hub import SAMPLE_QUEUE, Client, Hub, Item
+from harness.viewer.hub import SAMPLE_QUEUE, Client, Hub, Item, dumps
 from harness.viewer.stats import MEASURES, WINDOW, RollingStats
 
 if TYPE_CHECKING:
@@ -105,6 +105,8 @@ class LiveSample(NamedTuple):
 _new_live_sample = tuple.__new__
 """Builds a LiveSample from a tuple of its fields (skips the keyword-taking __new__)."""
 
+DEVICE_WINDOW = ("backlog", "outliers", "supply")
+"""A device's last minute in the hello."""
 COLUMNS = ("t", "v", "a", "w", "vmin", "vmax", "amax")
 """The window's float columns: what a new page's backlog shows of a sample besides its status."""
 
@@ -218,7 +220,7 @@ class Window:
 
 
 def sample_message(m: LiveSample) -> dict[str, Any]:
-    """The `data` of a `measurement` message (and `last` in the status)."""
+    """A sample's `data` in a `measurements` message (and `last` in the status)."""
     s = m.sample
     data: dict[str, Any] = {
         "v": s.v,
@@ -386,8 +388,10 @@ class LiveState:
             if not self.hub.clients:
                 return
             if item.kind == "run":  # the run's start or end: every device's progress says it
-                for d in self.devices.values():
-                    self.hub.slot("progress", self.progress(d), d.key)
+                self.hub.slots(
+                    "progress",
+                    [Item(self.progress(d), device=d.key) for d in self.devices.values()],
+                )
             elif item.kind in ("step", "expectation") and item.device in self.devices:
                 d = self.devices[item.device]
                 self.hub.slot("progress", self.progress(d), d.key)
@@ -466,8 +470,8 @@ class LiveState:
         record = self.ctx.record
         return None if record is None else record.verdict
 
-    def hello(self) -> dict[str, Any]:
-        """Everything a new page needs at once: the run, its plan, each device's last minute."""
+    def hello_head(self) -> dict[str, Any]:
+        """The hello but its devices: the run, its plan, the recent events."""
         sc = self.ctx.scenario
         return clean(
             {
@@ -479,18 +483,34 @@ class LiveState:
                     for s in sc.steps
                 ],
                 "window": WINDOW,
-                "devices": [self.device_hello(d) for d in self.devices.values()],
                 "events": list(self.feed),
                 "queue": {"samples": self.hub.sample_queue, "events": self.hub.event_queue},
             }
         )
 
-    def device_hello(self, d: DeviceLive) -> dict[str, Any]:
-        """A device's part of the hello: its name, its target, its last minute (samples column
-        by column, outliers, its supply's readbacks)."""
+    def feeds(self) -> list[DeviceFeed]:
+        """Every device samples came from: the run's in order, then those it does not list."""
+        return [*self.devices.values(), *self.unlisted.values()]
+
+    def hello(self) -> dict[str, Any]:
+        """Everything a new page needs at once: the run, its plan, each device's last minute
+        (`devices`, in order) and, at the top as a run of one device has them, the first
+        device's backlog, outliers and supply. `welcome` sends the same, built a device at a
+        time."""
+        hello = self.hello_head()
+        devices = [clean(self.device_hello(d)) for d in self.feeds()]
+        hello["devices"] = devices
+        if devices:
+            hello.update({k: devices[0][k] for k in DEVICE_WINDOW})
+        return hello
+
+    def device_hello(self, d: DeviceFeed) -> dict[str, Any]:
+        """A device's part of the hello: its name, its target (null for a device the run does
+        not list), its last minute (samples column by column, outliers, its supply's
+        readbacks)."""
         return {
             "name": d.name,
-            "target": self.target(d),
+            "target": self.target(d) if isinstance(d, DeviceLive) else None,
             "backlog": d.window.backlog(),
             "outliers": list(d.window.outliers()),
             "supply": {
@@ -500,15 +520,36 @@ class LiveState:
             },
         }
 
-    def welcome(self, client: Client) -> dict[str, Any]:
-        """A new client's hello, with each device's stats and progress queued for it to send
-        next. The snapshot and the client's queue start in the same step: nothing is missed,
-        nothing comes twice."""
-        hello = self.hello()
-        for d in self.devices.values():
-            client.put_slot("stats", Item(0, self.stats_message(d), device=d.key))
-            client.put_slot("progress", Item(0, self.progress(d), device=d.key))
-        return hello
+    async def welcome(self, client: Client) -> str:
+        """A new client's hello as a message's text, with each device's stats and progress
+        queued for it to send next; call it in the step the client was added in. Built a
+        device at a time with a checkpoint after each, so the links run while a big hello is
+        made: a device's samples are not queued for the client (`Client.unwelcomed`) until
+        the step its last minute is taken for the hello, so nothing is missed and nothing
+        comes twice. The events are taken in the first step, with the client's event queue."""
+        feeds = self.feeds()
+        client.unwelcomed = {d.key for d in feeds}
+        head = dumps({"type": "hello", "data": self.hello_head()})
+        parts: list[str] = []
+        top = ""
+        for d in feeds:
+            part = self.device_hello(d)
+            window = {k: dumps(clean(part.pop(k))) for k in DEVICE_WINDOW}
+            client.unwelcomed.discard(d.key)
+            own = dumps(part)[:-1]
+            parts.append(own + "".join(f',"{k}":{v}' for k, v in window.items()) + "}")
+            if not top:
+                top = "".join(f',"{k}":{v}' for k, v in window.items())
+            if isinstance(d, DeviceLive):
+                stats, progress = (
+                    Item(self.stats_message(d), device=d.key),
+                    Item(self.progress(d), device=d.key),
+                )
+                _ = stats.text, progress.text  # encoded here, between two checkpoints
+                client.put_slot("stats", stats)
+                client.put_slot("progress", progress)
+            await trio.lowlevel.checkpoint()
+        return head[:-2] + ',"devices":[' + ",".join(parts) + "]" + top + "}}"
 
     def link(self, d: DeviceLive | None = None) -> dict[str, Any]:
         """A device's link (default: the first's): its state, firmware, boot and interval."""
@@ -656,11 +697,15 @@ class LiveState:
             "progress": self.progress(d),
         }
 
-    def status(self) -> dict[str, Any]:
+    async def status(self) -> dict[str, Any]:
         """GET /api/status in a run: the run, each device's state (`devices`, in order) and,
-        at the top as a run of one device has them, the first device's."""
-        devices = [self.device_status(d) for d in self.devices.values()]
-        first = {k: v for k, v in devices[0].items() if k != "name"}
+        at the top as a run of one device has them, the first device's. A device at a time,
+        with a checkpoint after each (the links run between two)."""
+        devices = []
+        for d in list(self.devices.values()):
+            devices.append(self.device_status(d))
+            await trio.lowlevel.checkpoint()
+        first = {k: v for k, v in devices[0].items() if k != "name"} if devices else {}
         return {
             "mode": "live",
             "run": self.run_info(),
@@ -672,40 +717,55 @@ class LiveState:
 
     # --- the periodic part ----------------------------------------------------------------
 
-    def tick_device(self, d: DeviceLive) -> None:
-        """A device's link rates; its stats and progress while someone watches."""
+    def tick_device(self, d: DeviceLive) -> tuple[Item, Item] | None:
+        """A device's link rates; its stats and progress (encoded) while someone watches."""
         session = d.run.session
         if session is not None:
             st = session.link.stats
             d.rates.append((trio.current_time(), st.frames_in, st.samples))
-        if self.hub.clients:
-            self.hub.slot("stats", self.stats_message(d), d.key)
-            self.hub.slot("progress", self.progress(d), d.key)
+        if not self.hub.clients:
+            return None
+        stats, progress = (
+            Item(self.stats_message(d), device=d.key),
+            Item(self.progress(d), device=d.key),
+        )
+        _ = stats.text, progress.text  # encoded here, not in a client's send round
+        return stats, progress
 
-    def tick(self) -> None:
-        for d in self.devices.values():
-            self.tick_device(d)
+    async def tick(self) -> None:
+        """Every device's stats and progress, a device at a time with a checkpoint after each
+        (the link tasks run between two devices' panels, so the samples' path never waits for
+        every device's statistics at once), then handed to the clients in one step: a client
+        sends one stats and one progress message for the tick, whatever the devices."""
+        stats: list[Item] = []
+        progress: list[Item] = []
+        for d in list(self.devices.values()):
+            if self.failed is None:
+                try:
+                    made = self.tick_device(d)
+                except Exception as exc:
+                    self.fail(exc)
+                    made = None
+                if made is not None:
+                    stats.append(made[0])
+                    progress.append(made[1])
+            await trio.lowlevel.checkpoint()
+        if self.failed is None:
+            self.hub.slots("stats", stats)
+            self.hub.slots("progress", progress)
 
     async def run(self) -> None:
-        """Each device's stats and progress every TICK seconds, until `finish`. A device at a
-        time, with a checkpoint after each: the link tasks run between two devices' panels,
-        so the samples' path never waits for every device's statistics at once."""
+        """Each device's stats and progress every TICK seconds, until `finish`."""
         while not self._finished.is_set():
-            for d in list(self.devices.values()):
-                if self.failed is None:
-                    try:
-                        self.tick_device(d)
-                    except Exception as exc:
-                        self.fail(exc)
-                await trio.lowlevel.checkpoint()
+            await self.tick()
             with trio.move_on_after(TICK):
                 await self._finished.wait()
 
-    def finish(self) -> None:
+    async def finish(self) -> None:
         """The run is over (its record is made): the last stats and progress, then the end."""
         self.ended = True
         self._finished.set()
-        self.tick()
+        await self.tick()
         self.hub.event(
             {
                 "kind": "viewer",

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import trio
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -121,9 +122,10 @@ def missing_now(d: DeviceLive) -> int:
     return skipped + (0 if session is None else session.link.missing_count)
 
 
-def run_families(live: LiveState) -> list[Metric]:
+async def run_families(live: LiveState) -> list[Metric]:
     """The run's metrics as they stand now (call it on the run's own thread: it reads the run's
-    state as it is, between two of its steps): the run's own series, then each device's."""
+    state as it is, between two of its steps): the run's own series, then each device's, a
+    device at a time with a checkpoint after each (the links run between two devices)."""
     ctx = live.ctx
     m = _Families(run_labels(live))
     verdict = live.verdict() or ("ended" if live.ended else "running")
@@ -152,8 +154,9 @@ def run_families(live: LiveState) -> list[Metric]:
         "The scenario's length in seconds (absent for a run without end, e.g. monitor).",
         duration if math.isfinite(duration) else None,
     )
-    for d in live.devices.values():
+    for d in list(live.devices.values()):
         _device_families(live, d, _Families(device_labels(live, d), m.families))
+        await trio.lowlevel.checkpoint()
     store = ctx.store
     if store is not None:
         m.counter("store_rows_written", "Rows the store committed.", store.rows_written)
@@ -304,16 +307,6 @@ def log_families(facts: dict[str, Any]) -> list[Metric]:
     return m.out
 
 
-class RunCollector(Collector):
-    """The run's metrics, read from the run's state each time it is collected."""
-
-    def __init__(self, live: LiveState) -> None:
-        self.live = live
-
-    def collect(self) -> Iterator[Metric]:
-        return iter(run_families(self.live))
-
-
 class _Fixed(Collector):
     """Families already built, for one exposition."""
 
@@ -337,11 +330,11 @@ class Exporter:
 
     def __init__(self, live: LiveState | None, archive: Archive | None) -> None:
         self.archive = archive
-        self.registry = None if live is None else _registry(RunCollector(live))
+        self.live = live
 
     async def render(self) -> bytes:
-        if self.registry is not None:
-            return generate_latest(self.registry)
+        if self.live is not None:
+            return generate_latest(_registry(_Fixed(await run_families(self.live))))
         if self.archive is None:
             return generate_latest(_registry(_Fixed([])))
         archive = self.archive

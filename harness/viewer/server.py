@@ -196,7 +196,8 @@ def viewer(
             finally:
                 unsubscribe()
                 nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_DEADLINE
-                live.finish()
+                with trio.CancelScope(shield=True):  # bounded: a tick of every device
+                    await live.finish()
                 live.hub.close_all()
                 # Shielded, so that the pages get the end even when the run was cancelled (an
                 # error, Ctrl-C); bounded, so that a page cannot hold the end.

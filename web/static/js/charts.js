@@ -66,6 +66,12 @@ export class LiveCharts {
     return chart;
   }
 
+  /** Stop drawing `chart` (its panel is gone). */
+  remove(chart) {
+    this.visible.unobserve(chart.container);
+    this.charts = this.charts.filter((c) => c !== chart);
+  }
+
   /** The shared window's right edge: the newest sample's time of any chart. */
   now() {
     let end = null;
@@ -191,6 +197,8 @@ export class LiveChart {
   }
 
   push(s) {
+    // Trimmed here too, not only when drawn: a hidden page draws no frames but still gets samples.
+    this.trim(s.t - this.seconds - 1);
     this.insert(s.t, { vmin: s.vmin, vmax: s.vmax, v: s.v, a: s.a, w: s.w });
     for (const m of s.outlier || []) this.outliers.push([s.t, m, s[m]]);
     this.mark(s.t);

@@ -132,7 +132,8 @@ export function connect(handlers) {
 /**
  * The device selector of the history and run pages: `names` (the log's or the run's devices)
  * as options after "all devices", shown only when there are several (or the address names
- * one); starts on `chosen`. `onChange(name)` gets the name chosen ("" for every device).
+ * one); starts on `chosen`. `onChange(name)` gets the name chosen ("" for every device); the
+ * address's `?device=` follows the choice, so a reload or a shared link shows the same.
  */
 export function deviceChoice(names, chosen, onChange) {
   const select = $("#device");
@@ -142,7 +143,13 @@ export function deviceChoice(names, chosen, onChange) {
   select.replaceChildren(...options);
   select.value = chosen;
   $("#device-choice").hidden = names.length < 2 && !chosen;
-  select.addEventListener("change", () => onChange(select.value));
+  select.addEventListener("change", () => {
+    const url = new URL(location.href);
+    if (select.value) url.searchParams.set("device", select.value);
+    else url.searchParams.delete("device");
+    history.replaceState(history.state, "", url);
+    onChange(select.value);
+  });
 }
 
 /** The query parameter that selects `device` ("" for every device: none). */

@@ -1,9 +1,11 @@
 // The live page: a panel per device (its numbers, link, the last minute's chart with a bench
 // supply's readback, statistics and link health), the scenario's progress and the alerts feed,
-// all from the /ws messages (hello, measurement, readback, stats, progress, event). Every
-// message about a device names it (`device`); the hello lists the devices in the run's order.
-// The charts share one time axis (LiveCharts). A run of one device shows its panel without a
-// name, as the page always looked.
+// all from the /ws messages (hello, measurements, readback, stats, progress, events). A message
+// carries everything the viewer had waiting for the page: every sample it holds names its
+// device, and stats, progress and readbacks are by device name (`devices`). The hello lists the
+// devices in the run's order; a device first seen in a message gets its panel then. The charts
+// share one time axis (LiveCharts). A run of one device shows its panel without a name, as the
+// page always looked.
 import { LiveCharts } from "./charts.js";
 import { $, badge, clock, connect, DIGITS, duration, el, fmt, ready } from "./common.js";
 import { eventText, HelloFilter } from "./event-text.js";
@@ -140,8 +142,9 @@ class Panel {
       row("gaps", h.gaps ?? "—"),
       row("commands", h.commands_sent == null ? "—" : `${h.commands_done}/${h.commands_sent} (${h.commands_failed} failed)`),
     );
-    if (store) body.append(row("stored rows", `${store.rows_written} (${store.pending} pending)`));
-    if (client) body.append(row("this page missed", `${client.missed} samples`));
+    // The store and the page's queue are the run's, not the device's: labelled so.
+    if (store) body.append(row("run's stored rows", `${store.rows_written} (${store.pending} pending)`));
+    if (client) body.append(row("this page missed (run)", `${client.missed} samples`));
     const f = this.find(".faults tbody");
     f.replaceChildren();
     const injected = faults.injected || {};
@@ -150,6 +153,42 @@ class Panel {
     f.append(row("injected", total ? Object.entries(injected).map(([k, v]) => `${k} ${v}`).join(", ") : "none"));
     f.append(row("observed", Object.entries(observed).map(([k, v]) => `${k} ${v}`).join(", ") || "—"));
   }
+}
+
+/** The device's panel, made when a message is the first to name it (a device the hello did not
+ * list): it has no target then. */
+function panelOf(name) {
+  if (name == null) return panels.values().next().value;
+  if (!panels.has(name)) {
+    panels.set(name, new Panel(name, "—"));
+    layout();
+  }
+  return panels.get(name);
+}
+
+/** One device: its statistics and the scenario side by side, as the page always had them;
+ * several: the scenario under the panels. Names shown only for several. */
+function layout() {
+  for (const panel of panels.values()) panel.find(".device-name").hidden = !several();
+  const only = several() ? null : panels.values().next().value;
+  if (only) only.find(".device-grid").insertBefore($("#scenario"), only.find(".health-card"));
+  else $("#run-grid").prepend($("#scenario"));
+}
+
+/** The panels for the hello's devices: kept on a reconnect to the same run (the hello refills
+ * them), made anew when it lists other devices (a new run). */
+function panelsFor(devices) {
+  const names = devices.map((d) => d.name);
+  if (names.length === panels.size && names.every((name) => panels.has(name))) return;
+  $("#run-grid").prepend($("#scenario"));
+  for (const panel of panels.values()) {
+    charts.remove(panel.chart);
+    panel.node.remove();
+  }
+  panels.clear();
+  progress.clear();
+  for (const device of devices) panels.set(device.name, new Panel(device.name, device.target ?? "—"));
+  layout();
 }
 
 function onHello(data) {
@@ -163,24 +202,15 @@ function onHello(data) {
   timeline.plan(data.profile, data.steps, run.duration);
   const volts = data.profile.map((p) => `${p[1]} V at ${p[0]} s`).join(" → ");
   $("#profile-text").textContent = `supply: ${volts}`;
-  if (!panels.size) {
-    // The panels are made once: a reconnect's hello refills them.
-    for (const device of data.devices) panels.set(device.name, new Panel(device.name, device.target));
-    for (const panel of panels.values()) panel.find(".device-name").hidden = !several();
-    if (!several()) {
-      // One device: its statistics and the scenario side by side, as the page always had them.
-      const only = panels.values().next().value;
-      only.find(".device-grid").insertBefore($("#scenario"), only.find(".health-card"));
-    }
-  }
-  for (const device of data.devices) panels.get(device.name)?.load(device);
+  panelsFor(data.devices);
+  for (const device of data.devices) panels.get(device.name).load(device);
   $("#feed").replaceChildren();
   hellos.clear();
   for (const event of data.events) onEvent(event);
 }
 
-function onProgress(p, message) {
-  progress.set(message.device, p);
+function onProgress(p, name) {
+  progress.set(name, p);
   unshown = p;
   if (p.state === "ended") showProgress(p); // the verdict at once, also in a hidden page
 }
@@ -242,13 +272,22 @@ function onEvent(e) {
   while (feed.children.length > FEED_MAX) feed.lastChild.remove();
 }
 
+/** Each device's part of a `stats`, `progress` or `readback` message, by device name. */
+function byDevice(message, take) {
+  for (const [name, data] of Object.entries(message.devices ?? {})) take(panelOf(name), data, name);
+}
+
 connect({
   hello: onHello,
-  measurement: (s, message) => panels.get(message.device)?.measurement(s, message),
-  stats: (data, message) => panels.get(message.device)?.stats(data, message),
-  progress: onProgress,
-  event: onEvent,
-  readback: (r, message) => panels.get(message.device)?.readback(r),
+  measurements: (_, message) => {
+    for (const item of message.items) panelOf(item.device)?.measurement(item.data, item);
+  },
+  stats: (_, message) => byDevice(message, (panel, data) => panel.stats(data, message)),
+  progress: (_, message) => byDevice(message, (_panel, data, name) => onProgress(data, name)),
+  events: (_, message) => {
+    for (const event of message.items) onEvent(event);
+  },
+  readback: (_, message) => byDevice(message, (panel, data) => panel.readback(data)),
   closed: () => charts.freeze(),
 });
 ready();

@@ -85,15 +85,23 @@ function showRecord(run) {
   }
 }
 
+/** Bumped by each reload of the events: a page of events that comes after a newer reload (or
+ * after another page was appended) is not shown, so no row is listed twice. */
+let eventsGeneration = 0;
+
 async function events(reset = false) {
   if (reset) {
+    eventsGeneration += 1;
     lastEvent = 0;
     hellos.clear();
     $("#events tbody").replaceChildren();
   }
+  const generation = eventsGeneration;
+  const after = lastEvent;
   const kind = $("#kind").value;
-  const query = `limit=${PAGE}&after=${lastEvent}${kind ? `&kinds=${kind}` : ""}${deviceQuery(device)}`;
+  const query = `limit=${PAGE}&after=${after}${kind ? `&kinds=${kind}` : ""}${deviceQuery(device)}`;
   const { events: found } = await getJSON(`/api/runs/${id}/events?${query}`);
+  if (generation !== eventsGeneration || after !== lastEvent) return;
   const body = $("#events tbody");
   for (const e of found) {
     lastEvent = e.id;
