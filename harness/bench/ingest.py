@@ -147,8 +147,8 @@ async def _pipeline(data: bytes, n: int, db: Path) -> _Run:
         nonlocal sent_to_client
         while True:
             await client.wait()
-            if client.take() is not None:
-                sent_to_client += 1
+            client.take()
+            sent_to_client = client.samples_sent
             await trio.lowlevel.checkpoint()  # where the sender awaits ws.send
 
     async def store() -> None:

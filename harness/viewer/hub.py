@@ -77,6 +77,8 @@ class Client:
         """Samples dropped for this client, in all."""
         self.events_missed = 0
         self.sent = 0
+        self.samples_sent = 0
+        """Samples handed to the page (each once, in some round's `measurements`)."""
         """Messages taken."""
         self.closed = False
         self._wake = trio.Event()
@@ -124,6 +126,7 @@ class Client:
             missed = dropped.pop(item.device, 0) if dropped else 0
             head = f'"device":{item.device},' if item.device else ""
             parts.append(f'{{{head}"missed":{missed},"data":{item.text}}}')
+        self.samples_sent += len(samples)
         samples.clear()
         return '{"type":"measurements","items":[' + ",".join(parts) + "]}"
 
