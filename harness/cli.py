@@ -192,6 +192,7 @@ def _compose_and_run(
     settings from the command line."""
     from harness.runner.run import run
 
+    _one_malloc_arena()
     extensions: list[Extension] = []
     if not args.no_view and options.fast:  # not served: its web stack is not even imported
         from harness.viewer.options import not_served
@@ -206,6 +207,23 @@ def _compose_and_run(
         scenario, options, args.db, retention, hello_timeout=args.hello_timeout, supply=supplies
     )
     return run(scenario, options, (*extensions, *logged, *(reports or [])), targets).exit_code
+
+
+M_ARENA_MAX = -8
+"""glibc's mallopt parameter: how many malloc arenas the process may have."""
+
+
+def _one_malloc_arena() -> None:
+    """A run (a monitor for days) in one malloc arena: glibc gives each thread that allocates
+    an arena of its own, and the run's worker threads (the store's writes, the viewer's reads)
+    only make short blocking calls, so theirs would hold memory for the run's life that the
+    main thread's arena serves as well. Elsewhere than glibc: nothing to do."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
+    except (OSError, AttributeError):
+        pass
 
 
 def compose(
