@@ -127,12 +127,7 @@ def supply_choices(
             f"--bench {bench}: names one supply; a scenario of several devices gives each its "
             f"own with {flag} NAME=DRIVER:RESOURCE"
         )
-    given = [v for v in named.values() if v.strip().lower() != "manual"]  # a person: any number
-    shared = {v for v in given if given.count(v) > 1}
-    if shared:
-        value = next(iter(shared))
-        both = " and ".join(n for n, v in named.items() if v == value)
-        raise UserError(f"{flag}: {both} both name {value} (each device has its own supply)")
+    _refuse_shared_supply(named, flag)
     out: dict[str, SupplyChoice] = {}
     for d in scenario.devices:
         value = named.get(d.name, plain if len(scenario.devices) == 1 else None)
@@ -149,6 +144,29 @@ def supply_choices(
         if choice is not None:
             out[d.name] = choice
     return out
+
+
+def _refuse_shared_supply(named: dict[str, str], flag: str) -> None:
+    """No instrument is two devices' supply (two followers would drive one rail), however
+    its resource is spelled: VISA names ignore case, and a serial port is one port whether
+    the korad driver or a VISA ASRL resource opens it. A manual supply is a person's hands:
+    any number of devices may have one."""
+    from harness.supplies import parse_supply
+
+    seen: dict[str, str] = {}
+    for name, value in named.items():
+        spec = parse_supply(value, f"{flag} {name}=")
+        if spec.driver == "manual":
+            continue
+        key = spec.resource.strip().casefold()
+        if key.startswith("asrl") and key.endswith("::instr"):
+            key = key[len("asrl") : -len("::instr")]
+        if key in seen:
+            raise UserError(
+                f"{flag}: {seen[key]} and {name} both name {spec.resource} (each device has its "
+                "own supply)"
+            )
+        seen[key] = name
 
 
 REPORT_SUFFIXES = {"--json": ".json", "--junit": ".xml", "--html": ".html"}
@@ -222,7 +240,7 @@ def _one_malloc_arena() -> None:
         import ctypes
 
         ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no C library to ask, or not glibc's
         pass
 
 

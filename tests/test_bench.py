@@ -68,7 +68,7 @@ def test_ingest_takes_every_frame_through_the_store_once(tmp_path: Path) -> None
     bench_ingest(group, tmp_path, n=2000, naive_n=50)
     assert group.figures["frames"] == 2000
     # Every sample went to the page or was counted as missed by it (harness.viewer.hub).
-    assert group.figures["viewer_messages"] + group.figures["viewer_missed"] == 2000
+    assert group.figures["viewer_samples"] + group.figures["viewer_missed"] == 2000
     assert len(group.figures["ingest_runs_frames_per_s"]) == RUNS
     assert [g.name for g in group.goals] == ["x a 2 Mbaud line", "x the naive loop"]
     assert len(frames(3).splitlines()) == 4  # a hello, then the samples

@@ -349,3 +349,56 @@ def test_only_a_line_that_paces_itself_and_never_gets_a_fault_skips_the_relay(
     assert needs_relay(sc.for_device("right"), board)  # its 20 % drop
     later = TWO_DEVICES + '\n[[step]]\nat = "5s"\ndevice = "left"\noutage = "1s"\n'
     assert needs_relay(parse(later, tmp_path / "o.toml").for_device("left"), board)
+
+
+class BreaksWhenSending(trio.abc.Stream):
+    """A stream whose writes fail after `after` seconds (a port that went away)."""
+
+    def __init__(self, inner: trio.abc.Stream, after: float) -> None:
+        self.inner, self.after, self.dead = inner, after, False
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self.dead:
+            await trio.sleep_forever()
+        return await self.inner.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if trio.current_time() > self.after:
+            self.dead = True
+            raise trio.BrokenResourceError("EIO")
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class DiesAsASim(MockTarget):
+    """The mock on a line of its own (as the sim is, so the run reads it without a relay)
+    whose stream breaks at 1.5 s, and which knows why it ended."""
+
+    name = "sim"
+
+    async def start(
+        self, nursery: trio.Nursery, origin: float, on_event: OnTargetEvent
+    ) -> trio.abc.Stream:
+        return BreaksWhenSending(await super().start(nursery, origin, on_event), origin + 1.5)
+
+    async def why_it_ended(self) -> str | None:
+        return "the sim runner exited with status -11"
+
+
+async def test_a_device_read_without_a_relay_whose_stream_breaks_says_why_its_target_ended(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    text = '[scenario]\nname = "t"\nduration = "5s"\n'
+    text += '[[step]]\nat = "2s"\nsend = { cmd = "set_interval", value = 200 }\n'
+    sc = parse(text, tmp_path / "t.toml")
+    out = io.StringIO()
+    result = await run_scenario(sc, RunOptions(fast=True, out=out), (), DiesAsASim(sc, 0))
+    assert result.record.verdict == "error" and result.exit_code == 2
+    assert result.record.error == "the sim runner exited with status -11"
+    # a run of one device: nothing to say of others
+    assert "its link ended: the sim runner exited with status -11\n" in out.getvalue()

@@ -212,7 +212,7 @@ def bench_ingest(group: Group, tmp: Path, n: int, naive_n: int) -> None:
             "line_2mbaud_frames_per_s": two_mbaud,
             "naive_frames_per_s": naive_rate,
             "link_core_frames_per_s": link_rate,
-            "viewer_messages": best.sent,
+            "viewer_samples": best.sent,
             "viewer_missed": best.missed,
         }
     )

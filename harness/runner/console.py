@@ -71,6 +71,8 @@ class Console:
             if self.several and item.kind != "run":  # after its time, as "   1.0 s  "
                 at, gap, rest = line.partition(TIME_END)
                 line = at + gap + self.named(item.device) + rest
+                if item.kind == "device":
+                    line += "; the other devices go on"
             self.say(line)
 
 
@@ -83,7 +85,7 @@ def event_line(e: RunEvent) -> str | None:
     d = e.data
     at = f"{e.at:8.1f} s  "
     if e.kind == "device":
-        return f"{at}its link ended: {d['why']}; the other devices go on"
+        return f"{at}its link ended: {d['why']}"
     match e.kind:
         case "fault" if d.get("what") == "port":
             if d["fault"] == "unplugged":

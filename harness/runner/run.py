@@ -309,7 +309,8 @@ async def _run_device(
                     await session.run()
                 except TargetError as exc:
                     broke = str(exc)
-            reason = broke or await target.why_it_ended()
+            # the target's reason first: a sim that died says so, beyond the broken stream
+            reason = await target.why_it_ended() or broke
             ended = f"the device's stream ended at {trio.current_time() - origin:.1f} s"
             devices.ended(dev, reason or ended)
             nursery.cancel_scope.cancel()

@@ -77,9 +77,9 @@ class Client:
         """Samples dropped for this client, in all."""
         self.events_missed = 0
         self.sent = 0
+        """Messages taken."""
         self.samples_sent = 0
         """Samples handed to the page (each once, in some round's `measurements`)."""
-        """Messages taken."""
         self.closed = False
         self._wake = trio.Event()
 

@@ -63,10 +63,8 @@ def report_html(conn: sqlite3.Connection, run_id: int, uplot: UPlot) -> str | No
     end = max(origin + 1.0, row["ended"] or 0.0, last or 0.0) + 1.0
     chart, readback = _chart(conn, run_id, origin, end, None)
     found, total = queries.some_events(conn, run_id, EVENT_KINDS, EVENTS_SHOWN)
-    named = len({e["device"] for e in found}) > 1
     events = [
-        {"at": e["t"] - origin, "kind": e["kind"], "data": e["data"]}
-        | ({"device": e["device"]} if named else {})
+        {"at": e["t"] - origin, "kind": e["kind"], "data": e["data"], "device": e["device"]}
         for e in found
     ]
     source = f"the log, run {run_id}"
