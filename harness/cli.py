@@ -240,8 +240,8 @@ def _one_malloc_arena() -> None:
         import ctypes
 
         ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
-    except (OSError, AttributeError, TypeError):  # no C library to ask, or not glibc's
-        pass
+    except (OSError, AttributeError, TypeError):  # no C library to ask, or not glibc's:
+        return  # its allocator's defaults stand
 
 
 def compose(

@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from harness.bench.live import memory_kb, percentile
 from harness.cli import main
 from harness.store.db import open_for_writing
+from tests.scenario_texts import LEFT_AND_RIGHT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -619,19 +620,16 @@ def test_live_chart_draws_the_supplys_readback_as_a_second_trace(
                 p.wait()
 
 
-TWO_DEVICES = """\
+TWO_DEVICES = (
+    """\
 [scenario]
 name = "viewer-two"
 duration = "6s"
 seed = 2
 
-[[device]]
-name = "left"
-
-[[device]]
-name = "right"
-link = { drop = 0.2 }
-
+"""
+    + LEFT_AND_RIGHT
+    + """
 [[step]]
 at = "0.3s"
 send = { cmd = "set_interval", value = 200 }
@@ -642,6 +640,7 @@ measure = "v"
 stat = "avg"
 above = 4.5
 """
+)
 
 # Each live chart's x range, in the page's order.
 X_RANGES = "[...document.querySelectorAll('.live-chart')].map(c => [c.plots.v.scales.x.min, c.plots.v.scales.x.max])"

@@ -28,20 +28,18 @@ from harness.viewer.app import create_app
 from harness.viewer.hub import Hub, Item
 from harness.viewer.live import BACKLOG_MAX, BACKLOG_MIN, BACKLOG_TOTAL, LiveState, backlog_capacity
 from harness.viewer.server import viewer
+from tests.scenario_texts import LEFT_AND_RIGHT
 
-TWO = """\
+TWO = (
+    """\
 [scenario]
 name = "viewer-two"
 duration = "3s"
 seed = 4
 
-[[device]]
-name = "left"
-
-[[device]]
-name = "right"
-link = { drop = 0.2 }
-
+"""
+    + LEFT_AND_RIGHT
+    + """
 [[step]]
 at = "0.2s"
 send = { cmd = "set_interval", value = 100 }
@@ -52,6 +50,7 @@ measure = "v"
 stat = "avg"
 above = 4.5
 """
+)
 NAMES = ["left", "right"]
 ENOUGH = 8
 """Samples of each device delivered before the scrape."""
