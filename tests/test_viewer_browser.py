@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -229,11 +230,22 @@ def test_live_page_during_a_run(browser: Browser, tmp_path: Path) -> None:
     assert figures["memory_kb"]["VmHWM"] <= RSS_GOAL_KB, figures["memory_kb"]
 
 
+@contextmanager
+def viewing(db: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`harness view` over the log at `db` while the test looks at it (killed after, if it
+    is still there): the process and its URL."""
+    proc, url = start(["view", "--db", str(db), "--bind", "127.0.0.1:0"])
+    try:
+        yield proc, url
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_runs_and_history_pages_over_the_log(browser: Browser, tmp_path: Path) -> None:
     db = tmp_path / "h.db"
     assert main(["run", "scenarios/brownout.toml", "--fast", "--no-view", "--db", str(db)]) == 0
-    proc, url = start(["view", "--db", str(db), "--bind", "127.0.0.1:0"])
-    try:
+    with viewing(db) as (proc, url):
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         errors = watch_errors(page)
         page.goto(url)  # no live run: the runs page
@@ -274,9 +286,6 @@ def test_runs_and_history_pages_over_the_log(browser: Browser, tmp_path: Path) -
         assert errors == []
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 # --- a steady rail: V, A and W each in a readable pane -------------------------------------
@@ -465,8 +474,7 @@ def test_steady_rail_in_the_log_pages(browser: Browser, tmp_path: Path) -> None:
     scenario.write_text(STEADY)
     db = tmp_path / "h.db"
     assert main(["run", str(scenario), "--fast", "--no-view", "--db", str(db)]) == 0
-    proc, url = start(["view", "--db", str(db), "--bind", "127.0.0.1:0"])
-    try:
+    with viewing(db) as (proc, url):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors = watch_errors(page)
         # The run's page: the A band (0.250..0.252 A) is a thin band mid-pane, not the pane.
@@ -518,16 +526,12 @@ def test_steady_rail_in_the_log_pages(browser: Browser, tmp_path: Path) -> None:
         assert errors == []
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_history_without_runs_opens_on_the_last_hour(browser: Browser, tmp_path: Path) -> None:
     db = tmp_path / "empty.db"
     open_for_writing(db).close()
-    proc, url = start(["view", "--db", str(db), "--bind", "127.0.0.1:0"])
-    try:
+    with viewing(db) as (proc, url):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors = watch_errors(page)
         page.goto(url + "history")
@@ -539,9 +543,6 @@ def test_history_without_runs_opens_on_the_last_hour(browser: Browser, tmp_path:
         assert errors == []
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 # Pixels of the supply's trace colour (charts.js SUPPLY_COLOR, #d97706) in a pane's plot area.
@@ -764,8 +765,7 @@ def test_run_and_history_pages_select_a_device(browser: Browser, tmp_path: Path)
     scenario.write_text(TWO_DEVICES)
     db = tmp_path / "h.db"
     assert main(["run", str(scenario), "--fast", "--no-view", "--db", str(db)]) == 0
-    proc, url = start(["view", "--db", str(db), "--bind", "127.0.0.1:0"])
-    try:
+    with viewing(db) as (proc, url):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors = watch_errors(page)
         page.goto(url + "runs/1")
@@ -788,6 +788,3 @@ def test_run_and_history_pages_select_a_device(browser: Browser, tmp_path: Path)
         assert errors == []
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
-    finally:
-        proc.kill()
-        proc.wait()
